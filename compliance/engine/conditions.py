@@ -1,0 +1,186 @@
+"""Condition trees: validation against the vocabulary, and three-valued vectorised evaluation.
+
+A condition is `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` or a leaf
+`{"metric": "tpp", "op": ">=", "value": 4800}`. Any node may carry `label` and `note`.
+
+Evaluation is Kleene logic over whole columns: every node yields two boolean arrays,
+`t` (definitely met) and `f` (definitely not met); a row where neither holds is unknown because an
+input is missing. Leaves also yield the actual value and the margin (value - threshold), so the
+explanation comes from the same pass as the decision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .vocabulary import METRICS, NUMERIC_OPS, OPERATORS
+
+BOOL_NODES = ("all", "any", "not")
+NODE_KEYS = {"label", "note", "id"}
+
+
+@dataclass
+class Truth:
+    """Kleene truth columns: t = definitely true, f = definitely false, else unknown."""
+
+    t: np.ndarray
+    f: np.ndarray
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return ~(self.t | self.f)
+
+
+@dataclass
+class LeafResult:
+    """One evaluated leaf: enough to explain every row."""
+
+    path: str
+    label: str | None
+    metric: str
+    op: str
+    threshold: Any
+    truth: Truth
+    values: np.ndarray | None  # numeric leaves only
+    states: np.ndarray | None  # numeric/bool leaves only (KNOWN / MISSING / NOT_APPLICABLE)
+
+
+def validate_condition(node: Any, path: str, groups: set[str] | None = None) -> list[str]:
+    """Return every problem in a condition tree, each prefixed by its path."""
+    errors: list[str] = []
+    if not isinstance(node, dict):
+        return [f"{path}: must be a mapping with 'all', 'any', 'not' or 'metric'"]
+    bool_keys = [k for k in BOOL_NODES if k in node]
+    extra = set(node) - NODE_KEYS - set(BOOL_NODES) - {"metric", "op", "value"}
+    if extra:
+        errors.append(f"{path}: unknown keys {sorted(extra)}")
+    if bool_keys:
+        if len(bool_keys) > 1 or "metric" in node:
+            errors.append(f"{path}: a node is exactly one of all / any / not / leaf")
+            return errors
+        key = bool_keys[0]
+        child = node[key]
+        if key == "not":
+            errors += validate_condition(child, f"{path}.not", groups)
+        elif not isinstance(child, list) or not child:
+            errors.append(f"{path}.{key}: must be a non-empty list")
+        else:
+            for i, c in enumerate(child):
+                errors += validate_condition(c, f"{path}.{key}[{i}]", groups)
+        return errors
+    metric = node.get("metric")
+    if metric not in METRICS:
+        errors.append(f"{path}.metric: unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        return errors
+    m = METRICS[metric]
+    op = node.get("op")
+    if op not in OPERATORS[m.type]:
+        errors.append(f"{path}.op: {op!r} is not valid for {m.type} metric {metric!r}; "
+                      f"use one of {', '.join(OPERATORS[m.type])}")
+        return errors
+    if "value" not in node:
+        errors.append(f"{path}.value: required")
+        return errors
+    value = node["value"]
+    if m.type == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(f"{path}.value: must be a number, got {value!r}")
+    elif m.type == "bool":
+        if not isinstance(value, bool):
+            errors.append(f"{path}.value: must be true or false, got {value!r}")
+    elif m.type == "category":
+        vals = value if op in ("in", "not_in") else [value]
+        if op in ("in", "not_in") and not isinstance(value, list):
+            errors.append(f"{path}.value: must be a list for op {op}")
+        else:
+            bad = [v for v in vals if v not in m.values]
+            if bad:
+                errors.append(f"{path}.value: {bad} not in {list(m.values)}")
+    elif m.type == "text":
+        vals = value if isinstance(value, list) else [value]
+        if not vals or not all(isinstance(v, str) and v for v in vals):
+            errors.append(f"{path}.value: must be a pattern or a list of patterns")
+    elif m.type == "country":
+        vals = value if isinstance(value, list) else [value]
+        if not vals or not all(isinstance(v, str) for v in vals):
+            errors.append(f"{path}.value: must be a code or a list of codes")
+        elif op in ("in_group", "not_in_group") and groups is not None:
+            bad = [v for v in vals if v not in groups]
+            if bad:
+                errors.append(f"{path}.value: unknown country group(s) {bad}; known: {sorted(groups)}")
+        elif op in ("in", "not_in"):
+            from .countries import ISO_COUNTRIES
+
+            bad = [v for v in vals if v not in ISO_COUNTRIES]
+            if bad:
+                errors.append(f"{path}.value: unknown country code(s) {bad}")
+    return errors
+
+
+def leaves(node: dict, path: str = "when") -> list[tuple[str, dict]]:
+    """All leaves of a tree with their paths, in document order."""
+    if "all" in node or "any" in node:
+        key = "all" if "all" in node else "any"
+        out = []
+        for i, c in enumerate(node[key]):
+            out += leaves(c, f"{path}.{key}[{i}]")
+        return out
+    if "not" in node:
+        return leaves(node["not"], f"{path}.not")
+    return [(path, node)]
+
+
+LeafFn = Callable[[dict], tuple[Truth, np.ndarray | None, np.ndarray | None]]
+
+
+def evaluate_condition(node: dict, leaf_fn: LeafFn, sink: list[LeafResult] | None = None,
+                       path: str = "when") -> Truth:
+    """Evaluate a tree with `leaf_fn` for leaves; append each leaf's result to `sink`."""
+    if "all" in node or "any" in node:
+        is_all = "all" in node
+        parts = [evaluate_condition(c, leaf_fn, sink, f"{path}.{'all' if is_all else 'any'}[{i}]")
+                 for i, c in enumerate(node["all" if is_all else "any"])]
+        t, f = parts[0].t, parts[0].f
+        for p in parts[1:]:  # not in place: (k, 1) and (1, m) operands broadcast to (k, m)
+            if is_all:
+                t, f = t & p.t, f | p.f
+            else:
+                t, f = t | p.t, f & p.f
+        return Truth(t, f)
+    if "not" in node:
+        inner = evaluate_condition(node["not"], leaf_fn, sink, f"{path}.not")
+        return Truth(inner.f, inner.t)
+    truth, values, states = leaf_fn(node)
+    if sink is not None:
+        sink.append(LeafResult(path, node.get("label"), node["metric"], node["op"], node["value"],
+                               truth, values, states))
+    return truth
+
+
+def compare(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
+    """Vectorised numeric comparison (NaN compares false)."""
+    with np.errstate(invalid="ignore"):
+        if op == ">=":
+            return values >= threshold
+        if op == ">":
+            return values > threshold
+        if op == "<":
+            return values < threshold
+        if op == "<=":
+            return values <= threshold
+        if op == "==":
+            return values == threshold
+        if op == "!=":
+            return values != threshold
+    raise ValueError(op)
+
+
+def margin_of(values: np.ndarray, threshold: float) -> np.ndarray:
+    """Margin = value - threshold (positive means above the threshold)."""
+    return values - threshold
+
+
+__all__ = ["Truth", "LeafResult", "validate_condition", "evaluate_condition", "leaves", "compare",
+           "margin_of", "NUMERIC_OPS"]

@@ -1,0 +1,68 @@
+"""Run the test cases that travel with each rule pack against a whole rulebook.
+
+A case names a date, a product, destinations and an optional end user, and the expected outcome.
+`eccn`, `status`, `rule_id`, `missing`, requirement, review_policy and exceptions must match
+exactly; `metrics` values must match to 0.01; `rule_ids` and `flags` must all be present.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from .evaluate import evaluate
+from .rulebook import Rulebook
+from .table import build_table
+
+
+@dataclass
+class CaseResult:
+    pack: str
+    name: str
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResult:
+    """Evaluate one pack test case and list every mismatch."""
+    name = case.get("name", "<unnamed>")
+    failures: list[str] = []
+    try:
+        as_of = date.fromisoformat(str(case["as_of"]))
+        dests = list(case.get("destinations") or [])
+        hq = (case.get("end_user") or {}).get("headquarters")
+        result = evaluate(build_table([case["product"]]), rulebook, as_of, dests, hq)
+    except Exception as exc:  # a broken case is a failure to report, not a crash
+        return CaseResult(pack_id, name, [f"could not evaluate: {exc}"])
+    cls = result.classification_record(0)
+    expect = case.get("expect") or {}
+    for key in ("eccn", "status", "rule_id"):
+        if key in expect and cls.get(key) != expect[key]:
+            failures.append(f"{key}: expected {expect[key]!r}, got {cls.get(key)!r}")
+    if "missing" in expect and cls["missing"] != expect["missing"]:
+        failures.append(f"missing: expected {expect['missing']}, got {cls['missing']}")
+    for metric, want in (expect.get("metrics") or {}).items():
+        got = cls["metrics"].get(metric)
+        if got is None or abs(float(got) - float(want)) > 0.01:
+            failures.append(f"metrics.{metric}: expected {want}, got {got}")
+    for dest, want in (expect.get("licences") or {}).items():
+        if dest not in dests:
+            failures.append(f"licences.{dest}: not among the case's destinations")
+            continue
+        got = result.licence_record(0, dests.index(dest))
+        for key in ("requirement", "review_policy", "exceptions", "missing"):
+            if key in want and got[key] != want[key]:
+                failures.append(f"licences.{dest}.{key}: expected {want[key]!r}, got {got[key]!r}")
+        for key in ("rule_ids", "flags"):
+            absent = [x for x in want.get(key, []) if x not in got[key]]
+            if absent:
+                failures.append(f"licences.{dest}.{key}: {absent} not in {got[key]}")
+    return CaseResult(pack_id, name, failures)
+
+
+def run_pack_tests(rulebook: Rulebook) -> list[CaseResult]:
+    """Every case of every pack, in order."""
+    return [run_case(rulebook, pack_id, case) for pack_id, case in rulebook.tests()]

@@ -1,0 +1,275 @@
+"""Product tables: the columns the engine evaluates.
+
+A table holds one row per product and one row per component of a system (flattened, with a
+parent index), so systems classify from their parts in the same vectorised pass. Each metric is
+a float64 column plus a state column: KNOWN, MISSING (the input was not given) or NOT_APPLICABLE
+(the metric does not exist for this product, e.g. performance density without a non-planar die).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .vocabulary import FORMAT_BITS, FORMAT_NOTES, KINDS
+
+KNOWN, MISSING, NOT_APPLICABLE = 0, 1, 2
+NUMERIC_METRICS = (
+    "tpp",
+    "performance_density",
+    "io_bandwidth",
+    "memory_bandwidth_density",
+    "dram_bandwidth",
+    "transistors",
+    "datacenter",
+)
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+
+@dataclass
+class ProductTable:
+    """Columnar products. `top` lists the rows that were asked about, in request order."""
+
+    n: int
+    values: dict[str, np.ndarray]  # metric -> float64[n]
+    states: dict[str, np.ndarray]  # metric -> int8[n]
+    kind: np.ndarray  # int8[n], index into KINDS
+    model: np.ndarray  # object[n]: "vendor/name|vendor/family" lower-case
+    parent: np.ndarray  # int64[n], -1 for top-level rows
+    count: np.ndarray  # int64[n], how many of this component the parent holds (1 for top-level)
+    depth: np.ndarray  # int16[n]
+    top: np.ndarray  # int64[k]
+    notes: list[list[str]] = field(default_factory=list)  # per row; empty when built from columns
+    tpp_source: list[str] | None = None  # per row; None when built from columns
+
+    @property
+    def has_components(self) -> bool:
+        return bool((self.parent >= 0).any())
+
+    @classmethod
+    def from_columns(
+        cls,
+        columns: Mapping[str, Any],
+        kind: Iterable[str] | np.ndarray,
+        model: Iterable[str] | np.ndarray | None = None,
+    ) -> "ProductTable":
+        """Build a table of top-level ICs/HBM items from precomputed metric columns.
+
+        `columns` maps metric name -> array with NaN for missing values. This is the fast path used
+        by batch audits and benchmarks: no per-row Python work.
+        """
+        kind_arr = np.asarray(kind)
+        if kind_arr.dtype.kind in "iu":
+            kind_codes = kind_arr.astype(np.int8)
+        else:
+            uniq, inverse = np.unique(kind_arr, return_inverse=True)
+            kind_codes = np.array([KIND_CODE[str(u)] for u in uniq], dtype=np.int8)[inverse]
+        n = len(kind_codes)
+        values: dict[str, np.ndarray] = {}
+        states: dict[str, np.ndarray] = {}
+        for metric in NUMERIC_METRICS:
+            col = columns.get(metric)
+            if col is None:
+                values[metric] = np.full(n, np.nan)
+                states[metric] = np.full(n, MISSING, dtype=np.int8)
+                continue
+            arr = np.asarray(col, dtype=np.float64)
+            values[metric] = arr
+            state = np.where(np.isnan(arr), MISSING, KNOWN).astype(np.int8)
+            na = columns.get(metric + "__na")
+            if na is not None:
+                state[np.asarray(na, dtype=bool)] = NOT_APPLICABLE
+            states[metric] = state
+        _apply_kind_applicability(values, states, kind_codes)
+        model_arr = np.asarray(model if model is not None else [""] * n, dtype=object)
+        return cls(
+            n=n, values=values, states=states, kind=kind_codes, model=model_arr,
+            parent=np.full(n, -1, dtype=np.int64), count=np.ones(n, dtype=np.int64),
+            depth=np.zeros(n, dtype=np.int16), top=np.arange(n, dtype=np.int64),
+        )
+
+
+def _apply_kind_applicability(values, states, kind_codes) -> None:
+    """Mark metrics that do not exist for a kind as NOT_APPLICABLE (unless a value was given)."""
+    hbm = kind_codes == KIND_CODE["hbm"]
+    not_hbm = ~hbm
+    for metric, mask in (
+        ("memory_bandwidth_density", not_hbm),
+        ("performance_density", hbm),
+        ("io_bandwidth", hbm),
+        ("dram_bandwidth", hbm),
+    ):
+        states[metric][mask & (states[metric] == MISSING)] = NOT_APPLICABLE
+    tpp_missing_hbm = hbm & (states["tpp"] == MISSING)
+    states["tpp"][tpp_missing_hbm] = NOT_APPLICABLE
+
+
+def derive_metrics(product: Mapping[str, Any]) -> dict[str, Any]:
+    """Derive the engine metrics of one IC or HBM product from its spec (a validated dict).
+
+    Returns {metric: value or None, "<metric>__na": bool, "tpp_source": str, "notes": [...]}.
+    Systems are derived from their components in `build_table`.
+    """
+    notes: list[str] = []
+    out: dict[str, Any] = {"notes": notes}
+    kind = product.get("kind", "ic")
+
+    # TPP: a declared value, or the max over formats of dense TOPS x bit length.
+    tpp = None
+    tpp_source = "missing"
+    best = None
+    for entry in product.get("throughput") or ():
+        fmt = entry["format"]
+        bits = FORMAT_BITS[fmt]
+        dense = entry.get("dense_tops")
+        if dense is None and entry.get("sparse_tops") is not None:
+            dense = entry["sparse_tops"] / 2.0
+            notes.append(f"{fmt}: sparse figure {entry['sparse_tops']:g} halved to dense {dense:g}")
+        if dense is None:
+            continue
+        if fmt in FORMAT_NOTES:
+            notes.append(FORMAT_NOTES[fmt])
+        candidate = dense * bits
+        if best is None or candidate > best[0]:
+            best = (candidate, fmt, dense, bits)
+    if product.get("tpp") is not None:
+        tpp = float(product["tpp"])
+        tpp_source = "declared"
+        if best is not None and abs(best[0] - tpp) > 1e-6 * max(tpp, 1.0):
+            notes.append(f"declared tpp {tpp:g} used; throughput table gives {best[0]:g} ({best[1]})")
+    elif best is not None:
+        tpp = best[0]
+        tpp_source = f"throughput:{best[1]}"
+        notes.append(f"tpp = {best[2]:g} dense {best[1]} TOPS x {best[3]} bits = {tpp:g}")
+    out["tpp"] = tpp
+    out["tpp_source"] = tpp_source
+
+    # Applicable die area: non-planar logic dies only (HBM/DRAM excluded by the caller's data).
+    area = None
+    if product.get("logic_dies"):
+        area = sum(d["area_mm2"] for d in product["logic_dies"] if d.get("non_planar", True))
+    elif product.get("die_area_mm2") is not None:
+        area = float(product["die_area_mm2"])
+    out["applicable_die_area_mm2"] = area
+    out["performance_density"] = None
+    out["performance_density__na"] = False
+    if area is not None and area <= 0:
+        out["performance_density__na"] = True
+        notes.append("no non-planar logic die: performance density undefined, PD prongs not met")
+    elif area is not None and tpp is not None:
+        out["performance_density"] = tpp / area
+
+    out["io_bandwidth"] = product.get("io_bandwidth_gb_per_s")
+    mem_bw = product.get("memory_bandwidth_gb_per_s")
+    out["memory_bandwidth_density"] = None
+    out["dram_bandwidth"] = None
+    if kind == "hbm":
+        pkg = product.get("package_area_mm2")
+        if mem_bw is not None and pkg:
+            out["memory_bandwidth_density"] = mem_bw / pkg
+    else:
+        out["dram_bandwidth"] = mem_bw
+    out["transistors"] = product.get("transistors")
+    dc = product.get("datacenter")
+    out["datacenter"] = None if dc is None else (1.0 if dc else 0.0)
+    return out
+
+
+def model_key(product: Mapping[str, Any]) -> str:
+    """Lower-case 'vendor/name|vendor/family' used by product overlays."""
+    vendor = " ".join(str(product.get("vendor") or "").lower().split())
+    keys = [f"{vendor}/{' '.join(str(product.get('name') or '').lower().split())}"]
+    if product.get("family"):
+        keys.append(f"{vendor}/{' '.join(str(product['family']).lower().split())}")
+    return "|".join(keys)
+
+
+def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
+    """Flatten products (and the components of systems, recursively) into a ProductTable."""
+    rows: list[dict[str, Any]] = []
+    kinds: list[int] = []
+    models: list[str] = []
+    parents: list[int] = []
+    counts: list[int] = []
+    depths: list[int] = []
+    top: list[int] = []
+
+    def add(product: Mapping[str, Any], parent: int, count: int, depth: int) -> int:
+        idx = len(rows)
+        kind = product.get("kind", "ic")
+        rows.append(derive_metrics(product) if kind != "system" else {"notes": [], "tpp_source": "components"})
+        rows[idx]["_declared"] = product
+        kinds.append(KIND_CODE[kind])
+        models.append(model_key(product))
+        parents.append(parent)
+        counts.append(count)
+        depths.append(depth)
+        for comp in product.get("components") or ():
+            add(comp["product"], idx, int(comp.get("count", 1)), depth + 1)
+        return idx
+
+    for product in products:
+        top.append(add(product, -1, 1, 0))
+
+    n = len(rows)
+    kind_codes = np.array(kinds, dtype=np.int8)
+    parent = np.array(parents, dtype=np.int64)
+    depth = np.array(depths, dtype=np.int16)
+    values: dict[str, np.ndarray] = {}
+    states: dict[str, np.ndarray] = {}
+    for metric in NUMERIC_METRICS:
+        vals = np.full(n, np.nan)
+        state = np.full(n, MISSING, dtype=np.int8)
+        for i, row in enumerate(rows):
+            v = row.get(metric)
+            if v is not None:
+                vals[i] = float(v)
+                state[i] = KNOWN
+            elif row.get(metric + "__na"):
+                state[i] = NOT_APPLICABLE
+        values[metric] = vals
+        states[metric] = state
+    _apply_kind_applicability(values, states, kind_codes)
+
+    # Systems: per-IC metrics come from their components (max over parts), deepest first.
+    system = kind_codes == KIND_CODE["system"]
+    if system.any():
+        for metric in ("tpp", "dram_bandwidth", "datacenter", "io_bandwidth", "transistors"):
+            for i in np.nonzero(system)[0]:
+                declared = rows[i]["_declared"]
+                given = {
+                    "tpp": declared.get("tpp"),
+                    "datacenter": declared.get("datacenter"),
+                    "dram_bandwidth": declared.get("memory_bandwidth_gb_per_s"),
+                    "io_bandwidth": declared.get("io_bandwidth_gb_per_s"),
+                    "transistors": declared.get("transistors"),
+                }[metric]
+                if given is not None:
+                    values[metric][i] = float(given)
+                    states[metric][i] = KNOWN
+        for metric in ("performance_density", "memory_bandwidth_density"):
+            states[metric][system] = NOT_APPLICABLE
+        for d in range(int(depth.max()), 0, -1):
+            child = np.nonzero(depth == d)[0]
+            for metric in ("tpp", "dram_bandwidth"):
+                for c in child:
+                    p = parent[c]
+                    if states[metric][c] == KNOWN and rows[p]["_declared"].get(
+                        {"tpp": "tpp", "dram_bandwidth": "memory_bandwidth_gb_per_s"}[metric]) is None:
+                        if states[metric][p] != KNOWN or values[metric][c] > values[metric][p]:
+                            values[metric][p] = values[metric][c]
+                            states[metric][p] = KNOWN
+        for i in np.nonzero(system)[0]:
+            if states["tpp"][i] == KNOWN and rows[i]["_declared"].get("tpp") is None:
+                rows[i]["notes"].append(
+                    f"system tpp {values['tpp'][i]:g} is the highest per-IC tpp of its components")
+
+    return ProductTable(
+        n=n, values=values, states=states, kind=kind_codes,
+        model=np.array(models, dtype=object), parent=parent,
+        count=np.array(counts, dtype=np.int64), depth=depth,
+        top=np.array(top, dtype=np.int64),
+        notes=[row["notes"] for row in rows],
+        tpp_source=[row.get("tpp_source", "missing") for row in rows],
+    )

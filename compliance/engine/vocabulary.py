@@ -1,0 +1,108 @@
+"""The vocabulary the engine exports: metrics, operators, number formats and result values.
+
+Rules are validated against this vocabulary, so a rule can only talk about things the engine
+knows how to compute. Nothing here imports Flask, SQLAlchemy or Celery.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Bit length per number format (regulation primer §1). TF32 is ambiguous; we treat it as 32.
+FORMAT_BITS: dict[str, int] = {
+    "fp64": 64,
+    "int64": 64,
+    "fp32": 32,
+    "int32": 32,
+    "tf32": 32,
+    "fp16": 16,
+    "bf16": 16,
+    "int16": 16,
+    "fp8": 8,
+    "int8": 8,
+    "fp6": 6,
+    "fp4": 4,
+    "int4": 4,
+}
+FORMAT_NOTES: dict[str, str] = {
+    "tf32": "TF32 bit length is ambiguous; treated as 32 bits",
+}
+
+KINDS = ("ic", "hbm", "system")
+STATUSES = ("controlled", "not_controlled", "indeterminate")
+REQUIREMENTS = ("license_required", "no_license_required", "indeterminate")
+REVIEW_POLICIES = ("presumption_of_denial", "case_by_case", "presumption_of_approval")
+EXCEPTIONS = ("NAC", "ACA", "HBM")
+ECCNS = ("3A090.a", "3A090.b", "3A090.c", "4A090.a", "4A090.b")
+RULE_KINDS = ("classification", "licence")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named input a condition can test."""
+
+    name: str
+    type: str  # number | bool | category | country | text
+    unit: str
+    scope: str  # product | destination | end_user
+    description: str
+    values: tuple[str, ...] = ()  # allowed values for categories
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("tpp", "number", "", "product",
+               "Total processing performance: max over formats of 2 x MacTOPS x bit length (dense)."),
+        Metric("performance_density", "number", "TPP/mm2", "product",
+               "TPP divided by the summed area of non-planar logic dies; undefined without such dies."),
+        Metric("io_bandwidth", "number", "GB/s", "product",
+               "Aggregate bidirectional I/O bandwidth to ICs other than volatile memory."),
+        Metric("memory_bandwidth_density", "number", "GB/s/mm2", "product",
+               "HBM sold as its own item: bandwidth / package area."),
+        Metric("dram_bandwidth", "number", "GB/s", "product",
+               "Total DRAM/HBM bandwidth of the chip (memory_bandwidth_gb_per_s of an IC)."),
+        Metric("transistors", "number", "count", "product", "Aggregated approximated transistor count."),
+        Metric("datacenter", "bool", "", "product", "Designed or marketed for use in data centers."),
+        Metric("kind", "category", "", "product", "ic, hbm or system.", KINDS),
+        Metric("model", "text", "", "product",
+               "'vendor/name' and 'vendor/family', lower-case; systems also match their components."),
+        Metric("eccn", "category", "", "product",
+               "The ECCN found by the classification rules (licence rules only).", ECCNS + ("none",)),
+        Metric("contains_3a090a", "number", "count", "product",
+               "Systems: number of components (recursively) classified 3A090.a / 4A090.a."),
+        Metric("contains_3a090b", "number", "count", "product",
+               "Systems: number of components (recursively) classified 3A090.b / 4A090.b."),
+        Metric("destination", "country", "", "destination",
+               "Destination country (ISO 3166 alpha-2; HK is evaluated as CN)."),
+        Metric("headquarters", "country", "", "end_user",
+               "Country where the end user or its ultimate parent is headquartered."),
+    )
+}
+
+# Which operators each metric type accepts.
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "number": (">=", ">", "<", "<=", "==", "!="),
+    "bool": ("==", "!="),
+    "category": ("==", "!=", "in", "not_in"),
+    "text": ("matches",),  # glob patterns, case-insensitive
+    "country": ("in", "not_in", "in_group", "not_in_group"),
+}
+NUMERIC_OPS = (">=", ">", "<", "<=")
+
+
+def describe() -> dict:
+    """The vocabulary as plain data (served by the API and used in rules/README.md)."""
+    return {
+        "metrics": [
+            {"name": m.name, "type": m.type, "unit": m.unit, "scope": m.scope,
+             "description": m.description, "operators": list(OPERATORS[m.type]),
+             **({"values": list(m.values)} if m.values else {})}
+            for m in METRICS.values()
+        ],
+        "formats": FORMAT_BITS,
+        "kinds": list(KINDS),
+        "eccns": list(ECCNS),
+        "requirements": list(REQUIREMENTS),
+        "review_policies": list(REVIEW_POLICIES),
+        "exceptions": list(EXCEPTIONS),
+    }
