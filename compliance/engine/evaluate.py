@@ -272,9 +272,10 @@ class Evaluation:
 
     def _reason(self, row, status, deciding, conditions, missing) -> str:
         if status == "controlled":
-            met = [c for c in conditions if c["rule_id"] == deciding.id and c["met"] and "margin" in c]
+            met = {(c["metric"], c["op"], c["threshold"]): c for c in conditions
+                   if c["rule_id"] == deciding.id and c["met"] and "margin" in c}
             detail = "; ".join(f"{c['metric']} {_num(c['value'])} {c['op']} {c['threshold']} "
-                               f"(margin {c['margin']:+g})" for c in met)
+                               f"(margin {c['margin']:+g})" for c in met.values())
             return f"{deciding.eccn}: {deciding.title} [{deciding.citation}]" + (f": {detail}" if detail else "")
         if status == "indeterminate":
             return ("cannot decide: missing " + ", ".join(missing) +

@@ -1,0 +1,28 @@
+# The two quickstart commands: `make run` (set up + serve) and `make test` (set up + whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test install bench clean
+
+run: install
+	$(BIN)/compliance setup
+	$(BIN)/compliance serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+bench: install
+	$(BIN)/python bench/engine_throughput.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,81 @@
+"""Export Compliance Checker: ECCN 3A090/4A090 classification and licence determination for AI chips."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .config import Config
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Config | dict | None = None) -> Flask:
+    """Build the Flask app: a short list of named steps."""
+    if not isinstance(config, Config):
+        config = Config.from_env(config)
+    app = Flask(__name__)
+    app.config["COMPLIANCE"] = config
+    configure_logging(config)
+    configure_flask(app, config)
+    init_db(app, config)
+    init_rules(app, config)
+    init_celery(app, config)
+    init_api(app)
+    register_commands(app)
+    return app
+
+
+def configure_logging(config: Config) -> None:
+    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def configure_flask(app: Flask, config: Config) -> None:
+    app.config.update(
+        MAX_CONTENT_LENGTH=max(config.MAX_BODY_BYTES, config.MAX_UPLOAD_BYTES),
+        JSON_SORT_KEYS=False,
+        API_TITLE="Export Compliance Checker",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_REDOC_PATH="redoc",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+    )
+
+
+def init_db(app: Flask, config: Config) -> None:
+    from .db import Database
+
+    db = Database(config.DATABASE_URL)
+    db.upgrade()
+    app.extensions["db"] = db
+
+
+def init_rules(app: Flask, config: Config) -> None:
+    from .services.rulebooks import RulebookStore
+
+    store = RulebookStore(app.extensions["db"], config.RULES_DIR)
+    store.seed()
+    app.extensions["rulebooks"] = store
+
+
+def init_celery(app: Flask, config: Config) -> None:
+    from .tasks import init_celery as _init
+
+    _init(app, config)
+
+
+def init_api(app: Flask) -> None:
+    from .api import init_api as _init
+
+    _init(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register_flask_commands
+
+    register_flask_commands(app)

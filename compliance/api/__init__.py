@@ -1,0 +1,98 @@
+"""REST API under /api/v1 (flask-smorest: marshmallow schemas drive validation and OpenAPI)."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from ..engine.errors import ComplianceError
+
+log = logging.getLogger(__name__)
+UPLOAD_MIMETYPES = {"multipart/form-data", "text/csv", "application/x-ndjson", "application/jsonl",
+                    "application/octet-stream"}
+
+
+def init_api(app: Flask) -> Api:
+    api = Api(app, spec_kwargs={"info": {"description": (
+        "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
+        "destination and end user, audit catalogues in batch, and manage versioned rules. "
+        "Authenticate with 'Authorization: Bearer <key>'. Not legal advice.")}})
+    api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
+    from . import classify, health, rules
+
+    for module in (health, classify, rules):
+        api.register_blueprint(module.blp)
+    for name in ("catalogues", "audits", "admin_rules", "changes", "webhooks", "keys"):
+        try:
+            module = __import__(f"{__name__}.{name}", fromlist=["blp"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        api.register_blueprint(module.blp)
+    register_error_handlers(app)
+
+    @app.before_request
+    def limit_body_size():
+        config = app.config["COMPLIANCE"]
+        upload = request.mimetype in UPLOAD_MIMETYPES
+        request.max_content_length = config.MAX_UPLOAD_BYTES if upload else config.MAX_BODY_BYTES
+
+    return api
+
+
+def error_body(status: int, name: str, message: str, errors=None):
+    body = {"code": status, "status": name, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ComplianceError)
+    def handle_domain_error(exc: ComplianceError):
+        from http import HTTPStatus
+
+        return jsonify(error_body(exc.status, HTTPStatus(exc.status).phrase, exc.message, exc.errors)), exc.status
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException):
+        data = getattr(exc, "data", None) or {}
+        errors = data.get("messages") or data.get("errors")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = request.max_content_length
+            message = f"request body too large (limit {limit} bytes)"
+        if exc.code == 422 and errors:
+            message = "invalid input: " + "; ".join(_flatten(errors))[:2000]
+        if exc.code == 400 and errors:
+            message = "bad request: " + "; ".join(_flatten(errors))[:2000]
+        return jsonify(error_body(exc.code or 500, exc.name, message, errors)), exc.code
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error_body(500, "Internal Server Error", "unexpected error; it has been logged")), 500
+
+
+def _flatten(errors, prefix: str = "") -> list[str]:
+    """{'json': {'product': {'tpp': ['must be ...']}}} -> ['product.tpp: must be ...']"""
+    out: list[str] = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            key = str(key)
+            path = key if not prefix else f"{prefix}.{key}"
+            if prefix == "" and key in ("json", "query", "form", "files", "view_args", "headers"):
+                path = ""
+            out += _flatten(value, path)
+    elif isinstance(errors, list):
+        if all(isinstance(e, str) for e in errors):
+            out.append(f"{prefix or 'body'}: {', '.join(errors)}")
+        else:
+            for e in errors:
+                out += _flatten(e, prefix)
+    else:
+        out.append(f"{prefix or 'body'}: {errors}")
+    return out

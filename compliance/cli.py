@@ -1,0 +1,305 @@
+"""The `compliance` command line: classify, rules, serve, setup, keys (and catalogue/audit commands)."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .engine.countries import COUNTRY_INDEX
+
+
+def _app():
+    from . import create_app
+
+    return create_app()
+
+
+def _load_products(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    elif path.suffix in (".jsonl", ".ndjson"):
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        data = json.loads(text)
+    if isinstance(data, dict) and "products" in data:
+        data = data["products"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise click.UsageError(f"{path}: expected a product, a list of products or {{'products': [...]}}")
+    return data
+
+
+def _validate_products(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from marshmallow import ValidationError
+
+    from .schemas.product import ProductSchema
+
+    schema = ProductSchema()
+    products, problems = [], []
+    for i, item in enumerate(raw):
+        item = {k: v for k, v in item.items()} if isinstance(item, dict) else item
+        try:
+            products.append(schema.load(item))
+        except ValidationError as exc:
+            from .api import _flatten
+
+            problems += [f"product {i + 1}: {p}" for p in _flatten(exc.messages)]
+    if problems:
+        for p in problems:
+            click.echo(p, err=True)
+        raise SystemExit(2)
+    return products
+
+
+def _destinations(value: str | None) -> list[str]:
+    if not value:
+        return []
+    codes = [c.strip().upper() for c in value.split(",") if c.strip()]
+    bad = [c for c in codes if c not in COUNTRY_INDEX]
+    if bad:
+        raise click.BadParameter(f"unknown country code(s): {', '.join(bad)}", param_hint="--to")
+    return codes
+
+
+@click.group()
+@click.version_option(package_name="export-compliance-checker")
+def main() -> None:
+    """Export-control compliance for AI chips (ECCN 3A090/4A090). Not legal advice."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Evaluate the rules in force on this date (default today).")
+@click.option("--to", "to", default="", help="Destinations, comma-separated ISO codes, e.g. CN,AE.")
+@click.option("--hq", default=None, help="End user's headquarters country.")
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Use this rules directory instead of the database's current version.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full decisions as JSON.")
+def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, as_json: bool) -> None:
+    """Classify the product(s) in FILE (JSON, JSON Lines or YAML)."""
+    from .engine import build_table, evaluate, load_rulebook
+
+    products = _validate_products(_load_products(file))
+    day = as_of.date() if as_of else date.today()
+    dests = _destinations(to)
+    hq_code = _destinations(hq)[0] if hq else None
+    if rules_dir:
+        rulebook = load_rulebook(str(Path(rules_dir).resolve()))
+        result = evaluate(build_table(products), rulebook, day, dests, hq_code)
+        decisions = [{"product": {k: p.get(k) for k in ("sku", "name", "vendor")},
+                      "classification": result.classification_record(i),
+                      "licences": [result.licence_record(i, j) for j in range(len(dests))],
+                      "as_of": day.isoformat(), "ruleset_revision": rulebook.revision} for i, p in enumerate(products)]
+    else:
+        from .services.classification import classify_products
+
+        app = _app()
+        decisions, _ = classify_products(app.extensions["rulebooks"], products, day, dests, hq_code)
+    if as_json:
+        click.echo(json.dumps(decisions if len(decisions) > 1 else decisions[0], indent=2, default=str))
+        return
+    for d in decisions:
+        click.echo(render_decision(d))
+
+
+def render_decision(d: dict[str, Any]) -> str:
+    """Human-readable decision: classification, reason, margins and one line per destination."""
+    c = d["classification"]
+    p = d["product"]
+    lines = [click.style(f"{p.get('vendor', '')} {p.get('name', '')}".strip(), bold=True)
+             + f"  (as of {d['as_of']}, rules {d['ruleset_revision'][:12]})"]
+    status = c["status"]
+    colour = {"controlled": "red", "not_controlled": "green", "indeterminate": "yellow"}[status]
+    lines.append(f"  ECCN: {c['eccn'] or '-'}   status: " + click.style(status, fg=colour))
+    lines.append(f"  reason: {c['reason']}")
+    m = c["metrics"]
+    shown = ", ".join(f"{k}={m[k]}" for k in ("tpp", "performance_density", "io_bandwidth", "dram_bandwidth",
+                                              "memory_bandwidth_density", "datacenter") if m.get(k) is not None)
+    lines.append(f"  metrics: {shown} (tpp from {m.get('tpp_source')})")
+    for note in c.get("notes") or []:
+        lines.append(f"  note: {note}")
+    if c["missing"]:
+        lines.append("  missing: " + ", ".join(c["missing"]))
+    for lic in d["licences"]:
+        req = lic["requirement"]
+        colour = {"license_required": "red", "no_license_required": "green", "indeterminate": "yellow"}[req]
+        extra = []
+        if lic["review_policy"]:
+            extra.append(lic["review_policy"])
+        if lic["exceptions"]:
+            extra.append("exceptions " + ",".join(lic["exceptions"]))
+        if lic["flags"]:
+            extra.append("flags " + ",".join(lic["flags"]))
+        lines.append(f"  -> {lic['destination']}: " + click.style(req, fg=colour)
+                     + (f" ({'; '.join(extra)})" if extra else "")
+                     + (f"  [{'; '.join(lic['citations'])}]" if lic["citations"] else ""))
+    return "\n".join(lines)
+
+
+@main.group()
+def rules() -> None:
+    """Rule packs: validate, export."""
+
+
+@rules.command("validate")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False), required=False)
+def rules_validate(directory: str | None) -> None:
+    """Validate a rules directory (schema + every pack's test cases). Default: RULES_DIR."""
+    from .config import Config
+    from .engine import Rulebook, RulebookInvalid, load_rulebook_content
+    from .engine.packtests import run_pack_tests
+
+    directory = directory or Config.from_env().RULES_DIR
+    try:
+        rulebook = Rulebook(load_rulebook_content(directory))
+    except RulebookInvalid as exc:
+        click.echo(click.style(f"{len(exc.errors)} problem(s):", fg="red"), err=True)
+        for e in exc.errors:
+            click.echo(f"  {e}", err=True)
+        raise SystemExit(1)
+    results = run_pack_tests(rulebook)
+    failed = [r for r in results if not r.passed]
+    click.echo(f"{len(rulebook.packs)} packs, {len(rulebook.rules)} rules, revision {rulebook.revision[:16]}")
+    for r in failed:
+        click.echo(click.style(f"FAIL {r.pack}: {r.name}", fg="red"))
+        for f in r.failures:
+            click.echo(f"     {f}")
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+@rules.command("export")
+@click.option("--version", "version_number", type=int, default=None, help="Published version number (default current).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Directory to write YAML into.")
+def rules_export(version_number: int | None, out_dir: str) -> None:
+    """Export a published rule version back to the rules/ YAML layout."""
+    from sqlalchemy import select
+
+    from .models import RuleVersion
+    from .services.rule_export import export_rulebook
+
+    app = _app()
+    db = app.extensions["db"]
+    with db.session() as s:
+        if version_number is None:
+            version = app.extensions["rulebooks"].current_version(s)
+        else:
+            version = s.scalar(select(RuleVersion).where(RuleVersion.number == version_number))
+            if version is None:
+                raise click.BadParameter(f"no version {version_number}", param_hint="--version")
+        files = export_rulebook(version.content, Path(out_dir))
+    click.echo(f"wrote {len(files)} files to {out_dir}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web service (development server; production uses gunicorn, see docker-compose.yml)."""
+    app = _app()
+    config = app.config["COMPLIANCE"]
+    click.echo(f"Export Compliance Checker on http://{host}:{port}/api/v1/docs  "
+               f"(database {app.extensions['db'].engine.dialect.name}, "
+               f"{'embedded jobs' if config.embedded else 'broker ' + str(config.CELERY_BROKER_URL)})")
+    app.run(host=host, port=port, threaded=True)
+
+
+@main.command()
+@click.option("--sample/--no-sample", default=True, help="Import the bundled sample catalogue if there is none.")
+def setup(sample: bool) -> None:
+    """First-run set-up: migrate, seed rules, create a first admin key (printed once), load the sample catalogue."""
+    from sqlalchemy import func, select
+
+    from .auth import create_api_key
+    from .models import ApiKey
+
+    app = _app()
+    db = app.extensions["db"]
+    version, rulebook = app.extensions["rulebooks"].current()
+    click.echo(f"database ready ({db.engine.dialect.name}); rule version {version.number}, revision {rulebook.revision[:16]}")
+    with db.session() as s:
+        has_key = s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None)))
+    if not has_key and app.config["COMPLIANCE"].AUTH_MODE == "required":
+        _, plain = create_api_key(db, "first admin", "admin", actor="setup")
+        keyfile = Path("instance") / "admin-key.txt"
+        keyfile.parent.mkdir(exist_ok=True)
+        keyfile.write_text(plain + "\n", encoding="utf-8")
+        keyfile.chmod(0o600)
+        click.echo(click.style("First admin API key (shown once; also saved to instance/admin-key.txt):", bold=True))
+        click.echo(f"  {plain}")
+    sample_path = app.config["COMPLIANCE"].SAMPLE_CATALOGUE
+    if sample and sample_path:
+        try:
+            from .services.catalogues import ensure_sample_catalogue
+        except ImportError:
+            return
+        report = ensure_sample_catalogue(app, sample_path)
+        if report is not None:
+            click.echo(f"sample catalogue imported: {report['imported']} products, {report['rejected']} rejected")
+
+
+@main.group()
+def keys() -> None:
+    """API keys (stored hashed)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["viewer", "auditor", "admin"]), required=True)
+def keys_create(name: str, role: str) -> None:
+    """Create a key; the key is printed once."""
+    from .auth import create_api_key
+
+    key, plain = create_api_key(_app().extensions["db"], name, role)
+    click.echo(f"id {key.id}  role {key.role}  prefix {key.prefix}")
+    click.echo(plain)
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id: int) -> None:
+    """Revoke a key by id."""
+    from .auth import revoke_api_key
+
+    key = revoke_api_key(_app().extensions["db"], key_id)
+    click.echo(f"revoked key {key.id} ({key.prefix}…)")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from sqlalchemy import select
+
+    from .models import ApiKey
+
+    with _app().extensions["db"].session() as s:
+        for k in s.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = "revoked" if k.revoked_at else "active"
+            click.echo(f"{k.id:>4}  {k.prefix}…  {k.role:<8} {state:<8} {k.name}")
+
+
+def register_flask_commands(app) -> None:
+    """Expose the same commands under `flask --app compliance` for people who expect that."""
+    app.cli.add_command(main, "compliance")
+
+
+for _extra in ("catalogue_commands",):
+    try:
+        _module = __import__(f"compliance.{_extra}", fromlist=["register"])
+        _module.register(main)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"compliance.{_extra}":
+            raise
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Every setting, read from the environment in one table and validated at start-up."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str | None
+    doc: str
+
+
+# The README's settings table is generated from this list (tests/test_readme.py keeps them in step).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None, "SQLAlchemy URL. Default: SQLite file `instance/compliance.db` (embedded). "
+            "Production: `postgresql+psycopg://user@host/db`."),
+    Setting("CELERY_BROKER_URL", None, "Redis URL of the Celery broker, e.g. `redis://127.0.0.1:6379/0`. "
+            "Unset: jobs run in-process (embedded mode)."),
+    Setting("CELERY_RESULT_BACKEND", None, "Celery result backend (default: the broker URL)."),
+    Setting("RULES_DIR", str(REPO_ROOT / "rules"), "Bundled rule packs used to seed the database on first start."),
+    Setting("SAMPLE_CATALOGUE", str(REPO_ROOT / "compliance" / "data" / "sample_catalogue.json"),
+            "Catalogue imported on first start in embedded mode (empty string: none)."),
+    Setting("AUTH_MODE", "required", "`required`: every /api/v1 call but health and docs needs an API key. "
+            "`disabled`: no keys (trusted local use only)."),
+    Setting("MAX_BODY_BYTES", str(20 * 1024 * 1024), "Largest JSON request body, in bytes (413 above it)."),
+    Setting("MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest catalogue upload, in bytes."),
+    Setting("BATCH_MAX_PRODUCTS", "10000", "Most products in one POST /classify/batch."),
+    Setting("AUDIT_CHUNK_SIZE", "50000", "Products per audit / re-evaluation chunk task."),
+    Setting("STORM_GUARD_SHARE", "0.2", "A publish that would change more than this share of products needs confirm=true."),
+    Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
+    Setting("LOG_LEVEL", "INFO", "Python logging level."),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings. Build with `Config.from_env()`, or pass overrides (tests)."""
+
+    DATABASE_URL: str
+    CELERY_BROKER_URL: str | None
+    CELERY_RESULT_BACKEND: str | None
+    RULES_DIR: str
+    SAMPLE_CATALOGUE: str
+    AUTH_MODE: str
+    MAX_BODY_BYTES: int
+    MAX_UPLOAD_BYTES: int
+    BATCH_MAX_PRODUCTS: int
+    AUDIT_CHUNK_SIZE: int
+    STORM_GUARD_SHARE: float
+    WEBHOOK_MAX_ATTEMPTS: int
+    WEBHOOK_TIMEOUT_SECONDS: float
+    LOG_LEVEL: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """No broker: Celery tasks run in-process."""
+        return not self.CELERY_BROKER_URL
+
+    @classmethod
+    def from_env(cls, overrides: dict | None = None, environ: dict | None = None) -> "Config":
+        env = dict(os.environ if environ is None else environ)
+        env.update({k: v for k, v in (overrides or {}).items() if v is not None or k in env})
+        raw = {s.env: env.get(s.env, s.default) for s in SETTINGS}
+        for key, value in (overrides or {}).items():
+            raw[key] = value
+        if not raw["DATABASE_URL"]:
+            instance = REPO_ROOT / "instance"
+            instance.mkdir(exist_ok=True)
+            raw["DATABASE_URL"] = f"sqlite:///{instance / 'compliance.db'}"
+        if raw["DATABASE_URL"].startswith("postgresql://"):
+            raw["DATABASE_URL"] = "postgresql+psycopg://" + raw["DATABASE_URL"][len("postgresql://"):]
+        if raw["CELERY_BROKER_URL"] == "":
+            raw["CELERY_BROKER_URL"] = None
+        problems = []
+        typed: dict = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            value = raw.get(f.name)
+            try:
+                if f.type in ("int",) and value is not None:
+                    value = int(value)
+                elif f.type in ("float",) and value is not None:
+                    value = float(value)
+            except (TypeError, ValueError):
+                problems.append(f"{f.name}: expected a number, got {value!r}")
+            typed[f.name] = value
+        if typed["AUTH_MODE"] not in ("required", "disabled"):
+            problems.append(f"AUTH_MODE: must be 'required' or 'disabled', got {typed['AUTH_MODE']!r}")
+        if not Path(str(typed["RULES_DIR"])).is_dir():
+            problems.append(f"RULES_DIR: {typed['RULES_DIR']!r} is not a directory")
+        if not 0 < float(typed.get("STORM_GUARD_SHARE") or 0) <= 1:
+            problems.append("STORM_GUARD_SHARE: must be in (0, 1]")
+        if problems:
+            raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+        extra = {k: v for k, v in (overrides or {}).items() if k not in typed}
+        return cls(**typed, extra=extra)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId, Json, utcnow
+
+
+class Catalogue(Base):
+    __tablename__ = "catalogues"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Destinations watched by re-evaluation after a rule change (ISO codes).
+    destinations: Mapped[list] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Product(Base):
+    """A catalogue entry: the validated spec (JSON) plus the engine's metric columns, so batch
+    jobs load columns straight into numpy without parsing specs."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("catalogue_id", "sku"),
+        Index("ix_products_catalogue_id_id", "catalogue_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    catalogue_id: Mapped[int] = mapped_column(ForeignKey("catalogues.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    vendor: Mapped[str] = mapped_column(String(200), default="", index=True)
+    family: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))
+    spec: Mapped[dict] = mapped_column(Json)
+    # Engine metric columns (NULL = missing). pd_na marks "no non-planar die" (PD undefined).
+    tpp: Mapped[float | None] = mapped_column(Float)
+    tpp_source: Mapped[str | None] = mapped_column(String(32))
+    performance_density: Mapped[float | None] = mapped_column(Float)
+    pd_na: Mapped[bool] = mapped_column(Boolean, default=False)
+    io_bandwidth: Mapped[float | None] = mapped_column(Float)
+    memory_bandwidth_density: Mapped[float | None] = mapped_column(Float)
+    dram_bandwidth: Mapped[float | None] = mapped_column(Float)
+    transistors: Mapped[float | None] = mapped_column(Float)
+    datacenter: Mapped[bool | None] = mapped_column(Boolean)
+    model_key: Mapped[str] = mapped_column(String(500), default="")
+    has_components: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Current standing (today, current rules), kept for listing filters; refreshed by re-evaluation.
+    eccn: Mapped[str | None] = mapped_column(String(16), index=True)
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    classified_revision: Mapped[str | None] = mapped_column(String(64))
+    classified_on: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImportReport(Base):
+    """The outcome of one bulk import: counts and one entry per rejected row."""
+
+    __tablename__ = "import_reports"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    catalogue_id: Mapped[int] = mapped_column(ForeignKey("catalogues.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    format: Mapped[str] = mapped_column(String(8))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(Json, default=list)  # [{"row": n, "field": "...", "problem": "..."}]
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+ProductIdType = BigInteger

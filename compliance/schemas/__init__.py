@@ -1,0 +1,1 @@
+"""marshmallow contracts, one module per resource. Field docs live in metadata (they reach OpenAPI)."""

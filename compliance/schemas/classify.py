@@ -1,0 +1,103 @@
+"""Contracts of POST /classify and POST /classify/batch."""
+from __future__ import annotations
+
+from datetime import date
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from .common import CountryCode, StrictBoolean
+from .product import ProductSchema
+
+
+class EndUserSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    headquarters = CountryCode(metadata={"description": "Country of the end user's (or its ultimate parent's) headquarters"})
+    name = fields.String(validate=validate.Length(max=300))
+
+
+def _today() -> date:
+    return date.today()
+
+
+class _DecisionOptions(Schema):
+    class Meta:
+        unknown = RAISE
+
+    as_of = fields.Date(load_default=_today, metadata={"description": "Evaluate the rules in force on this date (YYYY-MM-DD); default today"})
+    destinations = fields.List(CountryCode(), load_default=list, validate=validate.Length(max=250),
+                               metadata={"description": "ISO country codes; HK is evaluated as CN"})
+    end_user = fields.Nested(EndUserSchema)
+    ruleset_revision = fields.String(validate=validate.Length(equal=64),
+                                     metadata={"description": "Evaluate with this published revision instead of the current one"})
+    record = StrictBoolean(load_default=False, metadata={"description": "Store a decision record and return its id"})
+
+
+class ClassifyRequestSchema(_DecisionOptions):
+    product = fields.Nested(ProductSchema, required=True)
+
+
+class BatchClassifyRequestSchema(_DecisionOptions):
+    products = fields.List(fields.Nested(ProductSchema), required=True, validate=validate.Length(min=1),
+                           metadata={"description": "Up to BATCH_MAX_PRODUCTS products (default 10,000)"})
+
+
+class ConditionSchema(Schema):
+    rule_id = fields.String()
+    eccn = fields.String(allow_none=True)
+    path = fields.String()
+    label = fields.String()
+    metric = fields.String()
+    op = fields.String()
+    threshold = fields.Raw()
+    value = fields.Raw(allow_none=True)
+    margin = fields.Float(allow_none=True, metadata={"description": "value - threshold"})
+    met = fields.Boolean(allow_none=True, metadata={"description": "null when an input is missing"})
+    state = fields.String(metadata={"description": "known | missing | not_applicable"})
+
+
+class ClassificationSchema(Schema):
+    eccn = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "controlled | not_controlled | indeterminate"})
+    rule_id = fields.String(allow_none=True)
+    citation = fields.String(allow_none=True)
+    reason = fields.String()
+    conditions = fields.List(fields.Nested(ConditionSchema))
+    missing = fields.List(fields.String())
+    metrics = fields.Dict()
+    notes = fields.List(fields.String())
+    components = fields.List(fields.Dict())
+
+
+class LicenceSchema(Schema):
+    destination = fields.String()
+    evaluated_as = fields.String()
+    country_groups = fields.List(fields.String())
+    requirement = fields.String(metadata={"description": "license_required | no_license_required | indeterminate"})
+    review_policy = fields.String(allow_none=True)
+    exceptions = fields.List(fields.String())
+    rule_ids = fields.List(fields.String())
+    citations = fields.List(fields.String())
+    rules = fields.List(fields.Dict())
+    flags = fields.List(fields.String())
+    missing = fields.List(fields.String())
+    notes = fields.List(fields.String())
+
+
+class DecisionSchema(Schema):
+    product = fields.Dict()
+    classification = fields.Nested(ClassificationSchema)
+    licences = fields.List(fields.Nested(LicenceSchema))
+    as_of = fields.Date()
+    ruleset_revision = fields.String()
+    rule_version = fields.Integer()
+    decision_id = fields.Integer()
+    disclaimer = fields.String()
+
+
+class BatchDecisionSchema(Schema):
+    results = fields.List(fields.Nested(DecisionSchema))
+    count = fields.Integer()
+    as_of = fields.Date()
+    ruleset_revision = fields.String()

@@ -1,0 +1,45 @@
+"""Shared fields and schemas."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields
+
+from ..engine.countries import COUNTRY_INDEX
+
+
+class CountryCode(fields.String):
+    """An ISO 3166-1 alpha-2 code (case-insensitive on input, upper-case on output)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        if code not in COUNTRY_INDEX:
+            raise ValidationError(f"unknown country code {value!r} (expected ISO 3166-1 alpha-2, e.g. CN)")
+        return code
+
+
+class Number(fields.Float):
+    """A finite number; booleans and numeric strings are rejected rather than coerced."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or isinstance(value, str):
+            raise ValidationError(f"must be a number, got {value!r}")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false only (not 'yes', 1 or 'on')."""
+
+    truthy = {True}
+    falsy = {False}
+
+
+class ErrorSchema(Schema):
+    code = fields.Integer(metadata={"description": "HTTP status code"})
+    status = fields.String(metadata={"description": "HTTP status name"})
+    message = fields.String(metadata={"description": "What went wrong"})
+    errors = fields.Raw(metadata={"description": "Field path -> list of problems"})
+
+
+class PaginationQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=lambda v: v >= 1, metadata={"description": "1-based page"})
+    per_page = fields.Integer(load_default=100, validate=lambda v: 1 <= v <= 1000,
+                              metadata={"description": "Items per page (1-1000)"})

@@ -1,0 +1,101 @@
+"""The product contract shared by the classify API, batch classify and catalogue imports."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..engine.vocabulary import FORMAT_BITS, KINDS
+from .common import Number, StrictBoolean
+
+positive = validate.Range(min=0, min_inclusive=False, error="must be greater than 0")
+non_negative = validate.Range(min=0, error="must be 0 or more")
+
+
+class ThroughputSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(required=True, validate=validate.OneOf(sorted(FORMAT_BITS), error="unknown format {input!r}; use one of {choices}"),
+                           metadata={"description": "Number format: " + ", ".join(f"{k} ({v} bits)" for k, v in FORMAT_BITS.items())})
+    dense_tops = Number(validate=non_negative, metadata={"description": "Dense (non-sparse) TOPS or TFLOPS in this format"})
+    sparse_tops = Number(validate=non_negative, metadata={
+        "description": "A with-sparsity datasheet figure; the engine halves it and says so. Give dense_tops when you can."})
+
+    @validates_schema
+    def one_figure(self, data, **kwargs):
+        if ("dense_tops" in data) == ("sparse_tops" in data):
+            raise ValidationError("give exactly one of dense_tops or sparse_tops", "dense_tops")
+
+
+class LogicDieSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    area_mm2 = Number(required=True, validate=positive, metadata={"description": "Die area in mm²"})
+    non_planar = StrictBoolean(load_default=True, metadata={
+        "description": "Made on a non-planar transistor process (FinFET/GAA). Only these count for performance density."})
+
+
+class ComponentSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    product = fields.Nested(lambda: ProductSchema(), required=True)
+    count = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=1_000_000))
+
+
+class SourceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    fields_ = fields.List(fields.String(), data_key="fields")
+    url = fields.String()
+    title = fields.String()
+    note = fields.String()
+
+
+class ProductSchema(Schema):
+    """A chip (ic), a high-bandwidth memory item (hbm) or a system of parts (system)."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    sku = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Stock-keeping unit; the catalogue key"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    vendor = fields.String(load_default="", validate=validate.Length(max=200))
+    family = fields.String(validate=validate.Length(max=200), metadata={"description": "Product family, e.g. H20 (matched by overlays)"})
+    kind = fields.String(load_default="ic", validate=validate.OneOf(KINDS))
+    datacenter = StrictBoolean(metadata={"description": "Designed or marketed for use in data centers"})
+    throughput = fields.List(fields.Nested(ThroughputSchema), metadata={"description": "Dense throughput per number format"})
+    tpp = Number(validate=non_negative, metadata={"description": "Declared TPP (e.g. a vendor attestation), used instead of throughput"})
+    die_area_mm2 = Number(validate=positive, metadata={"description": "Applicable die area: summed non-planar logic dies, mm²"})
+    logic_dies = fields.List(fields.Nested(LogicDieSchema), metadata={"description": "Logic dies (HBM/DRAM stacks excluded)"})
+    io_bandwidth_gb_per_s = Number(validate=non_negative, metadata={"description": "Aggregate bidirectional I/O to ICs other than memory, GB/s"})
+    memory_bandwidth_gb_per_s = Number(validate=non_negative, metadata={
+        "description": "IC: total DRAM/HBM bandwidth. HBM item: the stack's bandwidth. GB/s"})
+    package_area_mm2 = Number(validate=positive, metadata={"description": "HBM: package or stack area, mm²"})
+    transistors = Number(validate=non_negative, metadata={"description": "Aggregated approximate transistor count"})
+    process = fields.String(validate=validate.Length(max=100))
+    release_date = fields.String(validate=validate.Length(max=20))
+    components = fields.List(fields.Nested(ComponentSchema), metadata={"description": "Systems: parts and counts"})
+    sources = fields.List(fields.Nested(SourceSchema))
+    notes = fields.String(validate=validate.Length(max=5000))
+
+    @validates_schema
+    def consistent(self, data, **kwargs):
+        errors: dict[str, list[str]] = {}
+        kind = data.get("kind", "ic")
+        if data.get("die_area_mm2") is not None and data.get("logic_dies"):
+            errors.setdefault("die_area_mm2", []).append("give die_area_mm2 or logic_dies, not both")
+        if kind == "system" and not data.get("components"):
+            errors.setdefault("components", []).append("a system needs at least one component")
+        if kind != "system" and data.get("components"):
+            errors.setdefault("components", []).append(f"only kind 'system' has components (kind is {kind!r})")
+        if kind != "hbm" and data.get("package_area_mm2") is not None:
+            errors.setdefault("package_area_mm2", []).append("package_area_mm2 applies to kind 'hbm' only")
+        formats = [t["format"] for t in data.get("throughput") or []]
+        dup = sorted({f for f in formats if formats.count(f) > 1})
+        if dup:
+            errors.setdefault("throughput", []).append(f"format listed twice: {', '.join(dup)}")
+        if errors:
+            raise ValidationError(errors)

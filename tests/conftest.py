@@ -1,0 +1,196 @@
+"""Shared fixtures. Real services: PostgreSQL and Redis on 127.0.0.1 are started if they are not
+answering; under CI=true a service that still does not answer fails the run instead of skipping."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+START = {
+    "postgresql": (5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"),
+    "redis": (6379, 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'),
+}
+_available: dict[str, bool] = {}
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_service(name: str) -> bool:
+    """Is the service answering? Start it once if not."""
+    if name in _available:
+        return _available[name]
+    port, command = START[name]
+    if not _port_open(port):
+        subprocess.run(command, shell=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _port_open(port):
+            time.sleep(0.2)
+    _available[name] = _port_open(port)
+    return _available[name]
+
+
+def require_service(name: str) -> None:
+    if ensure_service(name):
+        return
+    message = f"{name} is not answering on 127.0.0.1:{START[name][0]} and could not be started"
+    if CI:
+        pytest.fail(message + " (CI=true: a missing service is a failure)")
+    pytest.skip(message)
+
+
+def pytest_sessionstart(session):
+    for name in START:
+        ensure_service(name)
+
+
+# ---------- databases ----------
+
+def _admin_connect():
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True)
+
+
+def create_pg_database() -> str:
+    """A new empty PostgreSQL database; returns its SQLAlchemy URL."""
+    require_service("postgresql")
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    return f"{base}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with _admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database for one test."""
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'compliance.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path):
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'compliance.db'}"
+    else:
+        url = create_pg_database()
+        yield url
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database index of its own, flushed before the test."""
+    require_service("redis")
+    import redis
+
+    url = f"{REDIS_URL}/15"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+# ---------- apps and clients ----------
+
+@pytest.fixture
+def make_app(tmp_path: Path):
+    """Factory: make_app(DATABASE_URL=..., **settings) -> Flask app (SQLite in tmp_path by default)."""
+    from compliance import create_app
+
+    apps = []
+
+    def factory(**settings):
+        settings.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+        settings.setdefault("CELERY_BROKER_URL", "")
+        settings.setdefault("SAMPLE_CATALOGUE", "")
+        app = create_app(settings)
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["db"].dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _headers(app, role: str) -> dict[str, str]:
+    from compliance.auth import create_api_key
+
+    _, plain = create_api_key(app.extensions["db"], f"test {role}", role, actor="tests")
+    return {"Authorization": f"Bearer {plain}"}
+
+
+@pytest.fixture
+def admin_headers(app):
+    return _headers(app, "admin")
+
+
+@pytest.fixture
+def auditor_headers(app):
+    return _headers(app, "auditor")
+
+
+@pytest.fixture
+def viewer_headers(app):
+    return _headers(app, "viewer")
+
+
+@pytest.fixture
+def headers_for():
+    """headers_for(app, role) -> auth headers with a new key of that role."""
+    return _headers
+
+
+# ---------- reference products (regulation primer, worked examples) ----------
+
+H100 = {"name": "H100 SXM5", "vendor": "NVIDIA", "family": "H100", "kind": "ic", "datacenter": True,
+        "throughput": [{"format": "fp8", "dense_tops": 1979}], "die_area_mm2": 814,
+        "io_bandwidth_gb_per_s": 900, "memory_bandwidth_gb_per_s": 3350}
+A800 = {"name": "A800 SXM4 80GB", "vendor": "NVIDIA", "family": "A800", "kind": "ic", "datacenter": True,
+        "throughput": [{"format": "fp16", "dense_tops": 312}], "die_area_mm2": 826, "io_bandwidth_gb_per_s": 400,
+        "memory_bandwidth_gb_per_s": 2039}
+H20 = {"name": "H20", "vendor": "NVIDIA", "family": "H20", "kind": "ic", "datacenter": True,
+       "throughput": [{"format": "fp16", "dense_tops": 148}], "die_area_mm2": 814, "io_bandwidth_gb_per_s": 900,
+       "memory_bandwidth_gb_per_s": 4000}
+RTX_4090 = {"name": "GeForce RTX 4090", "vendor": "NVIDIA", "kind": "ic", "datacenter": False,
+            "throughput": [{"format": "fp8", "dense_tops": 660.6}], "die_area_mm2": 609,
+            "io_bandwidth_gb_per_s": 64, "memory_bandwidth_gb_per_s": 1008}
+RTX_4090_D = {"name": "GeForce RTX 4090 D", "vendor": "NVIDIA", "kind": "ic", "datacenter": False,
+              "throughput": [{"format": "fp8", "dense_tops": 588.35}], "die_area_mm2": 609,
+              "io_bandwidth_gb_per_s": 64, "memory_bandwidth_gb_per_s": 1008}
+HBM3E = {"name": "HBM3E 12-high", "vendor": "SK hynix", "kind": "hbm", "memory_bandwidth_gb_per_s": 1228.8,
+         "package_area_mm2": 121}
