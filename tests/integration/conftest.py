@@ -1,0 +1,117 @@
+"""A real Celery worker (subprocess) against the real Redis and PostgreSQL.
+
+    def test_x(worker_env, start_worker):
+        app = worker_env.app            # Flask app wired to the same DB and broker
+        w = start_worker()              # `celery -A worker worker` in a subprocess, waits until it answers
+        ...
+        w.kill()                        # SIGKILL the whole worker (pool children too)
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import create_pg_database, drop_pg_database, require_service
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value or `timeout` seconds pass (then fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@dataclass
+class WorkerEnv:
+    database_url: str
+    broker_url: str
+    app: object
+    env: dict = field(default_factory=dict)
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen
+    log_path: Path
+    name: str
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes (a crash, not a shutdown)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def worker_env(tmp_path, redis_url):
+    """PostgreSQL database + Redis broker + a Flask app using them (not embedded)."""
+    require_service("postgresql")
+    from compliance import create_app
+
+    db_url = create_pg_database()
+    settings = {"DATABASE_URL": db_url, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url,
+                "SAMPLE_CATALOGUE": ""}
+    app = create_app(settings)
+    env = dict(os.environ, **{k: v for k, v in settings.items()}, PYTHONPATH=str(ROOT))
+    yield WorkerEnv(db_url, redis_url, app, env)
+    app.extensions["db"].dispose()
+    drop_pg_database(db_url)
+
+
+@pytest.fixture
+def start_worker(worker_env, tmp_path):
+    """start_worker(concurrency=2, queues=...) -> WorkerProcess, ready to take tasks."""
+    started: list[WorkerProcess] = []
+
+    def start(concurrency: int = 2, queues: str = "audits,reevaluation,webhooks,celery",
+              extra_env: dict | None = None) -> WorkerProcess:
+        name = f"w{len(started)}-{os.getpid()}@testhost"
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        env = dict(worker_env.env, **(extra_env or {}))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO", "-P", "prefork",
+             f"--concurrency={concurrency}", "-Q", queues, "-n", name, "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        w = WorkerProcess(proc, log_path, name)
+        started.append(w)
+        celery = worker_env.app.extensions["celery"]
+
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{w.log()[-3000:]}")
+            replies = celery.control.ping(destination=[name], timeout=0.5)
+            return bool(replies)
+
+        wait_until(ready, timeout=60, interval=0.3, message=f"worker {name} to answer ping")
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
