@@ -201,7 +201,8 @@ class Evaluation:
         if with_components and t.kind[row] == KIND_CODE["system"]:
             children = np.nonzero(t.parent == row)[0]
             record["components"] = [
-                {"row": int(c), "count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
+                # no table row index here: it depends on what else was in the batch
+                {"count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
                  **{k: v for k, v in self._classification_of_row(int(c), True).items()
                     if k in ("eccn", "status", "rule_id", "missing", "metrics", "components")}}
                 for c in children
