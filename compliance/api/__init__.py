@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify, request
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from ..engine.errors import ComplianceError
 
@@ -39,6 +39,14 @@ def init_api(app: Flask) -> Api:
         config = app.config["COMPLIANCE"]
         upload = request.mimetype in UPLOAD_MIMETYPES
         request.max_content_length = config.MAX_UPLOAD_BYTES if upload else config.MAX_BODY_BYTES
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        if request.method in ("POST", "PUT", "PATCH") and has_body and not upload and not request.is_json:
+            # Without this, a body sent as text/plain or a form is silently ignored and the caller
+            # gets "product: missing" for a product they did send.
+            got = request.headers.get("Content-Type") or "none"
+            exc = UnsupportedMediaType(f"Content-Type must be application/json, got {got!r}")
+            exc.data = {"errors": {"Content-Type": [f"must be application/json, got {got!r}"]}}
+            raise exc
 
     return api
 
@@ -86,6 +94,8 @@ def _flatten(errors, prefix: str = "") -> list[str]:
             path = key if not prefix else f"{prefix}.{key}"
             if prefix == "" and key in ("json", "query", "form", "files", "view_args", "headers"):
                 path = ""
+            elif key == "_schema":  # marshmallow's name for "the object itself"
+                path = prefix
             out += _flatten(value, path)
     elif isinstance(errors, list):
         if all(isinstance(e, str) for e in errors):
