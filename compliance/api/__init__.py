@@ -6,6 +6,7 @@ import logging
 from flask import Flask, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.routing import IntegerConverter
 
 from ..engine.errors import ComplianceError
 
@@ -14,7 +15,15 @@ UPLOAD_MIMETYPES = {"multipart/form-data", "text/csv", "application/x-ndjson", "
                     "application/octet-stream"}
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:id>` limited to 1 .. 2**63-1: a larger id is a 404 rather than a database overflow (500)."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=2**63 - 1, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_api(app: Flask) -> Api:
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds a rule
     api = Api(app, spec_kwargs={"info": {"description": (
         "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
         "destination and end user, audit catalogues in batch, and manage versioned rules. "

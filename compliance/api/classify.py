@@ -50,8 +50,10 @@ class ClassifyBatch(MethodView):
                                                hq, body.get("ruleset_revision"))
         if body.get("record"):
             db = current_app.extensions["db"]
-            for d in decisions:
-                d["decision_id"] = record_decision(db, {"product": d["product"], "as_of": body["as_of"]}, d, g.actor)
+            options = {k: v for k, v in body.items() if k != "products"}
+            for product, d in zip(body["products"], decisions):
+                # store the full product spec, as a single classify does, so the decision can be replayed
+                d["decision_id"] = record_decision(db, {**options, "product": product}, d, g.actor)
         return jsonify({"results": decisions, "count": len(decisions), "as_of": body["as_of"].isoformat(),
                         "ruleset_revision": decisions[0]["ruleset_revision"], "rule_version": version.number})
 

@@ -145,3 +145,26 @@ def test_a_bad_product_in_a_batch_is_named_by_its_index(post):
     assert r.status_code == 422
     assert r.get_json()["errors"]["json"]["products"]["1"]["tpp"] == ["must be 0 or more"]
     assert "products.1.tpp" in r.get_json()["message"]
+
+
+@pytest.mark.parametrize("decision_id", ["99999999999999999999999", "9223372036854775808", "0"])
+def test_decision_ids_outside_the_database_range_are_404_not_500(make_app, db_url, headers_for, decision_id):
+    app = make_app(DATABASE_URL=db_url)
+    r = app.test_client().get(f"/api/v1/decisions/{decision_id}", headers=headers_for(app, "viewer"))
+    assert r.status_code == 404
+
+
+def test_batch_record_stores_each_full_product_so_the_decision_can_be_replayed(make_app, db_url, headers_for):
+    app = make_app(DATABASE_URL=db_url)
+    client = app.test_client()
+    headers = headers_for(app, "viewer")
+    body = {"products": [H100, H20], "as_of": "2025-05-01", "destinations": ["CN"], "record": True}
+    results = client.post("/api/v1/classify/batch", json=body, headers=headers).get_json()["results"]
+    for product, result in zip([H100, H20], results):
+        stored = client.get(f"/api/v1/decisions/{result['decision_id']}", headers=headers).get_json()
+        assert stored["request"]["product"]["throughput"] == product["throughput"]
+        assert stored["request"]["destinations"] == ["CN"]
+        replay = client.post("/api/v1/classify", json={k: v for k, v in stored["request"].items() if k != "record"},
+                             headers=headers).get_json()
+        assert replay["classification"] == stored["response"]["classification"]
+        assert replay["licences"] == stored["response"]["licences"]
