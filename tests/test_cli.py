@@ -114,3 +114,25 @@ def test_rules_export_round_trips_to_the_same_revision(runner, tmp_path):
 def test_rules_export_of_an_unknown_version_fails_clearly(runner, tmp_path):
     r = runner.invoke(main, ["rules", "export", "--version", "99", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "no version 99" in r.output
+
+
+def test_a_bad_headquarters_code_names_the_hq_option(runner, products_file):
+    r = runner.invoke(main, ["classify", str(products_file), "--hq", "ZZ"])
+    assert r.exit_code == 2
+    assert "--hq" in r.output and "unknown country code(s): ZZ" in r.output
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("broken.json", '[{"name": "H100"', "cannot be read as json"),
+    ("broken.yaml", "name: [unclosed", "cannot be read as yaml"),
+    ("broken.jsonl", '{"name": "a"}\n{"name": ', "line 2: not valid JSON"),
+    ("empty.json", "[]", "no products in the file"),
+    ("scalar.json", "42", "expected a product, a list of products"),
+])
+def test_an_unreadable_file_exits_2_with_a_clear_message(runner, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    r = runner.invoke(main, ["classify", str(path)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert "Traceback" not in r.output

@@ -439,6 +439,9 @@ def evaluate(
     if isinstance(headquarters, str) or headquarters is None:
         hq = np.full(k, HQ_NONE if headquarters is None else _country_codes([headquarters], "end_user.headquarters")[0])
     else:
+        if len(headquarters) != k:
+            raise InvalidInput(f"headquarters: {len(headquarters)} given for {k} products",
+                               {"end_user.headquarters": [f"give one per product ({k}), or one for all"]})
         hq = np.array([HQ_NONE if h is None else _country_codes([h], "end_user.headquarters")[0]
                        for h in headquarters], dtype=np.int64)
     result.headquarters = hq

@@ -178,3 +178,13 @@ def test_an_unknown_headquarters_code_is_rejected_naming_the_field(rulebook):
     with pytest.raises(InvalidInput) as exc:
         evaluate(build_table([H100]), rulebook, date(2024, 6, 1), ["CN"], "ZZ")
     assert "end_user.headquarters" in exc.value.errors
+
+
+def test_one_headquarters_per_product_or_one_for_all(rulebook):
+    table = build_table([H100, H20])
+    per_product = evaluate(table, rulebook, date(2024, 6, 1), ["DE"], ["CN", None])
+    assert [per_product.licence_record(i, 0)["requirement"] for i in range(2)] == [
+        "license_required", "no_license_required"]
+    with pytest.raises(InvalidInput) as exc:
+        evaluate(table, rulebook, date(2024, 6, 1), ["DE"], ["CN"])
+    assert "end_user.headquarters" in exc.value.errors
