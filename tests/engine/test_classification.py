@@ -23,14 +23,12 @@ AS_OF = "2024-06-01"
     (4799, 2000, "3A090.b"),   # b.1: 2400 <= tpp < 4800 and 1.6 <= PD (2.3995) < 5.92
     (1600, 270, "3A090.a"),    # a.2: PD 5.93 >= 5.92
     (1600, 271, "3A090.b"),    # PD 5.904 < 5.92 but >= 3.2: b.2
-    (1600, 500, None),         # PD 3.2: b.2 met? 1600/500 = 3.2 exactly -> b.2
+    (1600, 500, "3A090.b"),    # PD exactly 3.2: b.2's lower bound is inclusive
     (2400, 1500, "3A090.b"),   # b.1 at its lower TPP and PD bounds (PD 1.6)
     (2399, 1499, None),        # just under b.1 and PD 1.6 < 3.2
     (1599, 100, None),         # PD 16 but tpp below 1600: nothing
 ])
 def test_the_2023_thresholds(decide, tpp, area, eccn):
-    if (tpp, area) == (1600, 500):
-        eccn = "3A090.b"  # 1600/500 = 3.2: b.2's lower bound is inclusive
     cls, _ = decide(chip(tpp=tpp, die_area_mm2=area), AS_OF)
     assert cls["eccn"] == eccn, cls["reason"]
 
