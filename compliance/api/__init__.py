@@ -11,6 +11,9 @@ from werkzeug.routing import IntegerConverter
 from ..engine.errors import ComplianceError
 
 log = logging.getLogger(__name__)
+# Blueprints whose bodies are JSON only: any other body is a 415 naming Content-Type. (Other
+# blueprints may accept uploads; extend this set as they are reviewed.)
+JSON_ONLY_BLUEPRINTS = {"classify", "rules", "health"}
 UPLOAD_MIMETYPES = {"multipart/form-data", "text/csv", "application/x-ndjson", "application/jsonl",
                     "application/octet-stream"}
 
@@ -49,7 +52,8 @@ def init_api(app: Flask) -> Api:
         upload = request.mimetype in UPLOAD_MIMETYPES
         request.max_content_length = config.MAX_UPLOAD_BYTES if upload else config.MAX_BODY_BYTES
         has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-        if request.method in ("POST", "PUT", "PATCH") and has_body and not upload and not request.is_json:
+        json_only = request.blueprint in JSON_ONLY_BLUEPRINTS
+        if json_only and request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
             # Without this, a body sent as text/plain or a form is silently ignored and the caller
             # gets "product: missing" for a product they did send.
             got = request.headers.get("Content-Type") or "none"

@@ -109,13 +109,22 @@ def test_an_empty_body_is_422_naming_the_missing_product(client, viewer_headers)
         assert "product: Missing data for required field" in r.get_json()["message"]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
-def test_a_wrong_content_type_is_415_naming_the_header(client, viewer_headers, content_type):
-    r = client.post("/api/v1/classify", data=json.dumps({"product": H100}),
-                    headers={**viewer_headers, "Content-Type": content_type})
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml",
+                                          "text/csv", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize("path", ["/api/v1/classify", "/api/v1/classify/batch"])
+def test_a_wrong_content_type_is_415_naming_the_header(client, viewer_headers, content_type, path):
+    headers = dict(viewer_headers, **({"Content-Type": content_type} if content_type else {}))
+    r = client.post(path, data=json.dumps({"product": H100, "products": [H100]}), headers=headers)
     assert r.status_code == 415
     body = r.get_json()
-    assert "Content-Type" in body["errors"] and content_type in body["message"]
+    assert "Content-Type" in body["errors"]
+    assert (content_type or "none").split(";")[0] in body["message"]
+
+
+def test_json_with_a_charset_is_accepted(client, viewer_headers):
+    r = client.post("/api/v1/classify", data=json.dumps({"product": H100}),
+                    headers={**viewer_headers, "Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 200
 
 
 def test_an_oversized_body_is_413(make_app, headers_for):
