@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.routing import IntegerConverter
 
 from ..engine.errors import ComplianceError
+from ..schemas.common import ErrorSchema
 
 log = logging.getLogger(__name__)
 # Blueprints whose bodies are JSON only: any other body is a 415 naming Content-Type. (Other
@@ -25,9 +26,15 @@ class DatabaseIdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+class ComplianceApi(Api):
+    """flask-smorest Api whose documented error body is the one our error handlers actually send."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
 def init_api(app: Flask) -> Api:
     app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds a rule
-    api = Api(app, spec_kwargs={"info": {"description": (
+    api = ComplianceApi(app, spec_kwargs={"info": {"description": (
         "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
         "destination and end user, audit catalogues in batch, and manage versioned rules. "
         "Authenticate with 'Authorization: Bearer <key>'. Not legal advice.")}})

@@ -81,3 +81,8 @@ def test_the_docs_page_answers_200(client):
     r = client.get("/api/v1/docs")
     assert r.status_code == 200
     assert b"swagger" in r.data.lower()
+
+
+def test_the_classify_error_responses_are_documented(client):
+    responses = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/classify"]["post"]["responses"]
+    assert {"200", "400", "401", "413", "415", "422"} <= set(responses)
