@@ -7,7 +7,6 @@ import socket
 import subprocess
 import time
 import uuid
-import zlib
 from pathlib import Path
 
 import pytest
@@ -106,16 +105,11 @@ def db_url(request, tmp_path: Path):
 
 @pytest.fixture
 def redis_url():
-    """A Redis database index of its own, flushed before the test.
-
-    The index comes from the checkout's path (or TEST_REDIS_DB), so two checkouts testing at once on
-    one machine never share a broker queue."""
+    """A Redis database index of its own, flushed before the test."""
     require_service("redis")
     import redis
 
-    root = str(Path(__file__).resolve().parents[1])
-    index = int(os.environ.get("TEST_REDIS_DB", 1 + zlib.crc32(root.encode()) % 15))
-    url = f"{REDIS_URL}/{index}"
+    url = f"{REDIS_URL}/15"
     redis.Redis.from_url(url).flushdb()
     return url
 
