@@ -19,21 +19,32 @@ def _app():
 
 
 def _load_products(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
+    import yaml
 
-        data = yaml.safe_load(text)
-    elif path.suffix in (".jsonl", ".ndjson"):
-        data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        data = json.loads(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        elif path.suffix in (".jsonl", ".ndjson"):
+            data = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        data.append(json.loads(line))
+                    except ValueError as exc:
+                        raise click.UsageError(f"{path}: line {n}: not valid JSON ({exc})") from None
+        else:
+            data = json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise click.UsageError(f"{path}: cannot be read as {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
     if isinstance(data, dict) and "products" in data:
         data = data["products"]
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
         raise click.UsageError(f"{path}: expected a product, a list of products or {{'products': [...]}}")
+    if not data:
+        raise click.UsageError(f"{path}: no products in the file")
     return data
 
 
@@ -59,13 +70,14 @@ def _validate_products(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return products
 
 
-def _destinations(value: str | None) -> list[str]:
+def _destinations(value: str | None, option: str = "--to") -> list[str]:
     if not value:
         return []
     codes = [c.strip().upper() for c in value.split(",") if c.strip()]
     bad = [c for c in codes if c not in COUNTRY_INDEX]
     if bad:
-        raise click.BadParameter(f"unknown country code(s): {', '.join(bad)}", param_hint="--to")
+        raise click.BadParameter(f"unknown country code(s): {', '.join(bad)} (expected ISO 3166-1 alpha-2, "
+                                 "e.g. CN,AE)", param_hint=option)
     return codes
 
 
@@ -91,7 +103,10 @@ def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, 
     products = _validate_products(_load_products(file))
     day = as_of.date() if as_of else date.today()
     dests = _destinations(to)
-    hq_code = _destinations(hq)[0] if hq else None
+    hq_codes = _destinations(hq, "--hq")
+    if hq and len(hq_codes) != 1:
+        raise click.BadParameter("give one country code", param_hint="--hq")
+    hq_code = hq_codes[0] if hq else None
     if rules_dir:
         rulebook = load_rulebook(str(Path(rules_dir).resolve()))
         result = evaluate(build_table(products), rulebook, day, dests, hq_code)

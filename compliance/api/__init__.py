@@ -5,17 +5,36 @@ import logging
 
 from flask import Flask, jsonify, request
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.routing import IntegerConverter
 
 from ..engine.errors import ComplianceError
+from ..schemas.common import ErrorSchema
 
 log = logging.getLogger(__name__)
+# Blueprints whose bodies are JSON only: any other body is a 415 naming Content-Type. (Other
+# blueprints may accept uploads; extend this set as they are reviewed.)
+JSON_ONLY_BLUEPRINTS = {"classify", "rules", "health"}
 UPLOAD_MIMETYPES = {"multipart/form-data", "text/csv", "application/x-ndjson", "application/jsonl",
                     "application/octet-stream"}
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:id>` limited to 1 .. 2**63-1: a larger id is a 404 rather than a database overflow (500)."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=2**63 - 1, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+class ComplianceApi(Api):
+    """flask-smorest Api whose documented error body is the one our error handlers actually send."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
 def init_api(app: Flask) -> Api:
-    api = Api(app, spec_kwargs={"info": {"description": (
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds a rule
+    api = ComplianceApi(app, spec_kwargs={"info": {"description": (
         "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
         "destination and end user, audit catalogues in batch, and manage versioned rules. "
         "Authenticate with 'Authorization: Bearer <key>'. Not legal advice.")}})
@@ -39,6 +58,15 @@ def init_api(app: Flask) -> Api:
         config = app.config["COMPLIANCE"]
         upload = request.mimetype in UPLOAD_MIMETYPES
         request.max_content_length = config.MAX_UPLOAD_BYTES if upload else config.MAX_BODY_BYTES
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        json_only = request.blueprint in JSON_ONLY_BLUEPRINTS
+        if json_only and request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
+            # Without this, a body sent as text/plain or a form is silently ignored and the caller
+            # gets "product: missing" for a product they did send.
+            got = request.headers.get("Content-Type") or "none"
+            exc = UnsupportedMediaType(f"Content-Type must be application/json, got {got!r}")
+            exc.data = {"errors": {"Content-Type": [f"must be application/json, got {got!r}"]}}
+            raise exc
 
     return api
 
@@ -86,6 +114,8 @@ def _flatten(errors, prefix: str = "") -> list[str]:
             path = key if not prefix else f"{prefix}.{key}"
             if prefix == "" and key in ("json", "query", "form", "files", "view_args", "headers"):
                 path = ""
+            elif key == "_schema":  # marshmallow's name for "the object itself"
+                path = prefix
             out += _flatten(value, path)
     elif isinstance(errors, list):
         if all(isinstance(e, str) for e in errors):

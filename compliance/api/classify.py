@@ -10,6 +10,7 @@ from ..engine.errors import NotFound
 from ..models import DecisionRecord
 from ..schemas.classify import (BatchClassifyRequestSchema, BatchDecisionSchema, ClassifyRequestSchema,
                                 DecisionSchema)
+from ..schemas.common import ErrorSchema
 from ..services.classification import check_batch_size, classify_products, record_decision
 
 blp = Blueprint("classify", __name__, url_prefix="/api/v1", description="Classify chips and determine licences")
@@ -23,7 +24,11 @@ def _store():
 class Classify(MethodView):
     @blp.arguments(ClassifyRequestSchema)
     @blp.response(200, DecisionSchema)
-    @blp.alt_response(422, description="Invalid input: the errors name each field and problem")
+    @blp.alt_response(422, schema=ErrorSchema, description="Invalid input: the errors name each field and problem")
+    @blp.alt_response(400, schema=ErrorSchema, description="Malformed JSON")
+    @blp.alt_response(401, schema=ErrorSchema, description="No API key, or an unknown or revoked one")
+    @blp.alt_response(413, schema=ErrorSchema, description="Body larger than MAX_BODY_BYTES")
+    @blp.alt_response(415, schema=ErrorSchema, description="Body is not application/json")
     @require_role("viewer")
     def post(self, body):
         """Classify one product as of a date, with licence requirements per destination."""
@@ -40,6 +45,11 @@ class Classify(MethodView):
 class ClassifyBatch(MethodView):
     @blp.arguments(BatchClassifyRequestSchema)
     @blp.response(200, BatchDecisionSchema)
+    @blp.alt_response(422, schema=ErrorSchema,
+                      description="Invalid input (errors name each field, products by index), or more than "
+                                  "BATCH_MAX_PRODUCTS products (errors name `products`)")
+    @blp.alt_response(401, schema=ErrorSchema, description="No API key, or an unknown or revoked one")
+    @blp.alt_response(415, schema=ErrorSchema, description="Body is not application/json")
     @require_role("viewer")
     def post(self, body):
         """Classify up to 10,000 products in one call (same answers as one at a time)."""
@@ -50,8 +60,10 @@ class ClassifyBatch(MethodView):
                                                hq, body.get("ruleset_revision"))
         if body.get("record"):
             db = current_app.extensions["db"]
-            for d in decisions:
-                d["decision_id"] = record_decision(db, {"product": d["product"], "as_of": body["as_of"]}, d, g.actor)
+            options = {k: v for k, v in body.items() if k != "products"}
+            for product, d in zip(body["products"], decisions):
+                # store the full product spec, as a single classify does, so the decision can be replayed
+                d["decision_id"] = record_decision(db, {**options, "product": product}, d, g.actor)
         return jsonify({"results": decisions, "count": len(decisions), "as_of": body["as_of"].isoformat(),
                         "ruleset_revision": decisions[0]["ruleset_revision"], "rule_version": version.number})
 

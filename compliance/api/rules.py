@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from ..auth import require_role
 from ..engine import describe_vocabulary
@@ -14,7 +15,7 @@ blp = Blueprint("rules", __name__, url_prefix="/api/v1", description="Rule versi
 
 @blp.route("/rules")
 class Rules(MethodView):
-    @blp.arguments(RulesQuerySchema, location="query")
+    @blp.arguments(RulesQuerySchema, location="query", unknown=RAISE)
     @blp.response(200)
     @require_role("viewer")
     def get(self, query):

@@ -142,12 +142,21 @@ def evaluate_condition(node: dict, leaf_fn: LeafFn, sink: list[LeafResult] | Non
         is_all = "all" in node
         parts = [evaluate_condition(c, leaf_fn, sink, f"{path}.{'all' if is_all else 'any'}[{i}]")
                  for i, c in enumerate(node["all" if is_all else "any"])]
-        t, f = parts[0].t, parts[0].f
-        for p in parts[1:]:  # not in place: (k, 1) and (1, m) operands broadcast to (k, m)
-            if is_all:
-                t, f = t & p.t, f | p.f
-            else:
-                t, f = t | p.t, f & p.f
+        # Kleene and/or are commutative and associative, so combine operands of the same shape first:
+        # (k, 1) product columns with each other and (1, m) destination rows with each other, and
+        # broadcast to (k, m) once at the end rather than at every step.
+        by_shape: dict[tuple, list[Truth]] = {}
+        for p in parts:
+            by_shape.setdefault(p.t.shape, []).append(p)
+        combined = []
+        for group in sorted(by_shape.values(), key=lambda g: g[0].t.size):
+            t, f = group[0].t, group[0].f
+            for p in group[1:]:  # not in place: leaf results are cached and shared
+                t, f = (t & p.t, f | p.f) if is_all else (t | p.t, f & p.f)
+            combined.append((t, f))
+        t, f = combined[0]
+        for pt, pf in combined[1:]:
+            t, f = (t & pt, f | pf) if is_all else (t | pt, f & pf)
         return Truth(t, f)
     if "not" in node:
         inner = evaluate_condition(node["not"], leaf_fn, sink, f"{path}.not")

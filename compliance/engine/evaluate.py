@@ -53,13 +53,13 @@ def _key(node: dict) -> str:
     return json.dumps([node["metric"], node["op"], node["value"]], sort_keys=True)
 
 
-def _match_models(models: np.ndarray, patterns: Sequence[str]) -> np.ndarray:
+def _match_models(table: ProductTable, patterns: Sequence[str]) -> np.ndarray:
     """Glob-match 'vendor/name|vendor/family' keys; evaluated once per distinct key."""
     pats = [p.lower() for p in patterns]
-    uniq, inverse = np.unique(models.astype(str), return_inverse=True)
-    hit = np.array([any(fnmatch.fnmatchcase(k, p) for k in u.split("|") for p in pats) for u in uniq],
+    uniq, codes = table.model_index()
+    hit = np.array([any(fnmatch.fnmatchcase(k, p) for k in str(u).split("|") for p in pats) for u in uniq],
                    dtype=bool)
-    return hit[inverse] if len(uniq) else np.zeros(len(models), dtype=bool)
+    return hit[codes] if len(uniq) else np.zeros(table.n, dtype=bool)
 
 
 class _ProductLeaves:
@@ -95,7 +95,7 @@ class _ProductLeaves:
                 res = ~res
             return Truth(res, ~res), None, None
         if metric == "model":
-            res = _match_models(t.model, value if isinstance(value, list) else [value])
+            res = _match_models(t, value if isinstance(value, list) else [value])
             if t.has_components:  # a system matches when any part of it matches
                 for d in range(int(t.depth.max()), 0, -1):
                     rows = np.nonzero((t.depth == d) & res)[0]
@@ -201,7 +201,8 @@ class Evaluation:
         if with_components and t.kind[row] == KIND_CODE["system"]:
             children = np.nonzero(t.parent == row)[0]
             record["components"] = [
-                {"row": int(c), "count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
+                # no table row index here: it depends on what else was in the batch
+                {"count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
                  **{k: v for k, v in self._classification_of_row(int(c), True).items()
                     if k in ("eccn", "status", "rule_id", "missing", "metrics", "components")}}
                 for c in children
@@ -438,6 +439,9 @@ def evaluate(
     if isinstance(headquarters, str) or headquarters is None:
         hq = np.full(k, HQ_NONE if headquarters is None else _country_codes([headquarters], "end_user.headquarters")[0])
     else:
+        if len(headquarters) != k:
+            raise InvalidInput(f"headquarters: {len(headquarters)} given for {k} products",
+                               {"end_user.headquarters": [f"give one per product ({k}), or one for all"]})
         hq = np.array([HQ_NONE if h is None else _country_codes([h], "end_user.headquarters")[0]
                        for h in headquarters], dtype=np.int64)
     result.headquarters = hq
@@ -458,6 +462,7 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
     dest_eval = alias[dest_codes]
     hq_eval = np.where(hq == HQ_NONE, HQ_NONE, alias[np.where(hq == HQ_NONE, 0, hq)])
     top = table.top
+    all_top = k == table.n  # no component rows, so top is 0..n-1
     top_eccn = result.eccn[top]
     top_known = result.status[top] != INDETERMINATE
     cache: dict[str, tuple] = {}
@@ -493,8 +498,11 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
             out = (Truth((res & top_known).reshape(k, 1), (~res & top_known).reshape(k, 1)), None, None)
         else:
             truth, values, states = leaf_fn(node)
-            out = (Truth(truth.t[top].reshape(k, 1), truth.f[top].reshape(k, 1)),
-                   None if values is None else values[top], None if states is None else states[top])
+            if all_top:  # every row is a top-level product: views, no copies
+                out = (Truth(truth.t.reshape(k, 1), truth.f.reshape(k, 1)), values, states)
+            else:
+                out = (Truth(truth.t[top].reshape(k, 1), truth.f[top].reshape(k, 1)),
+                       None if values is None else values[top], None if states is None else states[top])
         cache[key] = out
         return out
 
@@ -510,7 +518,8 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
     bits = np.zeros(shape, dtype=np.uint64)
     sinks: list[list[LeafResult]] = []
     truths: list[Truth] = []
-    for li, rule in enumerate(rules):
+    # No destinations: there is no (product, destination) cell to decide, so no rule is evaluated.
+    for li, rule in enumerate(rules if m else ()):
         sink: list[LeafResult] = []
         truth = evaluate_condition(rule.when, leaf, sink)
         sinks.append(sink)
@@ -519,23 +528,26 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
         u = np.broadcast_to(truth.unknown, shape)
         if not t.any() and not u.any():
             continue
-        bits |= t.astype(np.uint64) << np.uint64(li)
+        # ufuncs with where= update in place; boolean fancy indexing would copy twice per rule.
+        np.bitwise_or(bits, np.uint64(1 << li), out=bits, where=t)
         eff = rule.effect
         if eff.get("requirement") == "license_required":
             req_t |= t
             req_u |= u
         if eff.get("review_policy"):
-            new = ~pol_done & t
-            policy[new] = REVIEW_POLICIES.index(eff["review_policy"])
-            blocked = ~pol_done & u
-            policy[blocked] = POLICY_UNKNOWN
-            pol_done |= new | blocked
+            open_ = ~pol_done
+            new = open_ & t
+            np.copyto(policy, np.int8(REVIEW_POLICIES.index(eff["review_policy"])), where=new)
+            blocked = open_ & u
+            np.copyto(policy, np.int8(POLICY_UNKNOWN), where=blocked)
+            pol_done |= new
+            pol_done |= blocked
         for e in eff.get("exceptions", []):
-            exc[t] |= np.uint8(EXC_BIT[e])
+            np.bitwise_or(exc, np.uint8(EXC_BIT[e]), out=exc, where=t)
         if eff.get("exceptions_blocked"):
             exc_blocked |= t
         for fl in eff.get("flags", []):
-            flags[t] |= np.uint32(1 << flag_names.index(fl))
+            np.bitwise_or(flags, np.uint32(1 << flag_names.index(fl)), out=flags, where=t)
     requirement = np.where(req_t, LICENCE_REQUIRED, np.where(req_u, REQ_INDETERMINATE, NO_LICENCE_REQUIRED)
                            ).astype(np.int8)
     exc[exc_blocked | (requirement != LICENCE_REQUIRED)] = 0

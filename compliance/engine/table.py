@@ -42,10 +42,25 @@ class ProductTable:
     top: np.ndarray  # int64[k]
     notes: list[list[str]] = field(default_factory=list)  # per row; empty when built from columns
     tpp_source: list[str] | None = None  # per row; None when built from columns
+    _model_index: tuple[list[str], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_components(self) -> bool:
         return bool((self.parent >= 0).any())
+
+    def model_index(self) -> tuple[list[str], np.ndarray]:
+        """(distinct model keys, code per row), computed once per table.
+
+        Overlays glob-match model keys; matching each distinct key once and indexing by code keeps that
+        proportional to the number of distinct models, and the one pass here (a dict, no sort) is
+        shared by every model leaf of every rule.
+        """
+        if self._model_index is None:
+            index: dict[str, int] = {}
+            codes = np.fromiter((index.setdefault(m, len(index)) for m in self.model.tolist()),
+                                dtype=np.int64, count=self.n)
+            self._model_index = (list(index), codes)
+        return self._model_index
 
     @classmethod
     def from_columns(

@@ -31,6 +31,19 @@ class StrictBoolean(fields.Boolean):
     truthy = {True}
     falsy = {False}
 
+    def _deserialize(self, value, attr, data, **kwargs):
+        # 1 == True and 0 == False in Python, so the sets above alone would let 1 and 0 through.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: true/false (or 1/0), case-insensitive; nothing else."""
+
+    truthy = {"true", "True", "TRUE", "1"}
+    falsy = {"false", "False", "FALSE", "0"}
+
 
 class ErrorSchema(Schema):
     code = fields.Integer(metadata={"description": "HTTP status code"})

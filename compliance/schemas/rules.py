@@ -5,7 +5,7 @@ from datetime import date
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from .common import StrictBoolean
+from .common import QueryBoolean
 
 
 class RulesQuerySchema(Schema):
@@ -13,6 +13,6 @@ class RulesQuerySchema(Schema):
         unknown = RAISE
 
     as_of = fields.Date(load_default=date.today, metadata={"description": "Rules in force on this date"})
-    history = StrictBoolean(load_default=True, metadata={"description": "Include every rule with its dates"})
+    history = QueryBoolean(load_default=True, metadata={"description": "Include every rule with its dates"})
     kind = fields.String(validate=validate.OneOf(["classification", "licence"]))
     ruleset_revision = fields.String(validate=validate.Length(equal=64))
