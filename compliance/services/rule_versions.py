@@ -82,9 +82,10 @@ def export_version(db: Database, number: int, fmt: str = "zip") -> tuple[bytes, 
         v = get_version(s, number)
         content = v.content
     files: list[tuple[str, str]] = []
-    for pack in content["packs"]:
+    for i, pack in enumerate(content["packs"]):
+        # The index prefix keeps the pack order (part of the content hash) when rules/ is loaded back.
         start = str(pack.get("effective_from") or "0000-00-00")
-        files.append((f"packs/{start}-{pack['id']}.yaml", dump_yaml(pack)))
+        files.append((f"packs/{i:03d}-{start}-{pack['id']}.yaml", dump_yaml(pack)))
     files.append(("country_groups.yaml", dump_yaml(content["country_groups"])))
     if fmt == "yaml":
         body = "".join(f"--- # {name}\n{text}" for name, text in files)
@@ -497,11 +498,12 @@ def preview_draft(app, draft_id: int, as_of: date | None = None, destinations: l
         base = s.get(RuleVersion, d.base_version_id)
         content = d.content
         s.expunge(base)
-    new_rb = _validated_rulebook(content)
+    new_rb = Rulebook(content)  # schema errors -> 422; failing pack tests are reported, not fatal
+    validation = validate_content(content)
     old_rb = store.rulebook_for(base)
     out = impact_preview(db, old_rb, new_rb, as_of or date.today(), destinations, item_limit)
     return {"draft": draft_id, "base_version": base.number, "from_revision": old_rb.revision,
-            "to_revision": new_rb.revision} | out
+            "to_revision": new_rb.revision, "validation": validation} | out
 
 
 def publish_draft(app, draft_id: int, actor: str, reason: str, as_of: date | None = None,
