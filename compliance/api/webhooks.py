@@ -6,8 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth import require_role
-from ..schemas.common import PaginationQuerySchema
-from ..schemas.changes import WebhookCreateSchema
+from ..schemas.changes import PageQuerySchema as PaginationQuerySchema, WebhookCreateSchema
 from ..services import webhooks as wh
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from .common import CountryCode, PaginationQuerySchema, StrictBoolean
+from .changes import PageQuerySchema as PaginationQuerySchema
+from .common import CountryCode, StrictBoolean
 
 OP_NAMES = ("set_threshold", "add_rule", "update_rule", "end_rule", "remove_rule", "add_pack", "remove_pack",
             "add_overlay", "set_country_group")

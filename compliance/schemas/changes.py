@@ -6,7 +6,19 @@ from datetime import date
 from marshmallow import RAISE, Schema, fields, validate
 from webargs.fields import DelimitedList
 
-from .common import CountryCode, PaginationQuerySchema
+from .common import CountryCode
+
+
+class PageQuerySchema(Schema):
+    """Pagination. (schemas.common.PaginationQuerySchema validates with lambdas returning False, which
+    marshmallow 4 no longer treats as failures; validate.Range does.)"""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
+                              metadata={"description": "Items per page (1-1000)"})
+
+
+PaginationQuerySchema = PageQuerySchema
 
 
 class ChangesQuerySchema(PaginationQuerySchema):
