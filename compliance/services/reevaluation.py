@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from ..db import Database
 from ..engine import Evaluation, Rulebook, evaluate
@@ -298,19 +298,27 @@ def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
 
 
 def _refresh_products(session, ids: np.ndarray, ev: Evaluation, revision: str, today: date) -> None:
-    """Set eccn/status/classified_revision, one UPDATE per distinct (eccn, status) with an id list."""
+    """Set eccn/status/classified_revision/classified_on of a chunk's products in bulk."""
     top = ev.table.top
-    e = ev.eccn[top].astype(np.int64)
-    st = ev.status[top].astype(np.int64)
-    key = e * 8 + st
+    eccn = ECCN_LABELS[ev.eccn[top]]
+    status = np.array(STATUSES, dtype=object)[ev.status[top]]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement per chunk: arrays bound once, joined with unnest (no giant IN list).
+        session.execute(text(
+            "UPDATE products AS p SET eccn = v.eccn, status = v.status, classified_revision = :rev, "
+            "classified_on = :day, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:eccns AS varchar[]), CAST(:statuses AS varchar[])) "
+            "AS v(id, eccn, status) WHERE p.id = v.id"),
+            {"ids": ids.tolist(), "eccns": eccn.tolist(), "statuses": status.tolist(), "rev": revision, "day": today})
+        return
+    key = ev.eccn[top].astype(np.int64) * 8 + ev.status[top].astype(np.int64)
     for k in np.unique(key).tolist():
         sel = ids[key == k]
-        eccn = ECCN_LABELS[k // 8] if 0 <= k // 8 < len(ECCNS) else None
-        status = STATUSES[k % 8]
-        for start in range(0, len(sel), 20_000):
-            part = [int(x) for x in sel[start:start + 20_000]]
+        first = int(np.argmax(key == k))
+        for start in range(0, len(sel), 5_000):
+            part = [int(x) for x in sel[start:start + 5_000]]
             session.execute(update(Product).where(Product.id.in_(part)).values(
-                eccn=eccn, status=status, classified_revision=revision, classified_on=today)
+                eccn=eccn[first], status=status[first], classified_revision=revision, classified_on=today)
                 .execution_options(synchronize_session=False))
 
 
