@@ -118,6 +118,8 @@ def _base_number(session, d: RuleDraft) -> int:
 def create_draft(db: Database, actor: str, base_version: int | None = None, title: str = "") -> dict[str, Any]:
     """A new open draft holding a copy of a published version (default: the current one)."""
     with db.session() as s:
+        if base_version is not None and s.scalar(select(RuleVersion.id).where(RuleVersion.number == base_version)) is None:
+            raise InvalidInput(f"no rule version {base_version}", {"base_version": [f"unknown version {base_version}"]})
         base = get_version(s, base_version) if base_version is not None else current_version(s)
         d = RuleDraft(base_version_id=base.id, author=actor, title=title, content=copy.deepcopy(base.content))
         s.add(d)
@@ -458,10 +460,23 @@ def apply_op(content: dict, op: dict) -> None:
 
 # ---------------------------------------------------------------- validation
 
+def build_rulebook(content: Any) -> Rulebook:
+    """Rulebook(content), where a validator crash on malformed input is a 422, never a 500."""
+    try:
+        return Rulebook(content)
+    except RulebookInvalid:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        # The engine's validators assume some shapes (e.g. group members as strings or mappings).
+        log.info("malformed rulebook content: %r", exc)
+        raise RulebookInvalid([f"content: malformed rulebook ({type(exc).__name__}: {exc}); "
+                               "check the shapes of packs, rules and country_groups"]) from None
+
+
 def validate_content(content: Any) -> dict[str, Any]:
     """Schema errors (with paths) and pack test failures, all at once."""
     try:
-        rulebook = Rulebook(content)
+        rulebook = build_rulebook(content)
     except RulebookInvalid as exc:
         return {"valid": False, "errors": list(exc.errors), "tests": None}
     results = run_pack_tests(rulebook)
@@ -481,7 +496,7 @@ def _validated_rulebook(content: dict) -> Rulebook:
     report = validate_content(content)
     if not report["valid"]:
         raise RulebookInvalid(report["errors"])
-    return Rulebook(content)
+    return build_rulebook(content)
 
 
 # ---------------------------------------------------------------- preview and publish
@@ -498,7 +513,7 @@ def preview_draft(app, draft_id: int, as_of: date | None = None, destinations: l
         base = s.get(RuleVersion, d.base_version_id)
         content = d.content
         s.expunge(base)
-    new_rb = Rulebook(content)  # schema errors -> 422; failing pack tests are reported, not fatal
+    new_rb = build_rulebook(content)  # schema errors -> 422; failing pack tests are reported, not fatal
     validation = validate_content(content)
     old_rb = store.rulebook_for(base)
     out = impact_preview(db, old_rb, new_rb, as_of or date.today(), destinations, item_limit)

@@ -185,3 +185,23 @@ def test_publish_needs_a_reason_and_rejects_a_no_op(rules_app, admin):
                            headers=admin)
     assert bad_date.status_code == 422 and "as_of" in bad_date.json["message"]
     assert client.post("/api/v1/rules/drafts/999/publish", json={"reason": "x"}, headers=admin).status_code == 404
+
+
+@pytest.mark.parametrize("content", [
+    {}, {"packs": "x"}, {"packs": [1, None]},
+    {"packs": [{"rules": [{"when": {"all": "x"}}]}], "country_groups": {}},
+    {"packs": [], "country_groups": {"groups": {"D:5": {"members": [1]}}}},
+], ids=["empty", "packs-not-list", "packs-not-mappings", "bad-when", "member-not-code"])
+def test_malformed_content_is_reported_never_a_500(rules_app, admin, content):
+    client = rules_app.test_client()
+    d = _draft(client, admin)
+    put = client.put(f"/api/v1/rules/drafts/{d['id']}", json={"content": content}, headers=admin)
+    assert put.status_code == 200 and put.json["validation"]["valid"] is False and put.json["validation"]["errors"]
+    for path, body in (("preview", {}), ("publish", {"reason": "x", "confirm": True})):
+        r = client.post(f"/api/v1/rules/drafts/{d['id']}/{path}", json=body, headers=admin)
+        assert r.status_code == 422 and r.json["errors"], (path, r.json)
+
+
+def test_a_draft_from_an_unknown_version_names_the_field(rules_app, admin):
+    r = rules_app.test_client().post("/api/v1/rules/drafts", json={"base_version": 9}, headers=admin)
+    assert r.status_code == 422 and "base_version" in r.json["errors"]
