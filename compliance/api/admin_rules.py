@@ -55,6 +55,8 @@ class VersionRollback(MethodView):
     @require_role("admin")
     @blp.arguments(PublishSchema)
     @blp.response(201)
+    @blp.alt_response(409, description="Another publish landed at the same time")
+    @blp.alt_response(428, description="Storm guard: resend with confirm=true")
     def post(self, body, number: int):
         """Publish version `number`'s content again as a new version (with a reason)."""
         return rv.rollback_to(current_app, number, g.actor, body["reason"], body.get("as_of"), body["confirm"])
@@ -155,6 +157,8 @@ class DraftPublish(MethodView):
     @require_role("admin")
     @blp.arguments(PublishSchema)
     @blp.response(201)
+    @blp.alt_response(409, description="Another publish landed since the draft was made; the draft stays open")
+    @blp.alt_response(428, description="Storm guard: resend with confirm=true (errors.preview holds the counts)")
     def post(self, body, draft_id: int):
         """Publish as version N+1 and start re-evaluation. 409 if another publish landed since the draft
         was made; 422 if invalid; 428 when the storm guard needs confirm=true."""
