@@ -1,7 +1,9 @@
 """Helpers shared by the rule-editing, re-evaluation and change-feed tests."""
 from __future__ import annotations
 
+import http.server
 import shutil
+import threading
 from pathlib import Path
 
 from tests.conftest import H20, H100, RTX_4090_D
@@ -56,3 +58,32 @@ def make_scenario_catalogue(app, name: str = "scenario") -> int:
 
 def change_set(items) -> set[tuple[str, str]]:
     return {(c["sku"], c["destination"]) for c in items}
+
+
+class Receiver:
+    """A local webhook receiver: answers `codes` in turn (then 200) and keeps every request."""
+
+    def __init__(self, codes=()):
+        self.codes = list(codes)
+        self.requests: list[tuple[dict, bytes]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((dict(self.headers), body))
+                code = outer.codes.pop(0) if outer.codes else 200
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -453,13 +453,19 @@ def list_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def stalled_runs(db: Database, older_than_seconds: float = 300) -> list[int]:
-    """Runs still pending/running long after they were created (a crash or a lost message)."""
+    """Runs still pending/running with no progress (creation, start or a finished chunk) for a while:
+    a crash or a lost message. Their chunks are idempotent, so restarting is safe."""
     cutoff = datetime.now(timezone.utc).timestamp() - older_than_seconds
+
+    def ts(value):
+        return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
     with db.session() as s:
         runs = s.scalars(select(ReevaluationRun).where(ReevaluationRun.status.in_(("pending", "running")))).all()
         out = []
         for r in runs:
-            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc)
-            if created.timestamp() < cutoff:
+            last_chunk = s.scalar(select(func.max(ReevaluationChunk.finished_at)).where(ReevaluationChunk.run_id == r.id))
+            last = max(x for x in (ts(r.created_at), ts(r.started_at), ts(last_chunk)) if x is not None)
+            if last < cutoff:
                 out.append(r.id)
         return out

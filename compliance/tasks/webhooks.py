@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-import time
+import threading
 
 from . import SWEEPERS, celery_app, dispatch
 
@@ -18,15 +18,17 @@ def deliver(self, delivery_id: int) -> dict:
     app = celery_app.flask_app
     config = app.config["COMPLIANCE"]
     db = app.extensions["db"]
-    while True:
-        status, retry_in = attempt_delivery(db, delivery_id, config.WEBHOOK_TIMEOUT_SECONDS,
-                                            config.WEBHOOK_MAX_ATTEMPTS)
-        if retry_in is None:
-            return {"delivery": delivery_id, "status": status}
-        if self.request.is_eager:  # embedded mode: we are already on a background thread
-            time.sleep(retry_in)
-            continue
-        raise self.retry(countdown=retry_in)
+    status, retry_in = attempt_delivery(db, delivery_id, config.WEBHOOK_TIMEOUT_SECONDS, config.WEBHOOK_MAX_ATTEMPTS)
+    if retry_in is None:
+        return {"delivery": delivery_id, "status": status}
+    if self.request.is_eager:
+        # Embedded mode: a timer re-dispatches the attempt, so a dead receiver never blocks the
+        # single embedded-jobs thread (audits, re-evaluations) while it backs off.
+        timer = threading.Timer(retry_in, lambda: dispatch(lambda: deliver.delay(delivery_id)))
+        timer.daemon = True
+        timer.start()
+        return {"delivery": delivery_id, "status": status, "retry_in": retry_in}
+    raise self.retry(countdown=retry_in)
 
 
 def sweep_webhooks() -> list[int]:

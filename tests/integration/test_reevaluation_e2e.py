@@ -4,10 +4,8 @@ rows appear in the change feed, a local HTTP server receives the signed webhook,
 review-policy change is recorded as denial -> approval for H20 x CN/HK."""
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from compliance.services.webhooks import SIGNATURE_HEADER, verify
 from tests.conftest import create_pg_database, drop_pg_database, require_service
 from tests.integration.conftest import ROOT, WorkerEnv, wait_until
-from tests.rulehelpers import (H20_APRIL_2025_OVERLAY, H20_SUMMER_2025_APPROVAL, change_set,
+from tests.rulehelpers import (H20_APRIL_2025_OVERLAY, H20_SUMMER_2025_APPROVAL, Receiver, change_set,
                                rules_without_h20_packs)
 from tests.conftest import H20, H100, RTX_4090_D
 
@@ -39,35 +37,6 @@ def worker_env(tmp_path, redis_url):
     yield WorkerEnv(db_url, redis_url, app, env)
     app.extensions["db"].dispose()
     drop_pg_database(db_url)
-
-
-class Receiver:
-    """A local webhook receiver: answers `codes` in turn (then 200) and keeps every request."""
-
-    def __init__(self, codes=()):
-        self.codes = list(codes)
-        self.requests: list[tuple[dict, bytes]] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((dict(self.headers), body))
-                code = outer.codes.pop(0) if outer.codes else 200
-                self.send_response(code)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
