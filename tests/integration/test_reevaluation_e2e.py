@@ -206,3 +206,44 @@ def test_a_webhook_that_fails_twice_is_retried_with_backoff_and_logged(worker_en
     # Every attempt carries the same event id and a valid signature over its body.
     assert len({h["X-Compliance-Event-Id"] for h, _ in hook.requests}) == 1
     assert all(verify(SECRET, body, h[SIGNATURE_HEADER]) for h, body in hook.requests)
+
+
+def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper_without_duplicates(worker_env, start_worker, headers_for):
+    from sqlalchemy import func, select
+
+    from compliance.models import ChangeRecord, ReevaluationChunk
+    from compliance.services.catalogues import create_catalogue, upsert_products
+
+    app = worker_env.app
+    db = app.extensions["db"]
+    client = app.test_client()
+    admin = headers_for(app, "admin")
+    cat = create_catalogue(db, "crash", destinations=["CN", "DE"])
+    upsert_products(db, cat.id, [dict(H20, sku=f"H20-{i}") for i in range(150)])
+    # One product per chunk: 150 chunk tasks, slow enough to kill the worker in the middle.
+    worker = start_worker(concurrency=1, extra_env={"AUDIT_CHUNK_SIZE": "1"})
+    d = client.post("/api/v1/rules/drafts", json={}, headers=admin).json["id"]
+    client.patch(f"/api/v1/rules/drafts/{d}", json={"ops": [H20_APRIL_2025_OVERLAY]}, headers=admin)
+    pub = client.post(f"/api/v1/rules/drafts/{d}/publish",
+                      json={"reason": "letter", "as_of": "2025-04-09", "confirm": True}, headers=admin).json
+
+    def chunks_done():
+        with db.session() as s:
+            return s.scalar(select(func.count()).select_from(ReevaluationChunk).where(
+                ReevaluationChunk.run_id == pub["run_id"], ReevaluationChunk.status == "done"))
+
+    wait_until(lambda: chunks_done() >= 5, timeout=60, message="a few chunks to finish")
+    worker.kill()
+    done_at_kill = chunks_done()
+    assert done_at_kill < 150
+    assert client.get(f"/api/v1/rules/reevaluations/{pub['run_id']}", headers=admin).json["status"] == "running"
+
+    start_worker(concurrency=2, extra_env={"AUDIT_CHUNK_SIZE": "1", "REEVALUATION_STALL_SECONDS": "0"})
+    swept = app.extensions["celery"].send_task("compliance.sweep").get(timeout=60)
+    assert swept["sweep_reevaluations"] == [pub["run_id"]]
+    run = wait_until(lambda: _run_done(client, admin, pub["run_id"]), timeout=120, message="the recovered run")
+    assert run["status"] == "done" and run["total"] == 150
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ChangeRecord)) == 150  # H20-i x CN, once each
+        assert s.scalar(select(func.count(func.distinct(ChangeRecord.sku)))) == 150
+    assert run["change_records"] == 150
