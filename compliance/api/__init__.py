@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.routing import IntegerConverter
@@ -52,6 +52,15 @@ def init_api(app: Flask) -> Api:
             continue
         api.register_blueprint(module.blp)
     register_error_handlers(app)
+
+    access_log = logging.getLogger("compliance.access")
+
+    @app.after_request
+    def log_access(response):
+        # Identity by name and key prefix only (g.actor); the key itself never reaches a log.
+        access_log.info("%s %s -> %s (%s)", request.method, request.path, response.status_code,
+                        getattr(g, "actor", "anonymous"))
+        return response
 
     @app.before_request
     def limit_body_size():

@@ -57,6 +57,7 @@ def init_celery(app, config) -> Celery:
             "sweep-stalled-work": {"task": "compliance.sweep", "schedule": 60.0},
         },
     )
+    _reset_connections()
     celery_app.flask_app = app
     app.extensions["celery"] = celery_app
     for name in TASK_MODULES:
@@ -66,6 +67,20 @@ def init_celery(app, config) -> Celery:
             if exc.name != f"{__name__}.{name}":
                 raise
     return celery_app
+
+
+def _reset_connections() -> None:
+    """Drop cached broker pools and result backends: the module-level Celery app may be reconfigured
+    (several apps in one process, e.g. tests), and a pool made for an earlier broker would be reused."""
+    import threading
+
+    # Pools are shared through kombu's registry (keyed by broker URL): drop our references, never close them.
+    celery_app._pool = None
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+    celery_app._backend_cache = None
+    celery_app._local = threading.local()
 
 
 def dispatch(start: Callable[[], Any]) -> None:

@@ -1,0 +1,72 @@
+"""Contracts of the change feed, point-in-time endpoints, webhooks and API keys."""
+from __future__ import annotations
+
+from datetime import date
+
+from marshmallow import RAISE, Schema, fields, validate
+from webargs.fields import DelimitedList
+
+from .common import CountryCode
+
+
+class PageQuerySchema(Schema):
+    """Pagination. (schemas.common.PaginationQuerySchema validates with lambdas returning False, which
+    marshmallow 4 no longer treats as failures; validate.Range does.)"""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
+                              metadata={"description": "Items per page (1-1000)"})
+
+
+PaginationQuerySchema = PageQuerySchema
+
+
+class ChangesQuerySchema(PaginationQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    catalogue_id = fields.Integer(validate=validate.Range(min=1))
+    product = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Product id or SKU"})
+    destination = CountryCode()
+    revision = fields.String(validate=validate.Length(min=6, max=64),
+                             metadata={"description": "Rule revision (full or prefix) the change led to"})
+    version = fields.Integer(validate=validate.Range(min=1), metadata={"description": "Rule version number the change led to"})
+    run_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class CatalogueDiffQuerySchema(PaginationQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+    destinations = DelimitedList(CountryCode(), metadata={"description": "Comma-separated; default the catalogue's watched ones"})
+    ruleset_revision = fields.String(validate=validate.Length(equal=64))
+
+
+class CatalogueAsOfQuerySchema(PaginationQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    as_of = fields.Date(load_default=date.today)
+    destinations = DelimitedList(CountryCode())
+    ruleset_revision = fields.String(validate=validate.Length(equal=64))
+
+
+class WebhookCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    url = fields.String(required=True, validate=validate.Length(min=8, max=2000))
+    secret = fields.String(validate=validate.Length(min=16, max=200),
+                           metadata={"description": "HMAC secret (default: generated and returned once)"})
+    events = fields.List(fields.String(validate=validate.OneOf(["changes.published", "ping"])),
+                         validate=validate.Length(min=1))
+
+
+class KeyCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.String(required=True, validate=validate.OneOf(["viewer", "auditor", "admin"]))

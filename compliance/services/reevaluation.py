@@ -1,0 +1,471 @@
+"""Re-evaluation after a rule change, and the columnar comparison it shares with impact previews
+and point-in-time diffs.
+
+Two evaluations of the same product table (old vs new rulebook, or one rulebook at two dates) are
+compared as numpy arrays: an outcome of product i at destination j changed when its ECCN, status,
+licence requirement or review policy differs. Only the changed cells are turned into Python rows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import func, select, text, update
+
+from ..db import Database
+from ..engine import Evaluation, Rulebook, evaluate
+from ..engine.vocabulary import ECCNS, REQUIREMENTS, REVIEW_POLICIES, STATUSES
+from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
+from .product_columns import ChunkPart, load_chunk
+
+log = logging.getLogger(__name__)
+ECCN_LABELS = np.array(list(ECCNS) + [None, None], dtype=object)  # code len(ECCNS) (none) and -1 (unknown)
+POLICY_LABELS = np.array(list(REVIEW_POLICIES) + [None, None], dtype=object)  # -2 unknown, -1 none
+
+
+@dataclass
+class ChangedCells:
+    """The changed (product, destination) cells of one compared table."""
+
+    rows: np.ndarray  # int[c] index into the part's products
+    cols: np.ndarray  # int[c] index into destinations
+    old_eccn: np.ndarray
+    new_eccn: np.ndarray
+    old_status: np.ndarray
+    new_status: np.ndarray
+    old_req: np.ndarray
+    new_req: np.ndarray
+    old_pol: np.ndarray
+    new_pol: np.ndarray
+    old: Evaluation
+    new: Evaluation
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def causes(self) -> list[str]:
+        """Per changed cell: the licence rules matched under one evaluation and not the other, plus the
+        deciding classification rules when the ECCN or status changed."""
+        old_bits = self.old.rule_bits[self.rows, self.cols]
+        new_bits = self.new.rule_bits[self.rows, self.cols]
+        top_old = self.old.table.top[self.rows]
+        top_new = self.new.table.top[self.rows]
+        old_dec = self.old.decided_by[top_old]
+        new_dec = self.new.decided_by[top_new]
+        cls_changed = (self.old_eccn != self.new_eccn) | (self.old_status != self.new_status)
+        old_ids = [r.id for r in self.old.rules.licence]
+        new_ids = [r.id for r in self.new.rules.licence]
+        old_cls = [r.id for r in self.old.rules.classification]
+        new_cls = [r.id for r in self.new.rules.classification]
+        cache: dict[tuple, str] = {}
+        out = []
+        for ob, nb, od, nd, cc in zip(old_bits.tolist(), new_bits.tolist(), old_dec.tolist(), new_dec.tolist(),
+                                      cls_changed.tolist()):
+            key = (ob, nb, od, nd, cc)
+            hit = cache.get(key)
+            if hit is None:
+                a = {old_ids[b] for b in range(len(old_ids)) if ob >> b & 1}
+                b_ = {new_ids[b] for b in range(len(new_ids)) if nb >> b & 1}
+                cause = sorted(a ^ b_)
+                if cc:
+                    cause += [x for x in ((old_cls[od] if od >= 0 else None), (new_cls[nd] if nd >= 0 else None))
+                              if x and x not in cause]
+                if not cause:  # same rules matched, but their effect changed (e.g. an edited review policy)
+                    cause = sorted(a | b_)
+                hit = ",".join(cause)
+                cache[key] = hit
+            out.append(hit)
+        return out
+
+
+def compare(old: Evaluation, new: Evaluation) -> ChangedCells:
+    """Cells whose ECCN, status, requirement or review policy differ between two evaluations."""
+    top_o, top_n = old.table.top, new.table.top
+    e_o, e_n = old.eccn[top_o], new.eccn[top_n]
+    s_o, s_n = old.status[top_o], new.status[top_n]
+    k, m = old.requirement.shape
+    cls = (e_o != e_n) | (s_o != s_n)
+    mask = (old.requirement != new.requirement) | (old.policy != new.policy)
+    if m:
+        mask |= cls[:, None]
+    rows, cols = np.nonzero(mask)
+    return ChangedCells(rows, cols, e_o[rows], e_n[rows], s_o[rows], s_n[rows],
+                        old.requirement[rows, cols], new.requirement[rows, cols],
+                        old.policy[rows, cols], new.policy[rows, cols], old, new)
+
+
+def _label_eccn(codes: np.ndarray) -> np.ndarray:
+    return ECCN_LABELS[codes]
+
+
+def transition_counts(cells: ChangedCells, destinations: Sequence[str], counter: Counter) -> None:
+    """Add (destination, old outcome, new outcome) -> count into `counter` (vectorised over cells)."""
+    if not len(cells):
+        return
+    keys = np.stack([cells.cols, cells.old_eccn, cells.new_eccn, cells.old_req, cells.new_req, cells.old_pol,
+                     cells.new_pol, cells.old_status, cells.new_status]).astype(np.int64).T
+    uniq, counts = np.unique(keys, axis=0, return_counts=True)
+    for row, c in zip(uniq.tolist(), counts.tolist()):
+        counter[(destinations[row[0]], *row[1:])] += c
+
+
+def render_transitions(counter: Counter) -> list[dict[str, Any]]:
+    out = []
+    for (dest, oe, ne, orq, nrq, op, np_, os_, ns_), c in counter.most_common():
+        out.append({"destination": dest, "count": c,
+                    "from": {"eccn": ECCN_LABELS[oe], "status": STATUSES[os_], "requirement": REQUIREMENTS[orq],
+                             "review_policy": POLICY_LABELS[op]},
+                    "to": {"eccn": ECCN_LABELS[ne], "status": STATUSES[ns_], "requirement": REQUIREMENTS[nrq],
+                           "review_policy": POLICY_LABELS[np_]}})
+    return out
+
+
+def cell_items(cells: ChangedCells, ids: np.ndarray, skus: Sequence[str], destinations: Sequence[str],
+               limit: int | None = None) -> list[dict[str, Any]]:
+    n = len(cells) if limit is None else min(limit, len(cells))
+    if n == 0:
+        return []
+    causes = cells.causes()[:n] if n else []
+    out = []
+    for x in range(n):
+        r, c = int(cells.rows[x]), int(cells.cols[x])
+        out.append({"product_id": int(ids[r]), "sku": skus[r], "destination": destinations[c],
+                    "from": {"eccn": ECCN_LABELS[cells.old_eccn[x]], "status": STATUSES[cells.old_status[x]],
+                             "requirement": REQUIREMENTS[cells.old_req[x]], "review_policy": POLICY_LABELS[cells.old_pol[x]]},
+                    "to": {"eccn": ECCN_LABELS[cells.new_eccn[x]], "status": STATUSES[cells.new_status[x]],
+                           "requirement": REQUIREMENTS[cells.new_req[x]], "review_policy": POLICY_LABELS[cells.new_pol[x]]},
+                    "cause_rule_ids": [c_ for c_ in causes[x].split(",") if c_]})
+    return out
+
+
+def _catalogues(session) -> list[tuple[int, str, list[str]]]:
+    return [(c.id, c.name, list(c.destinations or [])) for c in session.scalars(select(Catalogue).order_by(Catalogue.id))]
+
+
+def _parts(session, catalogue_id: int, chunk_size: int) -> Iterable[ChunkPart]:
+    """Every product of a catalogue, chunk by chunk (keyset over ids, no count pass)."""
+    last = 0
+    while True:
+        hi = session.scalar(select(Product.id).where(Product.catalogue_id == catalogue_id, Product.id > last)
+                            .order_by(Product.id).offset(chunk_size - 1).limit(1))
+        lo = last + 1
+        top = hi if hi is not None else (session.scalar(select(func.max(Product.id))
+                                                        .where(Product.catalogue_id == catalogue_id)) or 0)
+        if top < lo:
+            return
+        yield from load_chunk(session, catalogue_id, lo, top)
+        if hi is None:
+            return
+        last = hi
+
+
+def _model_patterns(node, out: set) -> None:
+    if isinstance(node, dict):
+        if node.get("metric") == "model":
+            value = node.get("value")
+            out.add(tuple(sorted(p.lower() for p in (value if isinstance(value, list) else [value]))))
+        for key in ("all", "any"):
+            for child in node.get(key) or ():
+                _model_patterns(child, out)
+        if "not" in node:
+            _model_patterns(node["not"], out)
+
+
+def model_pattern_sets(*rulebooks: Rulebook) -> list[tuple[str, ...]]:
+    """Every distinct list of model patterns used by the rules of these rulebooks."""
+    out: set = set()
+    for rb in rulebooks:
+        for rule in rb.rules:
+            _model_patterns(rule.when, out)
+    return sorted(out)
+
+
+def with_canonical_models(part: ChunkPart, pattern_sets: list[tuple[str, ...]]) -> ChunkPart:
+    """Replace each product's model key by a representative key that matches exactly the same pattern
+    lists. Outcomes are unchanged (model keys only feed 'matches' leaves), but the engine then globs a
+    handful of distinct keys instead of one per product, once per evaluation."""
+    model = part.table.model
+    if not len(model):
+        return part
+    uniq, inverse = np.unique(model.astype(str), return_inverse=True)
+    if not pattern_sets:
+        rep = np.array([""], dtype=object)
+        return dataclasses.replace(part, table=dataclasses.replace(part.table, model=rep[np.zeros(len(model), int)]))
+    regexes = [re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pats)) for pats in pattern_sets]
+    sig = np.zeros((len(uniq), len(regexes)), dtype=bool)
+    for i, key in enumerate(uniq.tolist()):
+        keys = key.split("|")
+        for j, rx in enumerate(regexes):
+            sig[i, j] = any(rx.match(k) for k in keys)
+    _, first, cls = np.unique(sig, axis=0, return_index=True, return_inverse=True)
+    rep = uniq[first].astype(object)
+    new_model = rep[np.asarray(cls).reshape(-1)[inverse]]
+    return dataclasses.replace(part, table=dataclasses.replace(part.table, model=new_model))
+
+
+def impact_preview(db: Database, old_rb: Rulebook, new_rb: Rulebook, as_of: date,
+                   destinations: list[str] | None = None, item_limit: int = 1000,
+                   chunk_size: int = 200_000) -> dict[str, Any]:
+    """Dry run over every catalogue: per catalogue, changed products x destinations and counts per transition."""
+    t0 = time.perf_counter()
+    catalogues_out = []
+    total = changed_products = changed_rows = 0
+    patterns = model_pattern_sets(old_rb, new_rb)
+    with db.session() as s:
+        for cid, name, watched in _catalogues(s):
+            dests = list(dict.fromkeys(destinations if destinations is not None else watched))
+            counter: Counter = Counter()
+            items: list[dict] = []
+            n = n_changed = n_rows = 0
+            for part in _parts(s, cid, chunk_size):
+                part = with_canonical_models(part, patterns)
+                old = evaluate(part.table, old_rb, as_of, dests)
+                new = evaluate(part.table, new_rb, as_of, dests)
+                cells = compare(old, new)
+                n += len(part.ids)
+                n_rows += len(cells)
+                n_changed += len(np.unique(cells.rows))
+                transition_counts(cells, dests, counter)
+                if len(items) < item_limit:
+                    items += cell_items(cells, part.ids, part.skus, dests, item_limit - len(items))
+            total += n
+            changed_products += n_changed
+            changed_rows += n_rows
+            catalogues_out.append({"id": cid, "name": name, "destinations": dests, "products": n,
+                                   "changed_products": n_changed, "changed_rows": n_rows,
+                                   "transitions": render_transitions(counter), "items": items,
+                                   "items_truncated": n_rows > len(items)})
+    return {"as_of": as_of.isoformat(), "total_products": total, "changed_products": changed_products,
+            "changed_rows": changed_rows, "share_changed": (changed_products / total) if total else 0.0,
+            "catalogues": catalogues_out, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# ---------------------------------------------------------------- runs (used by the Celery tasks)
+
+def plan_run(db: Database, run_id: int, chunk_size: int) -> list[int]:
+    """Create the run's chunks (once) and return the ids of those not done."""
+    with db.session() as s:
+        run = s.get(ReevaluationRun, run_id, with_for_update=True)
+        if run is None:
+            return []
+        existing = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run_id)).all()
+        if not existing:
+            seq = 0
+            for cid, _, _ in _catalogues(s):
+                ids = s.scalars(select(Product.id).where(Product.catalogue_id == cid).order_by(Product.id)).all()
+                for start in range(0, len(ids), chunk_size):
+                    part = ids[start:start + chunk_size]
+                    s.add(ReevaluationChunk(run_id=run_id, seq=seq, catalogue_id=cid, lo_id=int(part[0]),
+                                            hi_id=int(part[-1]), size=len(part)))
+                    seq += 1
+            s.flush()
+            existing = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run_id)).all()
+        if run.status == "pending":
+            run.status = "running"
+            run.started_at = datetime.now(timezone.utc)
+        run.total = sum(c.size for c in existing)
+        return [c.id for c in sorted(existing, key=lambda c: c.seq) if c.status != "done"]
+
+
+def _insert_ignore(session, rows: list[dict]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(ChangeRecord).on_conflict_do_nothing()
+    for start in range(0, len(rows), 5000):
+        session.execute(stmt, rows[start:start + 5000])
+
+
+def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
+    """Evaluate one chunk under both revisions; write change records (idempotent) and refresh products."""
+    db: Database = app.extensions["db"]
+    store = app.extensions["rulebooks"]
+    t0 = time.perf_counter()
+    with db.session() as s:
+        chunk = s.get(ReevaluationChunk, chunk_id)
+        run = s.get(ReevaluationRun, run_id)
+        if chunk is None or run is None or chunk.run_id != run_id:
+            return {"skipped": True}
+        if chunk.status == "done":
+            return {"chunk": chunk_id, "already_done": True}
+        chunk.attempts += 1
+        old_v = s.get(RuleVersion, run.from_version_id)
+        new_v = s.get(RuleVersion, run.to_version_id)
+        newest = s.scalar(select(func.max(RuleVersion.number)))
+        cat = s.get(Catalogue, chunk.catalogue_id)
+        dests = list(dict.fromkeys(cat.destinations or []))
+        old_rb, new_rb = store.rulebook_for(old_v), store.rulebook_for(new_v)
+        as_of = run.as_of
+        today = date.today()
+        refresh = new_v.number == newest  # a later publish refreshes products itself
+        counter: Counter = Counter()
+        n_records = n_products = 0
+        patterns = model_pattern_sets(old_rb, new_rb)
+        for part in load_chunk(s, chunk.catalogue_id, chunk.lo_id, chunk.hi_id):
+            part = with_canonical_models(part, patterns)
+            old = evaluate(part.table, old_rb, as_of, dests)
+            new = evaluate(part.table, new_rb, as_of, dests)
+            cells = compare(old, new)
+            transition_counts(cells, dests, counter)
+            n_products += len(np.unique(cells.rows))
+            if len(cells):
+                causes = cells.causes()
+                oe, ne = _label_eccn(cells.old_eccn), _label_eccn(cells.new_eccn)
+                st = np.array(STATUSES, dtype=object)
+                req = np.array(REQUIREMENTS, dtype=object)
+                os_, ns_ = st[cells.old_status], st[cells.new_status]
+                orq, nrq = req[cells.old_req], req[cells.new_req]
+                op_, np_ = POLICY_LABELS[cells.old_pol], POLICY_LABELS[cells.new_pol]
+                pids = part.ids[cells.rows]
+                rows = [{"run_id": run_id, "catalogue_id": chunk.catalogue_id, "product_id": int(pids[x]),
+                         "sku": part.skus[int(cells.rows[x])], "destination": dests[int(cells.cols[x])],
+                         "as_of": as_of, "from_revision": old_rb.revision, "to_revision": new_rb.revision,
+                         "old_eccn": oe[x], "new_eccn": ne[x], "old_status": os_[x], "new_status": ns_[x],
+                         "old_requirement": orq[x], "new_requirement": nrq[x], "old_review_policy": op_[x],
+                         "new_review_policy": np_[x], "cause_rule_ids": causes[x]}
+                        for x in range(len(cells))]
+                n_records += len(rows)
+                _insert_ignore(s, rows)
+            if refresh:
+                cur = new if as_of == today else evaluate(part.table, new_rb, today, [])
+                _refresh_products(s, part.ids, cur, new_rb.revision, today)
+        chunk.status = "done"
+        chunk.finished_at = datetime.now(timezone.utc)
+        chunk.counts = {"changed_rows": n_records, "changed_products": n_products,
+                        "seconds": round(time.perf_counter() - t0, 3)}
+        return {"chunk": chunk_id, "changed_rows": n_records}
+
+
+def _refresh_products(session, ids: np.ndarray, ev: Evaluation, revision: str, today: date) -> None:
+    """Set eccn/status/classified_revision/classified_on of a chunk's products in bulk."""
+    top = ev.table.top
+    eccn = ECCN_LABELS[ev.eccn[top]]
+    status = np.array(STATUSES, dtype=object)[ev.status[top]]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement per chunk: arrays bound once, joined with unnest (no giant IN list).
+        session.execute(text(
+            "UPDATE products AS p SET eccn = v.eccn, status = v.status, classified_revision = :rev, "
+            "classified_on = :day, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:eccns AS varchar[]), CAST(:statuses AS varchar[])) "
+            "AS v(id, eccn, status) WHERE p.id = v.id"),
+            {"ids": ids.tolist(), "eccns": eccn.tolist(), "statuses": status.tolist(), "rev": revision, "day": today})
+        return
+    key = ev.eccn[top].astype(np.int64) * 8 + ev.status[top].astype(np.int64)
+    for k in np.unique(key).tolist():
+        sel = ids[key == k]
+        first = int(np.argmax(key == k))
+        for start in range(0, len(sel), 5_000):
+            part = [int(x) for x in sel[start:start + 5_000]]
+            session.execute(update(Product).where(Product.id.in_(part)).values(
+                eccn=eccn[first], status=status[first], classified_revision=revision, classified_on=today)
+                .execution_options(synchronize_session=False))
+
+
+def finalize_run(db: Database, run_id: int) -> dict[str, Any]:
+    """Recompute the run's totals from the database (not from task results); mark it done."""
+    with db.session() as s:
+        run = s.get(ReevaluationRun, run_id, with_for_update=True)
+        if run is None:
+            return {}
+        chunks = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run_id)).all()
+        pending = [c.seq for c in chunks if c.status != "done"]
+        CR = ChangeRecord
+        mine = CR.run_id == run_id
+        run.total = sum(c.size for c in chunks)
+        run.change_records = s.scalar(select(func.count()).select_from(CR).where(mine)) or 0
+        run.changed_products = s.scalar(select(func.count(func.distinct(CR.product_id))).where(mine)) or 0
+        by = s.execute(select(CR.destination, CR.old_requirement, CR.new_requirement, CR.old_review_policy,
+                              CR.new_review_policy, func.count()).where(mine)
+                       .group_by(CR.destination, CR.old_requirement, CR.new_requirement, CR.old_review_policy,
+                                 CR.new_review_policy)).all()
+        run.counts = {"transitions": [{"destination": d, "from": {"requirement": a, "review_policy": c},
+                                       "to": {"requirement": b, "review_policy": e}, "count": n}
+                                      for d, a, b, c, e, n in sorted(by, key=lambda r: (-r[5], r[0]))],
+                      "chunks": len(chunks), "chunks_pending": len(pending)}
+        was_done = run.status == "done"
+        if pending:
+            run.status = "failed"
+            run.error = f"chunks not done: {pending[:20]}"
+        else:
+            run.status = "done"
+            run.error = None
+        run.finished_at = datetime.now(timezone.utc)
+        to_v = s.get(RuleVersion, run.to_version_id)
+        from_v = s.get(RuleVersion, run.from_version_id) if run.from_version_id else None
+        summary = run_view(run, from_v, to_v)
+        notify = run.status == "done" and not was_done and run.change_records > 0
+        delivery_ids: list[int] = []
+        if notify:
+            from .webhooks import enqueue_event
+
+            delivery_ids = enqueue_event(s, "changes.published", {
+                "run_id": run.id, "rule_version": to_v.number, "from_version": from_v.number if from_v else None,
+                "from_revision": from_v.revision if from_v else None, "to_revision": to_v.revision,
+                "as_of": run.as_of.isoformat(), "changed_products": run.changed_products,
+                "change_records": run.change_records, "counts": run.counts["transitions"],
+                "feed": f"/api/v1/changes?revision={to_v.revision}",
+            }, key=f"run:{run.id}")
+    if delivery_ids:
+        from .webhooks import dispatch_deliveries
+
+        dispatch_deliveries(delivery_ids)
+    return summary
+
+
+def run_view(run: ReevaluationRun, from_v: RuleVersion | None, to_v: RuleVersion) -> dict[str, Any]:
+    return {"id": run.id, "status": run.status, "from_version": from_v.number if from_v else None,
+            "to_version": to_v.number, "to_revision": to_v.revision, "as_of": run.as_of.isoformat(),
+            "total": run.total, "changed_products": run.changed_products, "change_records": run.change_records,
+            "counts": run.counts, "error": run.error,
+            "created_at": run.created_at.isoformat() if run.created_at else None,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+
+
+def get_run(db: Database, run_id: int) -> dict[str, Any]:
+    from ..engine.errors import NotFound
+
+    with db.session() as s:
+        run = s.get(ReevaluationRun, run_id)
+        if run is None:
+            raise NotFound(f"no re-evaluation run {run_id}")
+        return run_view(run, s.get(RuleVersion, run.from_version_id) if run.from_version_id else None,
+                        s.get(RuleVersion, run.to_version_id))
+
+
+def list_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+    with db.session() as s:
+        runs = s.scalars(select(ReevaluationRun).order_by(ReevaluationRun.id.desc()).limit(limit)).all()
+        return [run_view(r, s.get(RuleVersion, r.from_version_id) if r.from_version_id else None,
+                         s.get(RuleVersion, r.to_version_id)) for r in runs]
+
+
+def stalled_runs(db: Database, older_than_seconds: float = 300) -> list[int]:
+    """Runs still pending/running with no progress (creation, start or a finished chunk) for a while:
+    a crash or a lost message. Their chunks are idempotent, so restarting is safe."""
+    cutoff = datetime.now(timezone.utc).timestamp() - older_than_seconds
+
+    def ts(value):
+        return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+    with db.session() as s:
+        runs = s.scalars(select(ReevaluationRun).where(ReevaluationRun.status.in_(("pending", "running")))).all()
+        out = []
+        for r in runs:
+            last_chunk = s.scalar(select(func.max(ReevaluationChunk.finished_at)).where(ReevaluationChunk.run_id == r.id))
+            last = max(x for x in (ts(r.created_at), ts(r.started_at), ts(last_chunk)) if x is not None)
+            if last < cutoff:
+                out.append(r.id)
+        return out

@@ -1,0 +1,43 @@
+"""Webhook delivery task: one HTTP attempt per execution, retried with exponential backoff."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from . import SWEEPERS, celery_app, dispatch
+
+log = logging.getLogger(__name__)
+
+
+@celery_app.task(name="compliance.webhooks.deliver", bind=True, acks_late=True, max_retries=None)
+def deliver(self, delivery_id: int) -> dict:
+    """Attempts are counted on the delivery row (not by Celery), so a redelivered message never
+    exceeds WEBHOOK_MAX_ATTEMPTS."""
+    from ..services.webhooks import attempt_delivery
+
+    app = celery_app.flask_app
+    config = app.config["COMPLIANCE"]
+    db = app.extensions["db"]
+    status, retry_in = attempt_delivery(db, delivery_id, config.WEBHOOK_TIMEOUT_SECONDS, config.WEBHOOK_MAX_ATTEMPTS)
+    if retry_in is None:
+        return {"delivery": delivery_id, "status": status}
+    if self.request.is_eager:
+        # Embedded mode: a timer re-dispatches the attempt, so a dead receiver never blocks the
+        # single embedded-jobs thread (audits, re-evaluations) while it backs off.
+        timer = threading.Timer(retry_in, lambda: dispatch(lambda: deliver.delay(delivery_id)))
+        timer.daemon = True
+        timer.start()
+        return {"delivery": delivery_id, "status": status, "retry_in": retry_in}
+    raise self.retry(countdown=retry_in)
+
+
+def sweep_webhooks() -> list[int]:
+    from ..services.webhooks import due_deliveries
+
+    ids = due_deliveries(celery_app.flask_app.extensions["db"])
+    for did in ids:
+        dispatch(lambda did=did: deliver.delay(did))
+    return ids
+
+
+SWEEPERS.append(sweep_webhooks)

@@ -1,0 +1,72 @@
+"""Point in time: a catalogue evaluated as of a past date, and its diff between two dates under the
+current rules (bundled rules/, which include the 2025 H20 letters)."""
+from __future__ import annotations
+
+import pytest
+
+from compliance.services.catalogues import create_catalogue, upsert_products
+from tests.conftest import A800, H20, H100, RTX_4090_D
+
+HGX_H20 = {"name": "HGX H20 8-GPU", "vendor": "NVIDIA", "kind": "system", "datacenter": True,
+           "components": [{"count": 8, "product": H20}]}
+
+
+@pytest.fixture
+def catalogue(app):
+    db = app.extensions["db"]
+    cat = create_catalogue(db, "pit", destinations=["CN", "HK", "MO", "RU", "DE"])
+    upsert_products(db, cat.id, [dict(H100, sku="H100"), dict(A800, sku="A800"), dict(H20, sku="H20"),
+                                 dict(RTX_4090_D, sku="RTX-4090-D"), dict(HGX_H20, sku="HGX-H20")])
+    return cat.id
+
+
+def test_a800_became_controlled_between_june_2023_and_january_2024(client, viewer_headers, catalogue):
+    r = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2023-06-01&to=2024-01-01", headers=viewer_headers)
+    assert r.status_code == 200, r.json
+    changed = {(i["sku"], i["destination"]) for i in r.json["items"]}
+    # The October 2023 rewrite drops the I/O test: the A800 (NVLink 400 GB/s) becomes 3A090.a (its ECCN
+    # changes for every watched destination), and 3A090 items now need a licence for Russia (D:1/D:5).
+    assert changed == {("A800", d) for d in ("CN", "HK", "MO", "RU", "DE")} | {("H100", "RU")}
+    a800 = [i for i in r.json["items"] if i["destination"] == "CN"][0]
+    assert a800["from"]["eccn"] is None and a800["to"]["eccn"] == "3A090.a"
+    assert a800["to"]["requirement"] == "license_required"
+    assert r.json["changed_products"] == 2 and r.json["products"] == 5
+    assert r.json["changed_rows"] == len(r.json["items"]) == sum(t["count"] for t in r.json["transitions"])
+
+
+def test_the_h20_letter_changes_the_chip_and_the_server_of_h20s_overnight(client, viewer_headers, catalogue):
+    r = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2025-04-08&to=2025-04-09", headers=viewer_headers)
+    assert r.status_code == 200, r.json
+    assert {(i["sku"], i["destination"]) for i in r.json["items"]} == {
+        (sku, d) for sku in ("H20", "HGX-H20") for d in ("CN", "HK", "MO", "RU")}
+    only_cn = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2025-04-08&to=2025-04-09&destinations=CN&per_page=1",
+                         headers=viewer_headers).json
+    assert only_cn["changed_rows"] == 2 and len(only_cn["items"]) == 1
+    page2 = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2025-04-08&to=2025-04-09&destinations=CN&per_page=1&page=2",
+                       headers=viewer_headers).json
+    assert {only_cn["items"][0]["sku"], page2["items"][0]["sku"]} == {"H20", "HGX-H20"}
+
+
+def test_catalogue_as_of_a_past_date(client, viewer_headers, catalogue):
+    r = client.get(f"/api/v1/catalogues/{catalogue}/as-of?as_of=2023-06-01&destinations=CN", headers=viewer_headers)
+    assert r.status_code == 200, r.json
+    by_sku = {i["sku"]: i for i in r.json["items"]}
+    assert by_sku["H100"]["eccn"] == "3A090.a" and by_sku["A800"]["eccn"] is None
+    assert by_sku["H100"]["licences"]["CN"]["requirement"] == "license_required"
+    assert r.json["requirements"]["CN"] == {"license_required": 1, "no_license_required": 4}
+    later = client.get(f"/api/v1/catalogues/{catalogue}/as-of?as_of=2025-05-01&destinations=CN", headers=viewer_headers).json
+    assert later["requirements"]["CN"]["license_required"] == 4  # H100, A800, H20, HGX H20
+
+
+def test_bad_point_in_time_queries_are_clear_4xx(client, viewer_headers, catalogue):
+    base = f"/api/v1/catalogues/{catalogue}"
+    cases = {f"{base}/diff?from=2023-06-01": ("to", 422), f"{base}/diff?from=2023-06-01&to=2023-13-01": ("to", 422),
+             f"{base}/diff?from=2023-06-01&to=2023-06-01": ("to", 422),
+             f"{base}/diff?from=2023-06-01&to=2024-01-01&destinations=CN,XX": ("destinations", 422),
+             "/api/v1/catalogues/999/diff?from=2023-06-01&to=2024-01-01": ("catalogue", 404),
+             "/api/v1/changes?destination=XX": ("destination", 422), "/api/v1/changes?per_page=0": ("per_page", 422),
+             "/api/v1/changes?version=99": ("version", 404)}
+    for url, (field, code) in cases.items():
+        r = client.get(url, headers=viewer_headers)
+        assert r.status_code == code, (url, r.json)
+        assert field in r.json["message"] or field in str(r.json.get("errors")), (url, r.json)
