@@ -34,6 +34,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STORM_GUARD_SHARE", "0.2", "A publish that would change more than this share of products needs confirm=true."),
     Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
+    Setting("WEBHOOK_BACKOFF_SECONDS", "1", "First retry delay of a failed webhook delivery; doubles per attempt (capped)."),
+    Setting("REEVALUATION_STALL_SECONDS", "300", "A re-evaluation run showing no progress this long is restarted by the sweeper."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
 )
 
@@ -55,6 +57,8 @@ class Config:
     STORM_GUARD_SHARE: float
     WEBHOOK_MAX_ATTEMPTS: int
     WEBHOOK_TIMEOUT_SECONDS: float
+    WEBHOOK_BACKOFF_SECONDS: float
+    REEVALUATION_STALL_SECONDS: float
     LOG_LEVEL: str
     extra: dict = field(default_factory=dict)
 

@@ -21,6 +21,7 @@ materialising the cross product of inputs. Precedence (documented in rules/READM
 from __future__ import annotations
 
 import fnmatch
+import re
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -55,10 +56,10 @@ def _key(node: dict) -> str:
 
 def _match_models(table: ProductTable, patterns: Sequence[str]) -> np.ndarray:
     """Glob-match 'vendor/name|vendor/family' keys; evaluated once per distinct key."""
-    pats = [p.lower() for p in patterns]
+    # One compiled alternation of the glob patterns, tried once per distinct key part.
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p.lower())})" for p in patterns))
     uniq, codes = table.model_index()
-    hit = np.array([any(fnmatch.fnmatchcase(k, p) for k in str(u).split("|") for p in pats) for u in uniq],
-                   dtype=bool)
+    hit = np.array([any(regex.match(k) for k in str(u).split("|")) for u in uniq], dtype=bool)
     return hit[codes] if len(uniq) else np.zeros(table.n, dtype=bool)
 
 

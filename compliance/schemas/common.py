@@ -1,7 +1,7 @@
 """Shared fields and schemas."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
 from ..engine.countries import COUNTRY_INDEX
 
@@ -53,6 +53,6 @@ class ErrorSchema(Schema):
 
 
 class PaginationQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=lambda v: v >= 1, metadata={"description": "1-based page"})
-    per_page = fields.Integer(load_default=100, validate=lambda v: 1 <= v <= 1000,
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "Items per page (1-1000)"})

@@ -13,8 +13,8 @@ from ..engine import evaluate
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue
-from .reevaluation import (ECCN_LABELS, POLICY_LABELS, _parts, cell_items, compare, model_pattern_sets,
-                           render_transitions, transition_counts, with_canonical_models)
+from .reevaluation import (ECCN_LABELS, POLICY_LABELS, _parts, cell_items, compare,
+                           render_transitions, transition_counts)
 
 
 def _catalogue(session, catalogue_id: int) -> Catalogue:
@@ -45,7 +45,6 @@ def catalogue_diff(app, catalogue_id: int, from_date: date, to_date: date, desti
         cat = _catalogue(s, catalogue_id)
         dests = list(dict.fromkeys(destinations if destinations else (cat.destinations or [])))
         for part in _parts(s, catalogue_id, chunk_size):
-            part = with_canonical_models(part, model_pattern_sets(rb))
             old = evaluate(part.table, rb, from_date, dests)
             new = evaluate(part.table, rb, to_date, dests)
             cells = compare(old, new)

@@ -7,10 +7,7 @@ licence requirement or review policy differs. Only the changed cells are turned 
 """
 from __future__ import annotations
 
-import dataclasses
-import fnmatch
 import logging
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -167,50 +164,6 @@ def _parts(session, catalogue_id: int, chunk_size: int) -> Iterable[ChunkPart]:
         last = hi
 
 
-def _model_patterns(node, out: set) -> None:
-    if isinstance(node, dict):
-        if node.get("metric") == "model":
-            value = node.get("value")
-            out.add(tuple(sorted(p.lower() for p in (value if isinstance(value, list) else [value]))))
-        for key in ("all", "any"):
-            for child in node.get(key) or ():
-                _model_patterns(child, out)
-        if "not" in node:
-            _model_patterns(node["not"], out)
-
-
-def model_pattern_sets(*rulebooks: Rulebook) -> list[tuple[str, ...]]:
-    """Every distinct list of model patterns used by the rules of these rulebooks."""
-    out: set = set()
-    for rb in rulebooks:
-        for rule in rb.rules:
-            _model_patterns(rule.when, out)
-    return sorted(out)
-
-
-def with_canonical_models(part: ChunkPart, pattern_sets: list[tuple[str, ...]]) -> ChunkPart:
-    """Replace each product's model key by a representative key that matches exactly the same pattern
-    lists. Outcomes are unchanged (model keys only feed 'matches' leaves), but the engine then globs a
-    handful of distinct keys instead of one per product, once per evaluation."""
-    model = part.table.model
-    if not len(model):
-        return part
-    uniq, inverse = np.unique(model.astype(str), return_inverse=True)
-    if not pattern_sets:
-        rep = np.array([""], dtype=object)
-        return dataclasses.replace(part, table=dataclasses.replace(part.table, model=rep[np.zeros(len(model), int)]))
-    regexes = [re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pats)) for pats in pattern_sets]
-    sig = np.zeros((len(uniq), len(regexes)), dtype=bool)
-    for i, key in enumerate(uniq.tolist()):
-        keys = key.split("|")
-        for j, rx in enumerate(regexes):
-            sig[i, j] = any(rx.match(k) for k in keys)
-    _, first, cls = np.unique(sig, axis=0, return_index=True, return_inverse=True)
-    rep = uniq[first].astype(object)
-    new_model = rep[np.asarray(cls).reshape(-1)[inverse]]
-    return dataclasses.replace(part, table=dataclasses.replace(part.table, model=new_model))
-
-
 def impact_preview(db: Database, old_rb: Rulebook, new_rb: Rulebook, as_of: date,
                    destinations: list[str] | None = None, item_limit: int = 1000,
                    chunk_size: int = 200_000) -> dict[str, Any]:
@@ -218,7 +171,6 @@ def impact_preview(db: Database, old_rb: Rulebook, new_rb: Rulebook, as_of: date
     t0 = time.perf_counter()
     catalogues_out = []
     total = changed_products = changed_rows = 0
-    patterns = model_pattern_sets(old_rb, new_rb)
     with db.session() as s:
         for cid, name, watched in _catalogues(s):
             dests = list(dict.fromkeys(destinations if destinations is not None else watched))
@@ -226,7 +178,6 @@ def impact_preview(db: Database, old_rb: Rulebook, new_rb: Rulebook, as_of: date
             items: list[dict] = []
             n = n_changed = n_rows = 0
             for part in _parts(s, cid, chunk_size):
-                part = with_canonical_models(part, patterns)
                 old = evaluate(part.table, old_rb, as_of, dests)
                 new = evaluate(part.table, new_rb, as_of, dests)
                 cells = compare(old, new)
@@ -312,9 +263,7 @@ def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
         refresh = new_v.number == newest  # a later publish refreshes products itself
         counter: Counter = Counter()
         n_records = n_products = 0
-        patterns = model_pattern_sets(old_rb, new_rb)
         for part in load_chunk(s, chunk.catalogue_id, chunk.lo_id, chunk.hi_id):
-            part = with_canonical_models(part, patterns)
             old = evaluate(part.table, old_rb, as_of, dests)
             new = evaluate(part.table, new_rb, as_of, dests)
             cells = compare(old, new)

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 import urllib.error
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 EVENTS = ("changes.published", "ping")
 SIGNATURE_HEADER = "X-Compliance-Signature"
 # Base of the exponential backoff between attempts: base, 2*base, 4*base, ... seconds (capped).
-BACKOFF_BASE_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "1"))
 BACKOFF_CAP_SECONDS = 3600.0
 
 
@@ -42,9 +40,9 @@ def verify(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign(secret, body), header or "")
 
 
-def backoff_seconds(attempt: int) -> float:
+def backoff_seconds(attempt: int, base: float = 1.0) -> float:
     """Delay before attempt `attempt + 1` (attempt counts from 1)."""
-    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** (attempt - 1)))
+    return min(BACKOFF_CAP_SECONDS, base * (2 ** (attempt - 1)))
 
 
 def _check_url(url: str) -> str:
@@ -154,7 +152,8 @@ def ping(db: Database, sub_id: int, actor: str) -> dict[str, Any]:
     return {"deliveries": ids}
 
 
-def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempts: int) -> tuple[str, float | None]:
+def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempts: int,
+                     backoff_base: float = 1.0) -> tuple[str, float | None]:
     """Make one HTTP attempt and log it. Returns (status, retry_in_seconds or None)."""
     with db.session() as s:
         d = s.get(WebhookDelivery, delivery_id)
@@ -200,7 +199,7 @@ def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempt
             d.status, d.next_attempt_at = "failed", None
             log.warning("webhook delivery %s failed after %s attempts", delivery_id, d.attempts)
             return "failed", None
-        delay = backoff_seconds(d.attempts)
+        delay = backoff_seconds(d.attempts, backoff_base)
         d.next_attempt_at = now + timedelta(seconds=delay)
         return "pending", delay
 

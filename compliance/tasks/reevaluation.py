@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from celery import chord
 
@@ -52,8 +51,8 @@ def sweep_reevaluations() -> list[int]:
     """Restart runs left pending/running by a crash (their chunks are idempotent)."""
     from ..services.reevaluation import stalled_runs
 
-    # REEVALUATION_STALL_SECONDS: how long a run may show no progress before it is restarted.
-    ids = stalled_runs(_app().extensions["db"], float(os.environ.get("REEVALUATION_STALL_SECONDS", "300")))
+    app = _app()
+    ids = stalled_runs(app.extensions["db"], app.config["COMPLIANCE"].REEVALUATION_STALL_SECONDS)
     for run_id in ids:
         dispatch(lambda run_id=run_id: start_run.delay(run_id))
     return ids

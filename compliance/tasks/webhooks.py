@@ -18,7 +18,8 @@ def deliver(self, delivery_id: int) -> dict:
     app = celery_app.flask_app
     config = app.config["COMPLIANCE"]
     db = app.extensions["db"]
-    status, retry_in = attempt_delivery(db, delivery_id, config.WEBHOOK_TIMEOUT_SECONDS, config.WEBHOOK_MAX_ATTEMPTS)
+    status, retry_in = attempt_delivery(db, delivery_id, config.WEBHOOK_TIMEOUT_SECONDS, config.WEBHOOK_MAX_ATTEMPTS,
+                                       config.WEBHOOK_BACKOFF_SECONDS)
     if retry_in is None:
         return {"delivery": delivery_id, "status": status}
     if self.request.is_eager:
