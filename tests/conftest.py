@@ -139,6 +139,11 @@ def make_app(tmp_path: Path):
         return app
 
     yield factory
+    # Let this test's in-process jobs finish before the next test starts: an eager Celery task
+    # blocks result.get() process-wide while it runs, and its database is about to go away.
+    from compliance.tasks import wait_for_embedded_jobs
+
+    wait_for_embedded_jobs(timeout=300, cancel_timers=True)
     for app in apps:
         app.extensions["db"].dispose()
 

@@ -238,6 +238,9 @@ class Rulebook:
         errors = validate_rulebook(content)
         if errors:
             raise RulebookInvalid(errors)
+        # Pack order carries no meaning (precedence decides), so the canonical form sorts packs by id:
+        # a rulebook exported to files and loaded back keeps its revision whatever the file names.
+        content = dict(content, packs=sorted(content["packs"], key=lambda p: p["id"]))
         self.content: dict = content
         self.revision: str = content_hash(content)
         self.country_groups = CountryGroups(content["country_groups"])

@@ -6,6 +6,7 @@ background thread with Celery's eager execution, so the API contract (202 + prog
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -27,6 +28,7 @@ class FlaskTask(Task):
 celery_app = Celery("compliance", task_cls=FlaskTask)
 celery_app.flask_app = None  # set by init_celery
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-jobs")
+_timers: set[threading.Timer] = set()
 
 
 def init_celery(app, config) -> Celery:
@@ -102,8 +104,23 @@ def _run_logged(start: Callable[[], Any]) -> None:
         log.exception("embedded job failed")
 
 
-def wait_for_embedded_jobs(timeout: float = 60.0) -> None:
-    """Block until queued embedded jobs have run (used by the CLI and tests)."""
+def dispatch_later(delay: float, start: Callable[[], Any]) -> None:
+    """Embedded mode: dispatch `start` after `delay` seconds without holding the jobs thread."""
+    timer = threading.Timer(delay, lambda: (_timers.discard(timer), dispatch(start)))
+    timer.daemon = True
+    _timers.add(timer)
+    timer.start()
+
+
+def wait_for_embedded_jobs(timeout: float = 60.0, cancel_timers: bool = False) -> None:
+    """Block until queued embedded jobs have run (used by the CLI and tests).
+
+    With cancel_timers, pending delayed dispatches (webhook retries) are dropped first: the app is
+    going away, and the sweeper picks such deliveries up again on the next start."""
+    if cancel_timers:
+        for timer in list(_timers):
+            timer.cancel()
+        _timers.clear()
     _executor.submit(lambda: None).result(timeout=timeout)
 
 

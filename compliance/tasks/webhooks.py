@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 
-from . import SWEEPERS, celery_app, dispatch
+from . import SWEEPERS, celery_app, dispatch, dispatch_later
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +24,7 @@ def deliver(self, delivery_id: int) -> dict:
     if self.request.is_eager:
         # Embedded mode: a timer re-dispatches the attempt, so a dead receiver never blocks the
         # single embedded-jobs thread (audits, re-evaluations) while it backs off.
-        timer = threading.Timer(retry_in, lambda: dispatch(lambda: deliver.delay(delivery_id)))
-        timer.daemon = True
-        timer.start()
+        dispatch_later(retry_in, lambda: deliver.delay(delivery_id))
         return {"delivery": delivery_id, "status": status, "retry_in": retry_in}
     raise self.retry(countdown=retry_in)
 

@@ -140,7 +140,12 @@ def test_the_content_hash_does_not_depend_on_key_order(content):
     reordered = {"country_groups": content["country_groups"],
                  "packs": [dict(reversed(list(p.items()))) for p in content["packs"]]}
     assert canonical_json(reordered) == canonical_json(content)
-    assert Rulebook(reordered).revision == Rulebook(content).revision == content_hash(content)
+    assert Rulebook(reordered).revision == Rulebook(content).revision == content_hash(Rulebook(content).content)
+
+
+def test_the_revision_does_not_depend_on_pack_order(content):
+    shuffled = dict(content, packs=list(reversed(content["packs"])))
+    assert Rulebook(shuffled).revision == Rulebook(content).revision
 
 
 def test_the_content_hash_changes_when_a_threshold_changes(content):

@@ -29,10 +29,10 @@ def test_the_sweeper_finishes_a_run_whose_enqueue_was_lost(make_app, tmp_path):
         s.add(run)
         s.flush()
         run_id = run.id
-    assert sweep.apply().get()["sweep_reevaluations"] == []  # too recent to be considered stalled
+    assert sweep.apply().result["sweep_reevaluations"] == []  # too recent to be considered stalled
     with db.session() as s:
         s.execute(update(ReevaluationRun).values(created_at=datetime.now(timezone.utc) - timedelta(hours=1)))
-    assert sweep.apply().get()["sweep_reevaluations"] == [run_id]
+    assert sweep.apply().result["sweep_reevaluations"] == [run_id]
     wait_for_embedded_jobs()
     with db.session() as s:
         assert s.get(ReevaluationRun, run_id).status == "done"
