@@ -6,6 +6,7 @@ background thread with Celery's eager execution, so the API contract (202 + prog
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -44,8 +45,8 @@ def init_celery(app, config) -> Celery:
         task_reject_on_worker_lost=True,
         broker_connection_retry_on_startup=True,
         # Above the longest task (a 50k-product chunk takes seconds; a full finalize well under a minute).
-        broker_transport_options={"visibility_timeout": 3600},
-        result_backend_transport_options={"visibility_timeout": 3600},
+        broker_transport_options=_transport_options(),
+        result_backend_transport_options={"visibility_timeout": _visibility_timeout()},
         result_expires=24 * 3600,
         task_routes={
             "compliance.audits.*": {"queue": "audits"},
@@ -66,6 +67,21 @@ def init_celery(app, config) -> Celery:
             if exc.name != f"{__name__}.{name}":
                 raise
     return celery_app
+
+
+def _visibility_timeout() -> int:
+    """Seconds before Redis redelivers an unacknowledged task (CELERY_VISIBILITY_TIMEOUT, default 3600).
+
+    Must stay above the longest task; tests lower it to see a killed worker's tasks come back."""
+    return int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600") or 3600)
+
+
+def _transport_options() -> dict:
+    vt = _visibility_timeout()
+    opts: dict[str, Any] = {"visibility_timeout": vt}
+    if vt < 60:  # short timeouts (tests): scan for abandoned messages every second
+        opts.update(unacked_restore_interval=1, unacked_restore_throttle=1)
+    return opts
 
 
 def dispatch(start: Callable[[], Any]) -> None:
