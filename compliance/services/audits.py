@@ -210,9 +210,11 @@ def run_chunk(db: Database, store, audit_id: int, chunk_id: int) -> dict[str, An
         if audit.status == "pending":
             audit.status = "running"
             audit.started_at = _now()
-        chunk.status = "running"
-        chunk.attempts = (chunk.attempts or 0) + 1
+        if chunk.status != "done":
+            chunk.status = "running"
+        chunk.attempts = AuditChunk.attempts + 1  # atomic: concurrent redeliveries each count
         chunk.started_at = _now()
+        s.flush()
         version = s.get(RuleVersion, audit.rule_version_id)
         s.expunge_all()
     delay = float(os.environ.get("AUDIT_CHUNK_DELAY_SECONDS", "0") or 0)  # test-only: make chunks catchable
