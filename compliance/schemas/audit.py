@@ -5,7 +5,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from ..engine.vocabulary import REQUIREMENTS
 from .classify import EndUserSchema, _today
-from .common import CountryCode, PaginationQuerySchema
+from .catalogue import PageQuerySchema
+from .common import CountryCode
 
 
 class AuditCreateSchema(Schema):
@@ -18,7 +19,7 @@ class AuditCreateSchema(Schema):
     end_user = fields.Nested(EndUserSchema)
 
 
-class AuditResultsQuerySchema(PaginationQuerySchema):
+class AuditResultsQuerySchema(PageQuerySchema):
     class Meta:
         unknown = RAISE
 

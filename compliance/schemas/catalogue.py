@@ -7,6 +7,15 @@ from ..engine.vocabulary import ECCNS, STATUSES
 from .common import CountryCode, PaginationQuerySchema
 
 
+class PageQuerySchema(PaginationQuerySchema):
+    """page / per_page with validators that raise (marshmallow 4 ignores validators returning False,
+    which the shared PaginationQuerySchema relies on)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
+                              metadata={"description": "Items per page (1-1000)"})
+
+
 class CatalogueCreateSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -28,7 +37,7 @@ class CatalogueSchema(Schema):
     updated_at = fields.String()
 
 
-class ProductQuerySchema(PaginationQuerySchema):
+class ProductQuerySchema(PageQuerySchema):
     class Meta:
         unknown = RAISE
 

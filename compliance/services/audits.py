@@ -421,7 +421,8 @@ class OutcomeDecoder:
             hit = []
             for dest, seg in zip(self.destinations, outcomes.split(";") if outcomes else []):
                 req, pol, exc, bits = decode_outcome(seg)
-                hit.append({"destination": dest, "requirement": REQUIREMENTS[req], "review_policy": policy_label(pol),
+                hit.append({"destination": dest, "requirement": REQUIREMENTS[req],
+                            "review_policy": REVIEW_POLICIES[pol] if pol >= 0 else None,  # as the classify API
                             "exceptions": [e for b, e in enumerate(EXCEPTIONS) if exc >> b & 1],
                             "rule_ids": [r for b, r in enumerate(self.rule_ids) if bits >> b & 1]})
             self._cache[outcomes] = hit
