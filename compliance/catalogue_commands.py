@@ -35,7 +35,9 @@ def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
         _, rulebook = store.current()
         cat = create_catalogue(db, catalogue, rulebook=rulebook)
         click.echo(f"created catalogue {catalogue!r} (id {cat.id})")
-    result = import_path(db, store, cat.id, str(file), fmt)
+    from .services.imports import default_import_workers
+
+    result = import_path(db, store, cat.id, str(file), fmt, workers=default_import_workers())
     _print_import(result.as_dict())
     return cat.id
 

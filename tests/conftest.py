@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -105,11 +106,16 @@ def db_url(request, tmp_path: Path):
 
 @pytest.fixture
 def redis_url():
-    """A Redis database index of its own, flushed before the test."""
+    """A Redis database index of its own, flushed before the test.
+
+    The index comes from the checkout's path (or TEST_REDIS_DB), so two checkouts testing at once on
+    one machine never share a broker queue."""
     require_service("redis")
     import redis
 
-    url = f"{REDIS_URL}/15"
+    root = str(Path(__file__).resolve().parents[1])
+    index = int(os.environ.get("TEST_REDIS_DB", 1 + zlib.crc32(root.encode()) % 15))
+    url = f"{REDIS_URL}/{index}"
     redis.Redis.from_url(url).flushdb()
     return url
 

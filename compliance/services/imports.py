@@ -103,12 +103,13 @@ def detect_format(filename: str | None, content_type: str | None = None, explici
                        {"format": ["unknown; give format=csv|json|jsonl"]})
 
 
-def iter_rows(stream: IO[bytes], fmt: str) -> Iterator[tuple[int, dict | RowError]]:
-    """(row number, raw product dict or RowError) for every row of the file."""
+def iter_rows(stream: IO[bytes], fmt: str, convert_csv: bool = True) -> Iterator[tuple[int, dict | RowError]]:
+    """(row number, raw product dict or RowError) for every row of the file (CSV rows stay
+    unconverted `CsvRow`s when convert_csv is False: the prepare step converts them)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="" if fmt == "csv" else None)
     try:
         if fmt == "csv":
-            yield from _iter_csv(text)
+            yield from _iter_csv(text, convert_csv)
         elif fmt == "jsonl":
             yield from _iter_jsonl(text)
         else:
@@ -151,7 +152,7 @@ def _iter_jsonl(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
         yield n, item if isinstance(item, dict) else RowError("_row", f"expected an object, got {type(item).__name__}")
 
 
-def _iter_csv(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
+def _iter_csv(text: IO[str], convert: bool = True) -> Iterator[tuple[int, dict | RowError]]:
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -188,6 +189,9 @@ def _iter_csv(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
         n += 1
         if len(cells) != width:
             yield n, RowError("_row", f"expected {width} cells, got {len(cells)}")
+            continue
+        if not convert:
+            yield n, CsvRow(zip(header, cells))
             continue
         try:
             yield n, csv_row_to_spec(dict(zip(header, cells)))
@@ -342,12 +346,108 @@ class ImportResult:
             self.errors.append(entry)
 
 
+class CsvRow(dict):
+    """A CSV row's cells by column, not yet converted (conversion runs in the prepare step)."""
+
+
+def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_copy: bool,
+             rulebook=None) -> list[tuple]:
+    """Validate a batch of rows and build their Product rows. Runs in a worker process for big files.
+
+    Returns ("ok", row, sku, payload) | ("err", row, field, problem) | ("defer", row, raw) per row,
+    in input order; payload is a COPY text line (PostgreSQL) or a column dict.
+    """
+    rulebook = rulebook if rulebook is not None else _WORKER_STATE["rulebook"]
+    schema = _WORKER_STATE.get("schema") or ProductSchema()
+    _WORKER_STATE["schema"] = schema
+    out: list[tuple] = []
+    good: list[tuple[int, dict, dict]] = []
+    for row, raw in items:
+        if isinstance(raw, CsvRow):
+            try:
+                raw = csv_row_to_spec(raw)
+            except RowError as exc:
+                raw = exc
+        if isinstance(raw, RowError):
+            out.append(("err", row, raw.field, raw.problem))
+            continue
+        if _has_references(raw):
+            out.append(("defer", row, raw))
+            continue
+        try:
+            spec = schema.load(raw)
+        except ValidationError as exc:
+            e = _validation_error(row, exc)
+            out.append(("err", row, e["field"], e["problem"]))
+            continue
+        spec["sku"] = raw["sku"] = spec.get("sku") or spec["name"]
+        out.append(None)  # placeholder, filled below in order
+        good.append((len(out) - 1, spec, raw))
+    if good:
+        rows = product_rows(catalogue_id, [g[1] for g in good], rulebook, revision, [g[2] for g in good],
+                            jsonable=False)
+        for (pos, spec, _), r in zip(good, rows):
+            out[pos] = ("ok", out_row(items, pos, out), spec["sku"], _copy_line(r) if as_copy else r)
+    return out
+
+
+def out_row(items, pos, out) -> int:
+    """The file row number of output position `pos` (outputs and inputs are 1:1, in order)."""
+    return items[pos][0]
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _copy_value(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if v is True:
+        return "t"
+    if v is False:
+        return "f"
+    if isinstance(v, str):
+        return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    if isinstance(v, (dict, list)):
+        return _copy_value(json.dumps(v, separators=(",", ":")))
+    return str(v)
+
+
+def _copy_line(r: dict) -> str:
+    """One products_stage row in COPY text format (tab-separated, \\N for NULL)."""
+    return "\t".join(_copy_value(r[f]) for f in PRODUCT_FIELDS) + "\n"
+
+
+def _batches(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    batch: list[tuple[int, Any]] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def default_import_workers() -> int:
+    """Processes used to validate big imports (IMPORT_WORKERS, default: CPU count)."""
+    import os
+
+    return max(1, int(os.environ.get("IMPORT_WORKERS", "0") or 0) or (os.cpu_count() or 1))
+
+
 def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: str, filename: str = "",
-                batch_rows: int = BATCH_ROWS) -> ImportResult:
+                batch_rows: int = BATCH_ROWS, workers: int = 1) -> ImportResult:
     """Validate and upsert every row of a file into a catalogue; store and return the report.
 
-    Streams the file in batches (memory stays flat for millions of rows). Systems whose components
-    reference SKUs are resolved after every other row, against this file and the catalogue.
+    Streams the file in batches (memory stays flat for millions of rows). With workers > 1, batches
+    are validated and turned into table rows by a pool of forked processes while this process writes
+    (PostgreSQL COPY + one INSERT ... ON CONFLICT per batch). Systems whose components reference SKUs
+    are resolved after every other row, against this file and the catalogue.
     """
     t0 = time.perf_counter()
     with db.session() as s:
@@ -355,88 +455,71 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
             raise NotFound(f"no catalogue {catalogue_id}")
     version, rulebook = store.current()
     result = ImportResult(catalogue_id, filename, fmt)
-    schema = ProductSchema()
+    as_copy = db.is_postgres
     seen: dict[str, int] = {}  # sku -> row it was last seen on
-    batch: dict[str, tuple[dict, dict]] = {}  # sku -> (validated spec, wire-form spec); last row wins
+    pending: dict[str, Any] = {}  # sku -> payload (last row wins within a write batch)
     deferred: list[tuple[int, dict]] = []
-    timing = {"parse_validate": 0.0, "write": 0.0}
+    timing = {"write": 0.0}
 
     def flush() -> None:
-        if batch:
+        if pending:
             tw = time.perf_counter()
-            c, u = write_products(db, catalogue_id, [v[0] for v in batch.values()], rulebook, version.revision,
-                                  stored=[v[1] for v in batch.values()])
+            c, u = _write_payloads(db, catalogue_id, pending, as_copy)
             result.created += c
             result.updated += u
-            batch.clear()
+            pending.clear()
             timing["write"] += time.perf_counter() - tw
 
-    def accept(row: int, spec: dict, raw: dict) -> None:
-        sku = spec.get("sku") or spec["name"]
-        spec["sku"] = raw["sku"] = sku
-        prev = seen.get(sku)
-        if prev is not None:
-            result.duplicates += 1
-            if len(result.warnings) < MAX_REPORTED:
-                result.warnings.append({"row": prev, "field": "sku", "warning": True,
-                                        "problem": f"duplicate SKU {sku!r}: row {row} replaces this row (last wins)"})
-        seen[sku] = row
-        result.imported += 1
-        batch[sku] = (spec, raw)
-
-    tp = time.perf_counter()
-    for row, raw in iter_rows(stream, fmt):
-        result.rows_read += 1
-        if isinstance(raw, RowError):
-            result._reject(row_error(row, raw.field, raw.problem))
-            continue
-        if _has_references(raw):
-            deferred.append((row, raw))
-            continue
-        try:
-            spec = schema.load(raw)
-        except ValidationError as exc:
-            result._reject(_validation_error(row, exc))
-            continue
-        accept(row, spec, raw)
-        if len(batch) >= batch_rows:
+    def take(outcomes: list[tuple]) -> None:
+        for o in outcomes:
+            if o[0] == "err":
+                result.rows_read += 1
+                result._reject(row_error(o[1], o[2], o[3]))
+            elif o[0] == "defer":
+                deferred.append((o[1], o[2]))  # counted when resolved
+            else:
+                result.rows_read += 1
+                _, row, sku, payload = o
+                prev = seen.get(sku)
+                if prev is not None:
+                    result.duplicates += 1
+                    if len(result.warnings) < MAX_REPORTED:
+                        result.warnings.append({"row": prev, "field": "sku", "warning": True,
+                                                "problem": f"duplicate SKU {sku!r}: row {row} replaces this row (last wins)"})
+                    if sku in pending:
+                        del pending[sku]  # keep insertion order = file order
+                seen[sku] = row
+                result.imported += 1
+                pending[sku] = payload
+        if len(pending) >= batch_rows:
             flush()
+
+    rows = iter_rows(stream, fmt, convert_csv=False)
+    batches = _batches(rows, batch_rows if workers <= 1 else min(batch_rows, 5000))
+    if workers > 1:
+        import multiprocessing as mp
+
+        _WORKER_STATE["rulebook"] = rulebook  # inherited by the forked workers
+        with mp.get_context("fork").Pool(workers) as pool:
+            jobs = ((b, catalogue_id, version.revision, as_copy) for b in batches)
+            for outcomes in pool.imap(_prepare_star, jobs, chunksize=1):
+                take(outcomes)
+    else:
+        for b in batches:
+            take(_prepare(b, catalogue_id, version.revision, as_copy, rulebook))
     flush()
     if deferred:
-        refs = {c["product"]["sku"] for _, raw in deferred for c in raw["components"] if _is_reference(c)}
-        with db.session() as s:
-            known = dict(s.execute(select(Product.sku, Product.spec).where(
-                Product.catalogue_id == catalogue_id, Product.sku.in_(refs))).all()) if refs else {}
-        deferred_skus = {(raw.get("sku") or raw.get("name")): raw for _, raw in deferred}
-        for row, raw in deferred:
-            comps, missing = [], []
-            for c in raw["components"]:
-                if _is_reference(c):
-                    ref = c["product"]["sku"]
-                    target = known.get(ref)
-                    if target is None and ref in deferred_skus and ref != (raw.get("sku") or raw.get("name")):
-                        target = deferred_skus[ref]  # a system made of systems from the same file
-                    if target is None:
-                        missing.append(ref)
-                        continue
-                    c = {**c, "product": target}
-                comps.append(c)
-            if missing:
-                result._reject(row_error(row, "components", f"unknown component SKU(s): {', '.join(missing)} "
-                                                            "(not in this file or the catalogue)"))
-                continue
-            raw = {**raw, "components": comps}
+        resolved = _resolve_references(db, catalogue_id, deferred, result)
+        for row, raw in resolved:
             try:
-                spec = schema.load(raw)
-            except (ValidationError, RecursionError) as exc:
-                if isinstance(exc, RecursionError):
-                    result._reject(row_error(row, "components", "components nest too deeply (a cycle?)"))
-                else:
-                    result._reject(_validation_error(row, exc))
-                continue
-            accept(row, spec, raw)
+                outcomes = _prepare([(row, raw)], catalogue_id, version.revision, as_copy, rulebook)
+            except RecursionError:
+                outcomes = [("err", row, "components", "components nest too deeply (a cycle?)")]
+            if outcomes[0][0] == "defer":  # a reference that resolved to another reference
+                outcomes = [("err", row, "components", "component references must resolve to full products")]
+            take(outcomes)
         flush()
-    timing["parse_validate"] = time.perf_counter() - tp - timing["write"]
+    timing["parse_validate"] = time.perf_counter() - t0 - timing["write"]
     result.seconds = time.perf_counter() - t0
     result.timings = timing
     assert result.imported + result.rejected == result.rows_read
@@ -450,6 +533,50 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
         s.flush()
         result.report_id = rep.id
     return result
+
+
+def _prepare_star(args) -> list[tuple]:
+    return _prepare(*args)
+
+
+def _resolve_references(db: Database, catalogue_id: int, deferred: list[tuple[int, dict]],
+                        result: ImportResult) -> list[tuple[int, dict]]:
+    """Replace component SKU references by the referenced specs (this file's rows are stored by now)."""
+    refs = {c["product"]["sku"] for _, raw in deferred for c in raw["components"] if _is_reference(c)}
+    with db.session() as s:
+        known = dict(s.execute(select(Product.sku, Product.spec).where(
+            Product.catalogue_id == catalogue_id, Product.sku.in_(refs))).all()) if refs else {}
+    deferred_skus = {(raw.get("sku") or raw.get("name")): raw for _, raw in deferred}
+    out = []
+    for row, raw in deferred:
+        comps, missing = [], []
+        own = raw.get("sku") or raw.get("name")
+        for c in raw["components"]:
+            if _is_reference(c):
+                ref = c["product"]["sku"]
+                target = known.get(ref)
+                if target is None and ref in deferred_skus and ref != own:
+                    target = deferred_skus[ref]  # a system made of systems from the same file
+                if target is None:
+                    missing.append(ref)
+                    continue
+                c = {**c, "product": target}
+            comps.append(c)
+        if missing:
+            result.rows_read += 1
+            result._reject(row_error(row, "components", f"unknown component SKU(s): {', '.join(missing)} "
+                                                        "(not in this file or the catalogue)"))
+            continue
+        out.append((row, {**raw, "components": comps}))
+    return out
+
+
+def _write_payloads(db: Database, catalogue_id: int, pending: dict[str, Any], as_copy: bool) -> tuple[int, int]:
+    """Write one batch of prepared rows; returns (created, updated)."""
+    with db.session() as s:
+        if as_copy:
+            return _copy_upsert_lines(s, list(pending.values()))
+        return _sqlite_upsert(s, catalogue_id, list(pending.values()))
 
 
 def report_dict(rep: ImportReport) -> dict[str, Any]:
@@ -495,7 +622,7 @@ UPDATE_FIELDS = tuple(f for f in PRODUCT_FIELDS if f not in ("catalogue_id", "sk
 
 
 def product_rows(catalogue_id: int, specs: list[dict], rulebook, revision: str,
-                 stored: list[dict] | None = None) -> list[dict]:
+                 stored: list[dict] | None = None, jsonable: bool = True) -> list[dict]:
     """Full Product column dicts (metrics + current standing) for validated specs.
 
     `stored` is the wire form of each spec (what the client sent); default: dumped by ProductSchema."""
@@ -508,7 +635,7 @@ def product_rows(catalogue_id: int, specs: list[dict], rulebook, revision: str,
     stand = standing(specs, cols, rulebook, revision, today)
     rows = []
     for wire, c, (eccn, status) in zip(stored, cols, stand):
-        rows.append({**c, "catalogue_id": catalogue_id, "spec": _jsonable(wire), "eccn": eccn, "status": status,
+        rows.append({**c, "catalogue_id": catalogue_id, "spec": _jsonable(wire) if jsonable else wire, "eccn": eccn, "status": status,
                      "classified_revision": revision, "classified_on": today, "created_at": now, "updated_at": now})
     return rows
 
@@ -519,44 +646,51 @@ def write_products(db: Database, catalogue_id: int, specs: list[dict], rulebook,
     if not specs:
         return 0, 0
     rows = product_rows(catalogue_id, specs, rulebook, revision, stored)
-    skus = [r["sku"] for r in rows]
     with db.session() as s:
-        existing: set[str] = set()
-        for i in range(0, len(skus), 5000):
-            existing.update(s.scalars(select(Product.sku).where(Product.catalogue_id == catalogue_id,
-                                                                Product.sku.in_(skus[i:i + 5000]))))
         if db.is_postgres:
-            _copy_upsert(s, rows)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt = sqlite_insert(Product.__table__)
-            stmt = stmt.on_conflict_do_update(index_elements=["catalogue_id", "sku"],
-                                              set_={f: stmt.excluded[f] for f in UPDATE_FIELDS})
-            s.execute(stmt, rows)
-    created = len(skus) - len(existing)
-    return created, len(existing)
+            return _copy_upsert_lines(s, [_copy_line(r) for r in rows])
+        return _sqlite_upsert(s, catalogue_id, rows)
 
 
-def _copy_upsert(session, rows: list[dict]) -> None:
-    """PostgreSQL: COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE."""
+def _sqlite_upsert(session, catalogue_id: int, rows: list[dict]) -> tuple[int, int]:
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    skus = [r["sku"] for r in rows]
+    existing: set[str] = set()
+    for i in range(0, len(skus), 500):
+        existing.update(session.scalars(select(Product.sku).where(Product.catalogue_id == catalogue_id,
+                                                                  Product.sku.in_(skus[i:i + 500]))))
+    stmt = sqlite_insert(Product.__table__)
+    stmt = stmt.on_conflict_do_update(index_elements=["catalogue_id", "sku"],
+                                      set_={f: stmt.excluded[f] for f in UPDATE_FIELDS})
+    session.execute(stmt, rows)
+    return len(skus) - len(existing), len(existing)
+
+
+def _copy_upsert_lines(session, lines: list[str]) -> tuple[int, int]:
+    """PostgreSQL: COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE
+    that reports how many rows were new (xmax = 0) and how many replaced."""
     conn = session.connection().connection.driver_connection  # psycopg.Connection
     cols = ", ".join(PRODUCT_FIELDS)
     with conn.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS products_stage ON COMMIT DELETE ROWS AS "
                     f"SELECT {cols} FROM products WITH NO DATA")
         with cur.copy(f"COPY products_stage ({cols}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row([json.dumps(r["spec"]) if f == "spec" else r[f] for f in PRODUCT_FIELDS])
+            for i in range(0, len(lines), 2000):
+                copy.write("".join(lines[i:i + 2000]))
         sets = ", ".join(f"{f} = EXCLUDED.{f}" for f in UPDATE_FIELDS)
-        cur.execute(f"INSERT INTO products ({cols}) SELECT {cols} FROM products_stage "
-                    f"ON CONFLICT (catalogue_id, sku) DO UPDATE SET {sets}")
+        cur.execute(f"WITH up AS (INSERT INTO products ({cols}) SELECT {cols} FROM products_stage "
+                    f"ON CONFLICT (catalogue_id, sku) DO UPDATE SET {sets} RETURNING (xmax = 0) AS created) "
+                    f"SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up")
+        created, updated = cur.fetchone()
+    return int(created), int(updated)
 
 
-def import_path(db: Database, store, catalogue_id: int, path: str, fmt: str | None = None) -> ImportResult:
-    """Import a file from disk (CLI, sample catalogue)."""
+def import_path(db: Database, store, catalogue_id: int, path: str, fmt: str | None = None,
+                workers: int = 1) -> ImportResult:
+    """Import a file from disk (CLI, sample catalogue, benchmark)."""
     import os
 
     fmt = detect_format(path, None, fmt)
     with open(path, "rb") as fh:
-        return import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path))
+        return import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path), workers=workers)

@@ -58,6 +58,23 @@ def test_counts_add_up_and_reimport_creates_no_duplicates(make_app, db_url):
         assert reps[0].errors == [{"row": 3001, "field": "datacenter", "problem": "must be true or false, got 'maybe'"}]
 
 
+def test_parallel_import_stores_exactly_what_a_serial_import_stores(make_app, db_url):
+    app = make_app(DATABASE_URL=db_url)
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    data = csv_bytes(2500) + b"BAD,Bad,Acme,,ic,true,fp8:x,1,1,1,\n" + b"\n".join(csv_bytes(30, seed=9).splitlines()[1:])
+    reports, stored = [], []
+    for workers in (1, 2):
+        cat = create_catalogue(db, f"w{workers}")
+        rep = import_file(db, store, cat.id, io.BytesIO(data), "csv", "s.csv", batch_rows=600, workers=workers)
+        reports.append((rep.rows_read, rep.imported, rep.rejected, rep.created, rep.duplicates, rep.errors, rep.warnings))
+        with db.session() as s:
+            stored.append(s.execute(select(Product.sku, Product.spec, Product.tpp, Product.performance_density,
+                                           Product.eccn, Product.status).where(Product.catalogue_id == cat.id)
+                                    .order_by(Product.sku)).all())
+    assert reports[0] == reports[1] and reports[0][:5] == (2531, 2530, 1, 2500, 30)
+    assert stored[0] == stored[1] and len(stored[0]) == 2500
+
+
 def test_sample_catalogue_is_imported_once(make_app):
     app = make_app()
     path = app.config["COMPLIANCE"].RULES_DIR.replace("rules", "compliance/data/sample_catalogue.json")
