@@ -80,9 +80,9 @@ def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinatio
 def start_audit(audit_id: int) -> None:
     """Publish the audit as a Celery chord: chunk tasks, then finalize. Call after commit (via dispatch)."""
     from celery import chord
+    from flask import current_app
 
     from ..tasks.audits import audit_chunk, audit_finalize
-    from flask import current_app
 
     db = current_app.extensions["db"] if _has_app() else None
     chunk_ids = _pending_chunk_ids(db, audit_id)
@@ -552,7 +552,8 @@ def sweep_audits(db: Database, stale_after: float | None = None) -> dict[str, in
     """Finalize audits whose chunks are all done; re-dispatch chunks stuck pending/running too long."""
     from ..tasks import dispatch
 
-    stale_after = float(os.environ.get("AUDIT_STALE_SECONDS", stale_after or STALE_AFTER_SECONDS))
+    if stale_after is None:
+        stale_after = float(os.environ.get("AUDIT_STALE_SECONDS", STALE_AFTER_SECONDS))
     cutoff = _now() - timedelta(seconds=stale_after)
     finalized = redispatched = 0
     with db.session() as s:

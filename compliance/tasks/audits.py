@@ -60,7 +60,8 @@ def audit_chunk(self, audit_id: int, chunk_id: int) -> dict:
     return out
 
 
-@celery_app.task(name="compliance.audits.finalize", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+@celery_app.task(name="compliance.audits.finalize", bind=True, acks_late=True, max_retries=MAX_RETRIES,
+                 ignore_result=True)
 def audit_finalize(self, audit_id: int) -> bool:
     """Chord body: compute final counts once every chunk is done (idempotent)."""
     from ..services.audits import finalize_audit

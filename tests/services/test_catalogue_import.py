@@ -103,3 +103,57 @@ def test_cli_imports_then_audits_a_file_and_writes_the_report(tmp_path, monkeypa
     assert r.exit_code == 0 and len(json.loads((tmp_path / "r.json").read_text())["results"]) == 1000
     r = runner.invoke(main, ["audit", "run", "--catalogue", "nope", "--to", "CN"])
     assert r.exit_code != 0 and "no catalogue named 'nope'" in r.output
+
+
+def test_validation_fast_path_agrees_with_marshmallow_on_every_row():
+    """Differential test: for many rows (valid and invalid, every shape the fast path accepts and
+    edge values), load_product gives exactly ProductSchema.load's result or its error."""
+    import random
+
+    from marshmallow import ValidationError
+
+    from compliance.schemas.product import ProductSchema
+    from compliance.services import imports
+
+    imports._FAST_SHAPES.clear()
+    schema = ProductSchema()
+    rnd = random.Random(3)
+    numbers = [0, 0.0, -1, -0.5, 1, 2.5, 1e308, 10**400, float("nan"), float("inf"), True, "5", None]
+    rows = []
+    for i in range(6000):
+        r = {"sku": f"S{i}", "name": rnd.choice(["n", "x" * 300, "x" * 301, "", "Chip"]) if i % 7 == 0 else f"Chip {i}"}
+        for f in ("tpp", "die_area_mm2", "io_bandwidth_gb_per_s", "memory_bandwidth_gb_per_s", "package_area_mm2",
+                  "transistors"):
+            if rnd.random() < 0.3:
+                r[f] = rnd.choice(numbers) if rnd.random() < 0.3 else rnd.uniform(1, 5000)
+        if rnd.random() < 0.5:
+            r["kind"] = rnd.choice(["ic", "hbm", "system", "gpu"])
+        if rnd.random() < 0.5:
+            r["datacenter"] = rnd.choice([True, False, "true", 1, None])
+        if rnd.random() < 0.6:
+            r["throughput"] = [{"format": rnd.choice(["fp8", "fp16", "fp99"]),
+                                rnd.choice(["dense_tops", "sparse_tops"]): rnd.choice(numbers + [rnd.uniform(1, 900)] * 8)}
+                               for _ in range(rnd.choice([1, 1, 2]))]
+            if rnd.random() < 0.05:
+                r["throughput"][0]["dense_tops"] = r["throughput"][0]["sparse_tops"] = 1
+        if rnd.random() < 0.4:
+            r["logic_dies"] = [{"area_mm2": rnd.choice([rnd.uniform(1, 900)] * 5 + numbers[:6])}
+                               | ({"non_planar": rnd.choice([True, False, "no"])} if rnd.random() < 0.5 else {})]
+        if rnd.random() < 0.05:
+            r["vendor"] = rnd.choice(["", "NVIDIA", None, "v" * 201])
+        rows.append(r)
+    rows += rows[:3000]  # repeated shapes exercise the fast path
+    fast_used = 0
+    for r in rows:
+        try:
+            expected = ("ok", schema.load(dict(r)))
+        except ValidationError as exc:
+            expected = ("error", exc.messages)
+        before = imports._FAST_STATS["fast"]
+        try:
+            got = ("ok", imports.load_product(schema, dict(r)))
+        except ValidationError as exc:
+            got = ("error", exc.messages)
+        fast_used += imports._FAST_STATS["fast"] - before
+        assert got == expected, r
+    assert fast_used > 300  # the fast path really was taken, and agreed every time
