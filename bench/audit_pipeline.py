@@ -165,8 +165,11 @@ def run(sizes: list[int], destinations: list[str], concurrency: int, chunk_size:
                 "peak_rss_mb_max_process": max(peak.values()) / 1024,
                 "peak_rss_mb_sum": sum(peak.values()) / 1024,
                 "end_to_end_s": t_import + t_audit,
+                "import_timings": rep.timings,
+                "loadavg_1m_at_end": os.getloadavg()[0],
             })
             print_table(rows[-1:])
+            print(f"  import stages: {rep.timings}; 1-min load average at the end: {os.getloadavg()[0]:.2f}")
         finally:
             if worker is not None and worker.poll() is None:
                 os.killpg(worker.pid, 15)

@@ -595,7 +595,16 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
         _WORKER_STATE["rulebook"] = rulebook  # inherited by the forked workers
         with mp.get_context("fork").Pool(workers) as pool:
             jobs = ((b, catalogue_id, version.revision, as_copy) for b in batches)
-            for outcomes in pool.imap(_prepare_star, jobs, chunksize=1):
+            it = pool.imap(_prepare_star, jobs, chunksize=1)
+            timing["wait_workers"] = 0.0
+            while True:
+                tw = time.perf_counter()
+                try:
+                    outcomes = next(it)
+                except StopIteration:
+                    break
+                finally:
+                    timing["wait_workers"] += time.perf_counter() - tw
                 take(outcomes)
     else:
         for b in batches:
