@@ -550,6 +550,8 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     result = ImportResult(catalogue_id, filename, fmt)
     as_copy = db.is_postgres
     seen: dict[str, int] = {}  # sku -> row it was last seen on
+    with db.session() as s:  # an empty catalogue takes plain COPY until a SKU repeats across batches
+        fresh = [s.scalar(select(Product.id).where(Product.catalogue_id == catalogue_id).limit(1)) is None]
     pending: dict[str, Any] = {}  # sku -> payload (last row wins within a write batch)
     deferred: list[tuple[int, dict]] = []
     timing = {"write": 0.0}
@@ -557,7 +559,7 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     def flush() -> None:
         if pending:
             tw = time.perf_counter()
-            c, u = _write_payloads(db, catalogue_id, pending, as_copy)
+            c, u = _write_payloads(db, catalogue_id, pending, as_copy, plain_insert=fresh[0])
             result.created += c
             result.updated += u
             pending.clear()
@@ -581,6 +583,8 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
                                                 "problem": f"duplicate SKU {sku!r}: row {row} replaces this row (last wins)"})
                     if sku in pending:
                         del pending[sku]  # keep insertion order = file order
+                    else:
+                        fresh[0] = False  # the earlier row is already stored: upsert from now on
                 seen[sku] = row
                 result.imported += 1
                 pending[sku] = payload
@@ -673,9 +677,19 @@ def _resolve_references(db: Database, catalogue_id: int, deferred: list[tuple[in
     return out
 
 
-def _write_payloads(db: Database, catalogue_id: int, pending: dict[str, Any], as_copy: bool) -> tuple[int, int]:
-    """Write one batch of prepared rows; returns (created, updated)."""
+def _write_payloads(db: Database, catalogue_id: int, pending: dict[str, Any], as_copy: bool,
+                    plain_insert: bool = False) -> tuple[int, int]:
+    """Write one batch of prepared rows; returns (created, updated). `plain_insert`: every SKU is
+    known to be new (empty catalogue, no repeats so far), so COPY straight into products (the
+    UNIQUE constraint still guards it)."""
     with db.session() as s:
+        if as_copy and plain_insert:
+            conn = s.connection().connection.driver_connection
+            lines = list(pending.values())
+            with conn.cursor() as cur, cur.copy(f"COPY products ({', '.join(PRODUCT_FIELDS)}) FROM STDIN") as copy:
+                for i in range(0, len(lines), 2000):
+                    copy.write("".join(lines[i:i + 2000]))
+            return len(lines), 0
         if as_copy:
             return _copy_upsert_lines(s, list(pending.values()))
         return _sqlite_upsert(s, catalogue_id, list(pending.values()))
