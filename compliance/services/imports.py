@@ -596,8 +596,15 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     if workers > 1:
         import multiprocessing as mp
 
+        import gc
+
         _WORKER_STATE["rulebook"] = rulebook  # inherited by the forked workers
-        with mp.get_context("fork").Pool(workers) as pool:
+        gc.freeze()  # the parent's objects: not rescanned (nor copied on write) by the children's GC
+        try:
+            pool = mp.get_context("fork").Pool(workers)
+        finally:
+            gc.unfreeze()
+        with pool:
             jobs = ((b, catalogue_id, version.revision, as_copy) for b in batches)
             it = pool.imap(_prepare_star, jobs, chunksize=1)
             timing["wait_workers"] = 0.0
