@@ -25,6 +25,23 @@ from compliance.services.product_columns import load_chunk
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of these tests' own (TEST_AUDIT_REDIS_DB, default 9), flushed first: the shared
+    fixture's db 15 is also used by other suites' workers on this machine, which would take (or
+    flush) our queue's messages when run at the same time."""
+    import os
+
+    import redis
+
+    from tests.conftest import REDIS_URL, require_service
+
+    require_service("redis")
+    url = f"{REDIS_URL}/{int(os.environ.get('TEST_AUDIT_REDIS_DB', '9'))}"
+    redis.Redis.from_url(url).flushdb()
+    return url
 AS_OF = date(2025, 6, 1)
 DESTS = ["CN", "AE", "DE", "MO", "RU"]
 
