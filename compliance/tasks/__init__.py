@@ -58,6 +58,7 @@ def init_celery(app, config) -> Celery:
             "sweep-stalled-work": {"task": "compliance.sweep", "schedule": 60.0},
         },
     )
+    _forget_connections()
     celery_app.flask_app = app
     app.extensions["celery"] = celery_app
     for name in TASK_MODULES:
@@ -67,6 +68,20 @@ def init_celery(app, config) -> Celery:
             if exc.name != f"{__name__}.{name}":
                 raise
     return celery_app
+
+
+def _forget_connections() -> None:
+    """Drop the broker pool, producer pool, control and result backend built for a previous
+    configuration (several apps in one process, e.g. embedded tests then real-worker tests)."""
+    import threading
+
+    celery_app._pool = None  # not closed: work already running may still hold it
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+    celery_app.__dict__.pop("control", None)
+    celery_app._backend_cache = None
+    celery_app._local = threading.local()
 
 
 def _visibility_timeout() -> int:
