@@ -538,7 +538,7 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     """Validate and upsert every row of a file into a catalogue; store and return the report.
 
     Streams the file in batches (memory stays flat for millions of rows). With workers > 1, batches
-    are validated and turned into table rows by a pool of forked processes while this process writes
+    are validated and turned into table rows by a pool of worker processes while this process writes
     (PostgreSQL COPY + one INSERT ... ON CONFLICT per batch). Systems whose components reference SKUs
     are resolved after every other row, against this file and the catalogue.
     """
@@ -596,14 +596,9 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     if workers > 1:
         import multiprocessing as mp
 
-        import gc
-
-        _WORKER_STATE["rulebook"] = rulebook  # inherited by the forked workers
-        gc.freeze()  # the parent's objects: not rescanned (nor copied on write) by the children's GC
-        try:
-            pool = mp.get_context("fork").Pool(workers)
-        finally:
-            gc.unfreeze()
+        # spawn, not fork: the caller may have threads (Celery, Redis, the embedded executor) whose
+        # locks a forked child could inherit held.
+        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(rulebook.content,))
         with pool:
             jobs = ((b, catalogue_id, version.revision, as_copy) for b in batches)
             it = pool.imap(_prepare_star, jobs, chunksize=1)
@@ -646,6 +641,13 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
         s.flush()
         result.report_id = rep.id
     return result
+
+
+def _init_worker(rulebook_content: dict) -> None:
+    """Pool initializer: the pinned rulebook, rebuilt once per worker process."""
+    from ..engine import Rulebook
+
+    _WORKER_STATE["rulebook"] = Rulebook(rulebook_content)
 
 
 def _prepare_star(args) -> list[tuple]:

@@ -59,3 +59,20 @@ def test_a_stale_running_chunk_is_run_again_and_not_doubled(app):
     wait_for_embedded_jobs()
     st = audit_status(db, audit.id)
     assert st["status"] == "done" and st["counts"]["products"] == 3
+
+
+def test_transient_database_and_broker_errors_are_retried_others_are_not(app):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+    from compliance.tasks.audits import audit_chunk, audit_finalize, is_transient
+
+    assert is_transient(OperationalError("SELECT 1", {}, Exception("server closed the connection")))
+    assert is_transient(DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True))
+    assert is_transient(RedisConnectionError("Connection refused"))
+    assert not is_transient(DBAPIError("SELECT 1", {}, Exception("bad"), connection_invalidated=False))
+    assert not is_transient(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_transient(ValueError("bug"))
+    assert audit_chunk.acks_late and audit_chunk.reject_on_worker_lost and audit_chunk.max_retries >= 3
+    assert audit_chunk.queue is None and app.extensions["celery"].amqp.router.route({}, audit_chunk.name)["queue"].name == "audits"
+    assert audit_finalize.name == "compliance.audits.finalize"
