@@ -31,6 +31,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024), "Largest catalogue upload, in bytes."),
     Setting("BATCH_MAX_PRODUCTS", "10000", "Most products in one POST /classify/batch."),
     Setting("AUDIT_CHUNK_SIZE", "50000", "Products per audit / re-evaluation chunk task."),
+    Setting("CELERY_VISIBILITY_TIMEOUT", "3600", "Seconds before Redis redelivers an unacknowledged task; keep it above the longest task."),
+    Setting("AUDIT_STALE_SECONDS", "900", "The sweeper re-sends audit chunks stuck pending/running longer than this."),
+    Setting("IMPORT_WORKERS", "0", "Processes validating big CLI imports (0: one per CPU)."),
+    Setting("AUDIT_CHUNK_DELAY_SECONDS", "0", "Test hook: each audit chunk sleeps this long first (crash tests). Leave 0."),
     Setting("STORM_GUARD_SHARE", "0.2", "A publish that would change more than this share of products needs confirm=true."),
     Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
@@ -54,6 +58,10 @@ class Config:
     MAX_UPLOAD_BYTES: int
     BATCH_MAX_PRODUCTS: int
     AUDIT_CHUNK_SIZE: int
+    CELERY_VISIBILITY_TIMEOUT: int
+    AUDIT_STALE_SECONDS: float
+    IMPORT_WORKERS: int
+    AUDIT_CHUNK_DELAY_SECONDS: float
     STORM_GUARD_SHARE: float
     WEBHOOK_MAX_ATTEMPTS: int
     WEBHOOK_TIMEOUT_SECONDS: float

@@ -67,3 +67,139 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+# ---------------------------------------------------------------- catalogues, products, imports
+
+def get_catalogue(db: Database, catalogue_id: int) -> Catalogue:
+    """A catalogue by id (404 if absent)."""
+    from ..engine.errors import NotFound
+
+    with db.session() as s:
+        cat = s.get(Catalogue, catalogue_id)
+        if cat is None:
+            raise NotFound(f"no catalogue {catalogue_id}")
+        s.expunge(cat)
+        return cat
+
+
+def catalogue_by_name(db: Database, name: str) -> Catalogue | None:
+    with db.session() as s:
+        cat = s.scalar(select(Catalogue).where(Catalogue.name == name))
+        if cat is not None:
+            s.expunge(cat)
+        return cat
+
+
+def catalogue_summary(db: Database, cat: Catalogue) -> dict[str, Any]:
+    """A catalogue with its product count and counts per current status."""
+    from sqlalchemy import func
+
+    with db.session() as s:
+        rows = s.execute(select(Product.status, func.count()).where(Product.catalogue_id == cat.id)
+                         .group_by(Product.status)).all()
+    by_status = {st or "unclassified": n for st, n in rows}
+    return {"id": cat.id, "name": cat.name, "description": cat.description, "destinations": cat.destinations,
+            "products": sum(by_status.values()), "by_status": by_status,
+            "created_at": cat.created_at.isoformat() if cat.created_at else None,
+            "updated_at": cat.updated_at.isoformat() if cat.updated_at else None}
+
+
+def list_catalogues(db: Database) -> list[Catalogue]:
+    with db.session() as s:
+        cats = list(s.scalars(select(Catalogue).order_by(Catalogue.id)))
+        for c in cats:
+            s.expunge(c)
+        return cats
+
+
+def delete_catalogue(db: Database, catalogue_id: int) -> None:
+    """Delete a catalogue with its products, import reports and audits."""
+    from sqlalchemy import delete
+
+    from ..models import Audit, AuditChunk, AuditResult, ImportReport
+
+    get_catalogue(db, catalogue_id)
+    with db.session() as s:
+        audit_ids = select(Audit.id).where(Audit.catalogue_id == catalogue_id)
+        s.execute(delete(AuditResult).where(AuditResult.audit_id.in_(audit_ids)))
+        s.execute(delete(AuditChunk).where(AuditChunk.audit_id.in_(audit_ids)))
+        s.execute(delete(Audit).where(Audit.catalogue_id == catalogue_id))
+        s.execute(delete(ImportReport).where(ImportReport.catalogue_id == catalogue_id))
+        s.execute(delete(Product).where(Product.catalogue_id == catalogue_id))
+        s.execute(delete(Catalogue).where(Catalogue.id == catalogue_id))
+
+
+def list_products(db: Database, catalogue_id: int, page: int, per_page: int, vendor: str | None = None,
+                  eccn: str | None = None, status: str | None = None, q: str | None = None
+                  ) -> tuple[list[Product], int]:
+    """One page of a catalogue's products (ordered by id) and the total matching the filters."""
+    from sqlalchemy import func
+
+    get_catalogue(db, catalogue_id)
+    cond = Product.catalogue_id == catalogue_id
+    if vendor:
+        cond &= func.lower(Product.vendor) == vendor.lower()
+    if eccn:
+        cond &= (Product.eccn.is_(None) if eccn.lower() == "none" else Product.eccn == eccn)
+    if status:
+        cond &= Product.status == status
+    if q:
+        like = f"%{q.lower()}%"
+        cond &= func.lower(Product.sku).like(like) | func.lower(Product.name).like(like)
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(Product).where(cond))
+        items = list(s.scalars(select(Product).where(cond).order_by(Product.id)
+                               .offset((page - 1) * per_page).limit(per_page)))
+        for p in items:
+            s.expunge(p)
+    return items, int(total or 0)
+
+
+def get_product(db: Database, catalogue_id: int, sku: str) -> Product:
+    from ..engine.errors import NotFound
+
+    with db.session() as s:
+        p = s.scalar(select(Product).where(Product.catalogue_id == catalogue_id, Product.sku == sku))
+        if p is None:
+            raise NotFound(f"no product {sku!r} in catalogue {catalogue_id}")
+        s.expunge(p)
+        return p
+
+
+def put_product(db: Database, store, catalogue_id: int, spec: dict[str, Any]) -> tuple[Product, bool]:
+    """Create or replace one validated product (standing refreshed); returns (product, created)."""
+    from .imports import write_products
+
+    get_catalogue(db, catalogue_id)
+    version, rulebook = store.current()
+    spec = dict(spec)
+    spec["sku"] = spec.get("sku") or spec["name"]
+    created, _ = write_products(db, catalogue_id, [spec], rulebook, version.revision)
+    return get_product(db, catalogue_id, spec["sku"]), bool(created)
+
+
+def delete_product(db: Database, catalogue_id: int, sku: str) -> None:
+    from sqlalchemy import delete
+
+    get_product(db, catalogue_id, sku)
+    with db.session() as s:
+        s.execute(delete(Product).where(Product.catalogue_id == catalogue_id, Product.sku == sku))
+
+
+def ensure_sample_catalogue(app, path: str) -> dict[str, Any] | None:
+    """Import the bundled sample catalogue once; the import report dict, or None if already there."""
+    import json
+    from pathlib import Path
+
+    from .imports import import_path
+
+    db = app.extensions["db"]
+    store = app.extensions["rulebooks"]
+    meta = json.loads(Path(path).read_text(encoding="utf-8")).get("catalogue") or {}
+    name = meta.get("name") or "Sample catalogue"
+    if catalogue_by_name(db, name) is not None:
+        return None
+    _, rulebook = store.current()
+    cat = create_catalogue(db, name, meta.get("description", ""), rulebook=rulebook)
+    return import_path(db, store, cat.id, path, "json").as_dict()

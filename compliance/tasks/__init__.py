@@ -46,8 +46,8 @@ def init_celery(app, config) -> Celery:
         task_reject_on_worker_lost=True,
         broker_connection_retry_on_startup=True,
         # Above the longest task (a 50k-product chunk takes seconds; a full finalize well under a minute).
-        broker_transport_options={"visibility_timeout": 3600},
-        result_backend_transport_options={"visibility_timeout": 3600},
+        broker_transport_options=_transport_options(config.CELERY_VISIBILITY_TIMEOUT),
+        result_backend_transport_options={"visibility_timeout": config.CELERY_VISIBILITY_TIMEOUT},
         result_expires=24 * 3600,
         task_routes={
             "compliance.audits.*": {"queue": "audits"},
@@ -59,7 +59,7 @@ def init_celery(app, config) -> Celery:
             "sweep-stalled-work": {"task": "compliance.sweep", "schedule": 60.0},
         },
     )
-    _reset_connections()
+    _forget_connections()
     celery_app.flask_app = app
     app.extensions["celery"] = celery_app
     for name in TASK_MODULES:
@@ -71,18 +71,25 @@ def init_celery(app, config) -> Celery:
     return celery_app
 
 
-def _reset_connections() -> None:
-    """Drop cached broker pools and result backends: the module-level Celery app may be reconfigured
-    (several apps in one process, e.g. tests), and a pool made for an earlier broker would be reused."""
+def _forget_connections() -> None:
+    """Drop the broker pool, producer pool, control and result backend built for a previous
+    configuration (several apps in one process, e.g. embedded tests then real-worker tests)."""
     import threading
 
-    # Pools are shared through kombu's registry (keyed by broker URL): drop our references, never close them.
-    celery_app._pool = None
+    celery_app._pool = None  # not closed: work already running may still hold it
     amqp = celery_app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+    celery_app.__dict__.pop("control", None)
     celery_app._backend_cache = None
     celery_app._local = threading.local()
+
+
+def _transport_options(vt: int) -> dict:
+    opts: dict[str, Any] = {"visibility_timeout": vt}
+    if vt < 60:  # short timeouts (tests): scan for abandoned messages every second
+        opts.update(unacked_restore_interval=1, unacked_restore_throttle=1)
+    return opts
 
 
 def dispatch(start: Callable[[], Any]) -> None:

@@ -1,0 +1,227 @@
+"""Catalogues, their products and bulk imports (upload), and starting audits of a catalogue."""
+from __future__ import annotations
+
+import math
+
+from flask import current_app, g, jsonify, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from ..auth import require_role
+from ..engine.errors import InvalidInput, NotFound
+from ..models import ImportReport, Product
+from ..schemas.audit import AuditCreateSchema
+from ..schemas.catalogue import (CatalogueCreateSchema, CatalogueSchema, ImportQuerySchema, ImportReportSchema,
+                                 ProductQuerySchema)
+from ..schemas.product import ProductSchema
+from ..services import catalogues as svc
+from ..services.imports import detect_format, import_file, report_dict
+
+blp = Blueprint("catalogues", __name__, url_prefix="/api/v1", description="Catalogues, products and imports")
+
+
+def _db():
+    return current_app.extensions["db"]
+
+
+def _store():
+    return current_app.extensions["rulebooks"]
+
+
+def product_dict(p: Product) -> dict:
+    return {"id": p.id, "sku": p.sku, "name": p.name, "vendor": p.vendor, "family": p.family, "kind": p.kind,
+            "eccn": p.eccn, "status": p.status, "classified_revision": p.classified_revision,
+            "classified_on": p.classified_on.isoformat() if p.classified_on else None,
+            "metrics": {"tpp": p.tpp, "tpp_source": p.tpp_source, "performance_density": p.performance_density,
+                        "io_bandwidth": p.io_bandwidth, "memory_bandwidth_density": p.memory_bandwidth_density,
+                        "dram_bandwidth": p.dram_bandwidth, "transistors": p.transistors, "datacenter": p.datacenter},
+            "spec": p.spec, "updated_at": p.updated_at.isoformat() if p.updated_at else None}
+
+
+def page_body(items: list, page: int, per_page: int, total: int) -> dict:
+    return {"items": items, "page": page, "per_page": per_page, "total": total,
+            "pages": math.ceil(total / per_page) if per_page else 0}
+
+
+@blp.route("/catalogues")
+class Catalogues(MethodView):
+    @blp.response(200)
+    @require_role("viewer")
+    def get(self):
+        """Every catalogue with its product count."""
+        db = _db()
+        return jsonify({"items": [svc.catalogue_summary(db, c) for c in svc.list_catalogues(db)]})
+
+    @blp.arguments(CatalogueCreateSchema)
+    @blp.response(201, CatalogueSchema)
+    @require_role("auditor")
+    def post(self, body):
+        """Create an (empty) catalogue; fill it with an import or product PUTs."""
+        _, rulebook = _store().current()
+        cat = svc.create_catalogue(_db(), body["name"], body.get("description", ""), body.get("destinations"),
+                                   rulebook=rulebook)
+        resp = jsonify(svc.catalogue_summary(_db(), cat))
+        resp.status_code = 201
+        resp.headers["Location"] = url_for("catalogues.Catalogue", catalogue_id=cat.id)
+        return resp
+
+
+@blp.route("/catalogues/<int:catalogue_id>")
+class Catalogue(MethodView):
+    @blp.response(200, CatalogueSchema)
+    @require_role("viewer")
+    def get(self, catalogue_id: int):
+        """A catalogue with its product count and counts per current status."""
+        return jsonify(svc.catalogue_summary(_db(), svc.get_catalogue(_db(), catalogue_id)))
+
+    @blp.response(204)
+    @require_role("admin")
+    def delete(self, catalogue_id: int):
+        """Delete a catalogue with its products, import reports and audits."""
+        svc.delete_catalogue(_db(), catalogue_id)
+        return "", 204
+
+
+@blp.route("/catalogues/<int:catalogue_id>/products")
+class Products(MethodView):
+    @blp.arguments(ProductQuerySchema, location="query")
+    @blp.response(200)
+    @require_role("viewer")
+    def get(self, query, catalogue_id: int):
+        """Products, paginated, filtered by vendor, current ECCN, current status or a SKU/name substring."""
+        items, total = svc.list_products(_db(), catalogue_id, query["page"], query["per_page"], query.get("vendor"),
+                                         query.get("eccn"), query.get("status"), query.get("q"))
+        return jsonify(page_body([product_dict(p) for p in items], query["page"], query["per_page"], total))
+
+
+@blp.route("/catalogues/<int:catalogue_id>/products/<path:sku>")
+class ProductItem(MethodView):
+    @blp.response(200)
+    @require_role("viewer")
+    def get(self, catalogue_id: int, sku: str):
+        """One product with its stored spec, metrics and current standing."""
+        return jsonify(product_dict(svc.get_product(_db(), catalogue_id, sku)))
+
+    @blp.arguments(ProductSchema)
+    @blp.response(200)
+    @require_role("auditor")
+    def put(self, body, catalogue_id: int, sku: str):
+        """Create or replace a product (the path's SKU wins); its standing is recomputed."""
+        if body.get("sku") not in (None, sku):
+            raise InvalidInput(f"sku in the body ({body['sku']!r}) differs from the path ({sku!r})",
+                               {"sku": ["must match the SKU in the path"]})
+        body["sku"] = sku
+        product, created = svc.put_product(_db(), _store(), catalogue_id, body)
+        return jsonify(product_dict(product)), (201 if created else 200)
+
+    @blp.response(204)
+    @require_role("auditor")
+    def delete(self, catalogue_id: int, sku: str):
+        """Delete a product."""
+        svc.delete_product(_db(), catalogue_id, sku)
+        return "", 204
+
+
+@blp.route("/catalogues/<int:catalogue_id>/imports")
+class Imports(MethodView):
+    @blp.arguments(ImportQuerySchema, location="query")
+    @blp.response(201, ImportReportSchema)
+    @blp.alt_response(413, description="Upload larger than MAX_UPLOAD_BYTES")
+    @blp.alt_response(422, description="Unreadable file (not UTF-8, bad JSON, unknown CSV columns, ...)")
+    @require_role("auditor")
+    def post(self, query, catalogue_id: int):
+        """Import products from CSV, JSON or JSON Lines: a multipart field `file`, or the file as the body.
+
+        Good rows are kept, bad rows are reported (row, field, problem); re-imports upsert by SKU.
+        """
+        svc.get_catalogue(_db(), catalogue_id)
+        upload = request.files.get("file")
+        if upload is not None:
+            filename, ctype, stream = upload.filename or "", upload.mimetype, upload.stream
+        elif request.mimetype == "multipart/form-data":
+            raise InvalidInput("no file in the upload: send the multipart field 'file'", {"file": ["missing"]})
+        else:
+            filename, ctype, stream = request.args.get("filename", ""), request.mimetype, request.stream
+        fmt = detect_format(filename, ctype, query.get("format"))
+        result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename)
+        if result.rows_read == 0:
+            pass  # an empty (but well-formed) file is a valid import of nothing
+        with _db().session() as s:
+            rep = s.get(ImportReport, result.report_id)
+            body = report_dict(rep)
+        resp = jsonify(body)
+        resp.status_code = 201
+        resp.headers["Location"] = url_for("catalogues.ImportItem", report_id=result.report_id)
+        return resp
+
+    @blp.response(200)
+    @require_role("viewer")
+    def get(self, catalogue_id: int):
+        """Import reports of a catalogue, newest first (without the row errors)."""
+        svc.get_catalogue(_db(), catalogue_id)
+        with _db().session() as s:
+            reps = s.scalars(select(ImportReport).where(ImportReport.catalogue_id == catalogue_id)
+                             .order_by(ImportReport.id.desc()).limit(100)).all()
+            items = [{k: v for k, v in report_dict(r).items() if k not in ("errors", "warnings")} for r in reps]
+        return jsonify({"items": items})
+
+
+@blp.route("/imports/<int:report_id>")
+class ImportItem(MethodView):
+    @blp.response(200, ImportReportSchema)
+    @require_role("viewer")
+    def get(self, report_id: int):
+        """One import report with every rejected row."""
+        with _db().session() as s:
+            rep = s.get(ImportReport, report_id)
+            if rep is None:
+                raise NotFound(f"no import report {report_id}")
+            return jsonify(report_dict(rep))
+
+
+@blp.route("/catalogues/<int:catalogue_id>/audits")
+class CatalogueAudits(MethodView):
+    @blp.arguments(AuditCreateSchema)
+    @blp.response(202)
+    @blp.alt_response(404, description="Unknown catalogue")
+    @blp.alt_response(422, description="Invalid date or country code")
+    @require_role("auditor")
+    def post(self, body, catalogue_id: int):
+        """Start an audit of the catalogue: 202 with the audit's URL; poll it for progress."""
+        from ..services.audits import audit_status, create_audit, start_audit
+        from ..tasks import dispatch
+
+        config = current_app.config["COMPLIANCE"]
+        hq = (body.get("end_user") or {}).get("headquarters")
+        audit = create_audit(_db(), _store(), catalogue_id, body["as_of"], body["destinations"], hq, g.actor,
+                             config.AUDIT_CHUNK_SIZE)
+        app = current_app._get_current_object()
+
+        def start(audit_id=audit.id):
+            with app.app_context():
+                start_audit(audit_id)
+
+        dispatch(start)
+        url = url_for("audits.AuditItem", audit_id=audit.id)
+        body = audit_status(_db(), audit.id)
+        body["url"] = url
+        resp = jsonify(body)
+        resp.status_code = 202
+        resp.headers["Location"] = url
+        return resp
+
+    @blp.response(200)
+    @require_role("viewer")
+    def get(self, catalogue_id: int):
+        """Audits of a catalogue, newest first."""
+        from ..models import Audit
+
+        svc.get_catalogue(_db(), catalogue_id)
+        with _db().session() as s:
+            audits = s.scalars(select(Audit).where(Audit.catalogue_id == catalogue_id).order_by(Audit.id.desc())
+                               .limit(100)).all()
+            items = [{"id": a.id, "status": a.status, "as_of": a.as_of.isoformat(), "destinations": a.destinations,
+                      "total": a.total, "url": url_for("audits.AuditItem", audit_id=a.id),
+                      "created_at": a.created_at.isoformat() if a.created_at else None} for a in audits]
+        return jsonify({"items": items})

@@ -1,0 +1,169 @@
+"""CLI: `compliance catalogue import|list` and `compliance audit run|wait|show` (registered by cli.py)."""
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+
+def _app():
+    from .cli import _app as make
+
+    return make()
+
+
+def _print_import(rep: dict, max_errors: int = 20) -> None:
+    click.echo(f"{rep['filename'] or 'upload'}: {rep['rows_read']} rows read, {rep['imported']} imported "
+               f"({rep['created']} new, {rep['updated']} updated), {rep['rejected']} rejected, "
+               f"{rep['duplicates']} duplicate SKUs (last row wins) in {rep['seconds']:.2f}s")
+    for e in rep["errors"][:max_errors]:
+        click.echo(f"  row {e['row']}: {e['field']}: {e['problem']}", err=True)
+    if rep["rejected"] > max_errors:
+        click.echo(f"  ... {rep['rejected'] - max_errors} more rejected rows (see GET /api/v1/imports/{rep['id']})",
+                   err=True)
+
+
+def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
+    from .services.catalogues import catalogue_by_name, create_catalogue
+    from .services.imports import import_path
+
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = catalogue_by_name(db, catalogue)
+    if cat is None:
+        _, rulebook = store.current()
+        cat = create_catalogue(db, catalogue, rulebook=rulebook)
+        click.echo(f"created catalogue {catalogue!r} (id {cat.id})")
+    from .services.imports import default_import_workers
+
+    result = import_path(db, store, cat.id, str(file), fmt, workers=default_import_workers())
+    _print_import(result.as_dict())
+    return cat.id
+
+
+def register(main: click.Group) -> None:
+    @main.group()
+    def catalogue() -> None:
+        """Catalogues: import files, list."""
+
+    @catalogue.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--catalogue", "name", required=True, help="Catalogue name (created if it does not exist).")
+    @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default=None,
+                  help="Default: from the file extension.")
+    def catalogue_import(file: Path, name: str, fmt: str | None) -> None:
+        """Import FILE (CSV, JSON or JSON Lines) into a catalogue; bad rows are listed, good rows kept."""
+        _import(_app(), file, name, fmt)
+
+    @catalogue.command("list")
+    def catalogue_list() -> None:
+        """Catalogues with their product counts."""
+        from .services.catalogues import catalogue_summary, list_catalogues
+
+        db = _app().extensions["db"]
+        for c in list_catalogues(db):
+            s = catalogue_summary(db, c)
+            click.echo(f"{s['id']:>4}  {s['name']:<40} {s['products']:>9} products  {s['by_status']}")
+
+    @main.group()
+    def audit() -> None:
+        """Catalogue audits: run, wait, show."""
+
+    @audit.command("run")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+    @click.option("--catalogue", "name", required=True, help="Catalogue name (FILE is imported into it first).")
+    @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                  help="Rules in force on this date (default today).")
+    @click.option("--to", "to", required=True, help="Destinations, comma-separated ISO codes, e.g. CN,AE.")
+    @click.option("--hq", default=None, help="End user's headquarters country.")
+    @click.option("--wait/--no-wait", default=False, help="Show a progress bar until the audit finishes.")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Write the report here when done (.csv or .json); implies --wait.")
+    def audit_run(file, name, as_of, to, hq, wait, out) -> None:
+        """Audit a catalogue (importing FILE first, if given) for destinations as of a date."""
+        from .cli import _destinations
+        from .services.audits import create_audit, start_audit
+        from .services.catalogues import catalogue_by_name
+        from .tasks import dispatch
+
+        app = _app()
+        db, store = app.extensions["db"], app.extensions["rulebooks"]
+        dests = _destinations(to)
+        hq_code = _destinations(hq)[0] if hq else None
+        if file is not None:
+            cid = _import(app, file, name, None)
+        else:
+            cat = catalogue_by_name(db, name)
+            if cat is None:
+                raise click.BadParameter(f"no catalogue named {name!r}", param_hint="--catalogue")
+            cid = cat.id
+        day = as_of.date() if as_of else date.today()
+        config = app.config["COMPLIANCE"]
+        a = create_audit(db, store, cid, day, dests, hq_code, "cli", config.AUDIT_CHUNK_SIZE)
+
+        def start(audit_id=a.id):
+            with app.app_context():
+                start_audit(audit_id)
+
+        dispatch(start)
+        click.echo(f"audit {a.id}: {a.total} products x {len(dests)} destinations as of {day} "
+                   f"(rules {a.ruleset_revision[:12]}, {'in-process' if config.embedded else 'queued on Celery'})")
+        if wait or out or config.embedded:  # embedded: the work lives in this process, so stay for it
+            _wait(app, a.id, out)
+
+    @audit.command("wait")
+    @click.argument("audit_id", type=int)
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Write the report here when done (.csv or .json).")
+    @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+    def audit_wait(audit_id: int, out, timeout) -> None:
+        """Wait for an audit with a progress bar; print its counts (and write the report)."""
+        _wait(_app(), audit_id, out, timeout)
+
+    @audit.command("show")
+    @click.argument("audit_id", type=int)
+    def audit_show(audit_id: int) -> None:
+        """Print an audit's status, progress and counts as JSON."""
+        import json
+
+        from .services.audits import audit_status
+
+        click.echo(json.dumps(audit_status(_app().extensions["db"], audit_id), indent=2))
+
+
+def _wait(app, audit_id: int, out: Path | None, timeout: float | None = None) -> None:
+    from .services.audits import audit_status, iter_report
+
+    db = app.extensions["db"]
+    st = audit_status(db, audit_id)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with click.progressbar(length=max(st["progress"]["products_total"], 1), label=f"audit {audit_id}",
+                           show_pos=True, show_percent=True) as bar:
+        shown = 0
+        while True:
+            st = audit_status(db, audit_id)
+            done = st["progress"]["products_done"]
+            if done > shown:
+                bar.update(done - shown)
+                shown = done
+            if st["status"] in ("done", "failed"):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise click.ClickException(f"audit {audit_id} still {st['status']} after {timeout}s")
+            time.sleep(0.25)
+    if st["status"] == "failed":
+        raise click.ClickException(f"audit {audit_id} failed: {st['error']}")
+    c, t = st["counts"], st["timings"]
+    click.echo(f"done: {c['products']} products in {t.get('seconds')}s ({t.get('products_per_second')} products/s)")
+    click.echo("  by ECCN:   " + ", ".join(f"{k} {v}" for k, v in sorted(c["by_eccn"].items())))
+    click.echo("  by status: " + ", ".join(f"{k} {v}" for k, v in sorted(c["by_status"].items())))
+    for dest, per in c["licences"].items():
+        parts = [f"{req}/{pol} {n}" for req, pols in sorted(per.items()) for pol, n in sorted(pols.items())]
+        click.echo(f"  -> {dest}: " + ", ".join(parts))
+    if out is not None:
+        fmt = "json" if out.suffix.lower() == ".json" else "csv"
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            for piece in iter_report(db, app.extensions["rulebooks"], audit_id, fmt):
+                fh.write(piece)
+        click.echo(f"report written to {out}")

@@ -1,0 +1,35 @@
+"""Contracts of the audit endpoints."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from ..engine.vocabulary import REQUIREMENTS
+from .classify import EndUserSchema, _today
+from .catalogue import PageQuerySchema
+from .common import CountryCode
+
+
+class AuditCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    as_of = fields.Date(load_default=_today, metadata={"description": "Rules in force on this date (YYYY-MM-DD)"})
+    destinations = fields.List(CountryCode(), required=True, validate=validate.Length(min=1, max=250),
+                               metadata={"description": "ISO country codes, e.g. [\"CN\", \"AE\"]"})
+    end_user = fields.Nested(EndUserSchema)
+
+
+class AuditResultsQuerySchema(PageQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    destination = CountryCode(metadata={"description": "Only this destination (one of the audit's)"})
+    requirement = fields.String(validate=validate.OneOf(REQUIREMENTS))
+
+
+class AuditReportQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    destination = CountryCode()
+    requirement = fields.String(validate=validate.OneOf(REQUIREMENTS))

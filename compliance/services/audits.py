@@ -1,0 +1,577 @@
+"""Catalogue audits: create (pinned rule revision), run chunks idempotently, finalize, report.
+
+An audit evaluates every product of a catalogue as of one date for a list of destinations. Work is
+split into `AuditChunk`s (product id ranges); each chunk writes its `AuditResult` rows in one
+transaction that first deletes whatever rows it wrote before, so running a chunk twice (a Celery
+redelivery, the sweeper) leaves exactly the same rows; UNIQUE(audit_id, product_id) backs it.
+
+`AuditResult.outcomes` encodes each destination's licence result as ``req:policy:exceptions:bits``
+(integer codes of compliance.engine.evaluate), joined by ``;`` in the audit's destination order.
+`rule bits` index ``rulebook.in_force(as_of).licence`` of the audit's pinned revision.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import time
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, update
+
+from ..db import Database
+from ..engine import evaluate
+from ..engine.errors import InvalidInput, NotFound
+from ..engine.evaluate import (CONTROLLED, DERIVED, INDETERMINATE, NOT_CONTROLLED, Evaluation)
+from ..engine.table import KNOWN
+from ..engine.vocabulary import EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIES
+from ..models import Audit, AuditChunk, AuditResult, Catalogue, RuleVersion
+from .product_columns import id_ranges, load_chunk
+
+log = logging.getLogger(__name__)
+TERMINAL = ("done", "failed")
+REPORT_COLUMNS = ("sku", "eccn", "status", "destination", "requirement", "review_policy", "exceptions", "rule_ids",
+                  "margins", "missing")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return None if dt is None else (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
+
+
+# ---------------------------------------------------------------- creation
+
+def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str],
+                 headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000) -> Audit:
+    """Create an audit with its chunks in one transaction (rule revision pinned now). Not yet enqueued."""
+    dests = list(dict.fromkeys(d.upper() for d in destinations))
+    if not dests:
+        raise InvalidInput("at least one destination is needed", {"destinations": ["give at least one country code"]})
+    version, rulebook = store.current()
+    # Validate codes the way the engine will (unknown country -> 422 naming it).
+    from ..engine.evaluate import _country_codes
+
+    _country_codes(dests, "destinations")
+    if headquarters:
+        _country_codes([headquarters], "end_user.headquarters")
+    with db.session() as s:
+        if s.get(Catalogue, catalogue_id) is None:
+            raise NotFound(f"no catalogue {catalogue_id}")
+        ranges = id_ranges(s, catalogue_id, max(1, int(chunk_size)))
+        audit = Audit(catalogue_id=catalogue_id, rule_version_id=version.id, ruleset_revision=version.revision,
+                      as_of=as_of, destinations=dests, headquarters=headquarters, status="pending",
+                      total=sum(r[2] for r in ranges), counts={}, timings={}, requested_by=actor[:200])
+        s.add(audit)
+        s.flush()
+        s.add_all([AuditChunk(audit_id=audit.id, seq=i, lo_id=lo, hi_id=hi, size=n, status="pending", attempts=0,
+                              counts={}) for i, (lo, hi, n) in enumerate(ranges)])
+        s.flush()
+        s.expunge(audit)
+    return audit
+
+
+def start_audit(audit_id: int) -> None:
+    """Publish the audit as a Celery chord: chunk tasks, then finalize. Call after commit (via dispatch)."""
+    from celery import chord
+    from flask import current_app
+
+    from ..tasks.audits import audit_chunk, audit_finalize
+
+    db = current_app.extensions["db"] if _has_app() else None
+    chunk_ids = _pending_chunk_ids(db, audit_id)
+    if not chunk_ids:
+        audit_finalize.apply_async(args=[audit_id])
+        return
+    chord([audit_chunk.si(audit_id, cid) for cid in chunk_ids])(audit_finalize.si(audit_id))
+
+
+def _has_app() -> bool:
+    from flask import has_app_context
+
+    return has_app_context()
+
+
+def _pending_chunk_ids(db: Database | None, audit_id: int) -> list[int]:
+    if db is None:
+        from ..tasks import celery_app
+
+        db = celery_app.flask_app.extensions["db"]
+    with db.session() as s:
+        return list(s.scalars(select(AuditChunk.id).where(AuditChunk.audit_id == audit_id,
+                                                          AuditChunk.status != "done").order_by(AuditChunk.seq)))
+
+
+# ---------------------------------------------------------------- one chunk
+
+def encode_outcomes(ev: Evaluation) -> list[str]:
+    """Per top-level product: 'req:policy:exc:bits' per destination joined by ';' (each distinct row once)."""
+    k, m = ev.requirement.shape
+    if k == 0:
+        return []
+    if m == 0:
+        return [""] * k
+    stacked = np.concatenate([ev.requirement.astype(np.int64), ev.policy.astype(np.int64),
+                              ev.exceptions.astype(np.int64), ev.rule_bits.astype(np.int64)], axis=1)
+    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    labels = [";".join(f"{u[j]}:{u[m + j]}:{u[2 * m + j]}:{int(np.uint64(u[3 * m + j]))}" for j in range(m))
+              for u in uniq]
+    return [labels[i] for i in inverse.reshape(-1)]
+
+
+def _append(out: list[str], idx: np.ndarray, texts: Sequence[str]) -> None:
+    for i, t in zip(idx.tolist(), texts):
+        out[i] = t if not out[i] else out[i] + ";" + t
+
+
+def margins_and_missing(ev: Evaluation) -> tuple[list[str], list[str]]:
+    """Compact per-product explanations computed from the evaluation's leaves.
+
+    controlled: the met numeric leaves of the deciding rule (``tpp>=4800:+11032``); not controlled:
+    the failed numeric leaves of every classification rule in force; indeterminate: the missing inputs.
+    """
+    top = ev.table.top
+    k = len(top)
+    margins = [""] * k
+    missing = [""] * k
+    status = ev.status[top]
+    by = ev.decided_by[top]
+    seen_failed: set[tuple] = set()
+    missing_masks: dict[str, np.ndarray] = {}
+    for ri, leaves in enumerate(ev.class_leaves):
+        unknown_rule = ev.class_truths[ri].unknown[top]
+        seen_in_rule: set[tuple] = set()
+        for leaf in leaves:
+            lkey = (leaf.metric, leaf.op, str(leaf.threshold))
+            if lkey in seen_in_rule:
+                continue
+            seen_in_rule.add(lkey)
+            if leaf.values is None or leaf.metric not in METRICS:
+                if leaf.metric in DERIVED:
+                    mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & \
+                        ~leaf.truth.t[top] & ~leaf.truth.f[top]
+                    if mask.any():
+                        missing_masks["components"] = missing_masks.get("components", np.zeros(k, bool)) | mask
+                continue
+            t = leaf.truth.t[top]
+            f = leaf.truth.f[top]
+            states = leaf.states[top]
+            if leaf.metric in DERIVED:
+                mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & ~t & ~f
+                if mask.any():
+                    missing_masks["components"] = missing_masks.get("components", np.zeros(k, bool)) | mask
+                continue
+            numeric = METRICS[leaf.metric].type == "number"
+            prefix = f"{leaf.metric}{leaf.op}{leaf.threshold:g}:" if numeric else ""
+            if numeric:
+                idx = np.nonzero((status == CONTROLLED) & (by == ri) & t & (states == KNOWN))[0]
+                if len(idx):
+                    vals = leaf.values[top][idx] - float(leaf.threshold)
+                    _append(margins, idx, [f"{prefix}{v:+g}" for v in vals.tolist()])
+                key = (leaf.metric, leaf.op, float(leaf.threshold))
+                if key not in seen_failed:
+                    seen_failed.add(key)
+                    idx = np.nonzero((status == NOT_CONTROLLED) & f & (states == KNOWN))[0]
+                    if len(idx):
+                        vals = leaf.values[top][idx] - float(leaf.threshold)
+                        _append(margins, idx, [f"{prefix}{v:+g}" for v in vals.tolist()])
+            mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & ~t & ~f
+            if mask.any():
+                missing_masks[leaf.metric] = missing_masks.get(leaf.metric, np.zeros(k, bool)) | mask
+    for metric, mask in missing_masks.items():
+        idx = np.nonzero(mask)[0]
+        _append(missing, idx, [metric] * len(idx))
+    return margins, missing
+
+
+def chunk_counts(eccn: Sequence[str | None], status: Sequence[str], outcomes: Sequence[str]) -> dict[str, Any]:
+    """Counts of one chunk (progress while an audit runs; the final counts come from the database)."""
+    from collections import Counter
+
+    return {"by_eccn": dict(Counter(e or "none" for e in eccn)), "by_status": dict(Counter(status)),
+            "outcomes": dict(Counter(outcomes))}
+
+
+def run_chunk(db: Database, store, audit_id: int, chunk_id: int) -> dict[str, Any]:
+    """Evaluate one chunk and (re)write its results in one transaction. Idempotent."""
+    t0 = time.perf_counter()
+    with db.session() as s:
+        audit = s.get(Audit, audit_id)
+        chunk = s.get(AuditChunk, chunk_id)
+        if audit is None or chunk is None or chunk.audit_id != audit_id:
+            log.warning("audit %s chunk %s no longer exists; skipping", audit_id, chunk_id)
+            return {"skipped": True}
+        if audit.status == "pending":
+            audit.status = "running"
+            audit.started_at = _now()
+        if chunk.status != "done":
+            chunk.status = "running"
+        chunk.attempts = AuditChunk.attempts + 1  # atomic: concurrent redeliveries each count
+        chunk.started_at = _now()
+        s.flush()
+        version = s.get(RuleVersion, audit.rule_version_id)
+        s.expunge_all()
+    delay = float(os.environ.get("AUDIT_CHUNK_DELAY_SECONDS", "0") or 0)  # test-only: make chunks catchable
+    if delay:
+        time.sleep(delay)
+    rulebook = store.rulebook_for(version)
+    dests = list(audit.destinations)
+    records: list[tuple] = []
+    with db.session() as s:
+        parts = load_chunk(s, audit.catalogue_id, chunk.lo_id, chunk.hi_id)
+    for part in parts:
+        ev = evaluate(part.table, rulebook, audit.as_of, dests, audit.headquarters)
+        eccn = ev.top_eccn_labels()
+        status = ev.top_status_labels()
+        outcomes = encode_outcomes(ev)
+        margins, missing = margins_and_missing(ev)
+        for pid, sku, e, st, mg, ms, oc in zip(part.ids.tolist(), part.skus, eccn, status, margins, missing, outcomes):
+            records.append((audit_id, pid, sku, e or None, st, mg, ms, oc))
+    t_eval = time.perf_counter()
+    counts = chunk_counts([r[3] for r in records], [r[4] for r in records], [r[7] for r in records])
+    with db.session() as s:
+        if db.is_postgres:  # serialise concurrent runs of the same chunk (redelivery while still running)
+            s.execute(select(AuditChunk.id).where(AuditChunk.id == chunk_id).with_for_update())
+        s.execute(delete(AuditResult).where(AuditResult.audit_id == audit_id, AuditResult.product_id >= chunk.lo_id,
+                                            AuditResult.product_id <= chunk.hi_id))
+        write_results(db, s, records)
+        s.execute(update(AuditChunk).where(AuditChunk.id == chunk_id).values(
+            status="done", counts=counts, seconds=time.perf_counter() - t0, finished_at=_now()))
+    t_write = time.perf_counter()
+    log.info("audit %s chunk %s: %d products (eval %.2fs, write %.2fs)", audit_id, chunk.seq, len(records),
+             t_eval - t0, t_write - t_eval)
+    return {"audit_id": audit_id, "chunk_id": chunk_id, "products": len(records)}
+
+
+RESULT_FIELDS = ("audit_id", "product_id", "sku", "eccn", "status", "margins", "missing", "outcomes")
+
+
+def write_results(db: Database, session, records: list[tuple]) -> None:
+    """Insert result rows: COPY on PostgreSQL, executemany elsewhere."""
+    if not records:
+        return
+    if db.is_postgres:
+        conn = session.connection().connection.driver_connection
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY audit_results ({', '.join(RESULT_FIELDS)}) FROM STDIN") as copy:
+                for r in records:
+                    copy.write_row(r)
+    else:
+        session.execute(insert(AuditResult), [dict(zip(RESULT_FIELDS, r)) for r in records])
+
+
+def all_chunks_done(db: Database, audit_id: int) -> bool:
+    with db.session() as s:
+        n = s.scalar(select(func.count()).select_from(AuditChunk).where(AuditChunk.audit_id == audit_id,
+                                                                         AuditChunk.status != "done"))
+    return n == 0
+
+
+def mark_chunk_failed(db: Database, chunk_id: int, error: str) -> None:
+    with db.session() as s:
+        chunk = s.get(AuditChunk, chunk_id)
+        if chunk is None:
+            return
+        chunk.status = "failed"
+        audit = s.get(Audit, chunk.audit_id)
+        if audit is not None and audit.status not in TERMINAL:
+            audit.status = "failed"
+            audit.error = f"chunk {chunk.seq} failed: {error}"[:2000]
+            audit.finished_at = _now()
+
+
+# ---------------------------------------------------------------- finalize
+
+def finalize_audit(db: Database, audit_id: int) -> bool:
+    """If every chunk is done, compute the final counts from the stored results and mark it done."""
+    with db.session() as s:
+        q = select(Audit).where(Audit.id == audit_id)
+        if db.is_postgres:
+            q = q.with_for_update()
+        audit = s.scalar(q)
+        if audit is None or audit.status in TERMINAL:
+            return False
+        pending = s.scalar(select(func.count()).select_from(AuditChunk).where(AuditChunk.audit_id == audit_id,
+                                                                               AuditChunk.status != "done"))
+        if pending:
+            return False
+        rows = s.execute(select(AuditResult.eccn, AuditResult.status, AuditResult.outcomes, func.count())
+                         .where(AuditResult.audit_id == audit_id)
+                         .group_by(AuditResult.eccn, AuditResult.status, AuditResult.outcomes)).all()
+        counts = final_counts(audit.destinations, rows)
+        now = _now()
+        audit.counts = counts
+        audit.status = "done"
+        audit.finished_at = now
+        if audit.started_at is None:
+            audit.started_at = now
+        seconds = (now - _aware(audit.started_at)).total_seconds()
+        audit.timings = {"queued_at": _aware(audit.created_at).isoformat(),
+                         "started_at": _aware(audit.started_at).isoformat(), "finished_at": now.isoformat(),
+                         "queue_seconds": round((_aware(audit.started_at) - _aware(audit.created_at)).total_seconds(), 3),
+                         "seconds": round(seconds, 3),
+                         "products_per_second": round(counts["products"] / seconds, 1) if seconds > 0 else None}
+    return True
+
+
+def decode_outcome(segment: str) -> tuple[int, int, int, int]:
+    req, pol, exc, bits = segment.split(":")
+    return int(req), int(pol), int(exc), int(bits)
+
+
+def policy_label(code: int) -> str | None:
+    return REVIEW_POLICIES[code] if code >= 0 else ("unknown" if code == -2 else None)
+
+
+def final_counts(destinations: Sequence[str], rows: Sequence[tuple]) -> dict[str, Any]:
+    """Counts per ECCN, per status and per destination x requirement x review policy."""
+    by_eccn: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    outcomes: dict[str, int] = {}
+    licences: dict[str, dict[str, dict[str, int]]] = {d: {} for d in destinations}
+    total = 0
+    for eccn, status, oc, n in rows:
+        total += n
+        by_eccn[eccn or "none"] = by_eccn.get(eccn or "none", 0) + n
+        by_status[status] = by_status.get(status, 0) + n
+        outcomes[oc] = outcomes.get(oc, 0) + n
+    for oc, n in outcomes.items():
+        for dest, seg in zip(destinations, oc.split(";") if oc else []):
+            req, pol, _, _ = decode_outcome(seg)
+            bucket = licences[dest].setdefault(REQUIREMENTS[req], {})
+            key = policy_label(pol) or "none"
+            bucket[key] = bucket.get(key, 0) + n
+    return {"products": total, "by_eccn": by_eccn, "by_status": by_status, "licences": licences,
+            "outcomes": outcomes}
+
+
+# ---------------------------------------------------------------- reading
+
+def get_audit(db: Database, audit_id: int) -> Audit:
+    with db.session() as s:
+        audit = s.get(Audit, audit_id)
+        if audit is None:
+            raise NotFound(f"no audit {audit_id}")
+        s.expunge(audit)
+        return audit
+
+
+def audit_status(db: Database, audit_id: int) -> dict[str, Any]:
+    """Status, progress, counts and timings of an audit (partial counts while it runs)."""
+    audit = get_audit(db, audit_id)
+    with db.session() as s:
+        chunks = s.execute(select(AuditChunk.status, AuditChunk.size, AuditChunk.counts)
+                           .where(AuditChunk.audit_id == audit_id)).all()
+    done = [c for c in chunks if c[0] == "done"]
+    products_done = sum(c[1] for c in done)
+    if audit.status == "done":
+        counts = dict(audit.counts)
+    else:
+        merged = {"by_eccn": {}, "by_status": {}, "outcomes": {}}
+        for c in done:
+            for key in merged:
+                for k, v in (c[2] or {}).get(key, {}).items():
+                    merged[key][k] = merged[key].get(k, 0) + v
+        partial = final_counts(audit.destinations, [(None, None, oc, n) for oc, n in merged["outcomes"].items()])
+        counts = {"products": products_done, "by_eccn": merged["by_eccn"], "by_status": merged["by_status"],
+                  "licences": partial["licences"], "outcomes": merged["outcomes"]}
+    counts.pop("outcomes", None)
+    timings = dict(audit.timings or {})
+    if audit.status != "done":
+        now = _now()
+        started = _aware(audit.started_at)
+        timings = {"queued_at": _aware(audit.created_at).isoformat() if audit.created_at else None,
+                   "started_at": started.isoformat() if started else None, "finished_at": None,
+                   "seconds": round((now - started).total_seconds(), 3) if started else None}
+        if started and products_done:
+            timings["products_per_second"] = round(products_done / max((now - started).total_seconds(), 1e-6), 1)
+    return {
+        "id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status, "as_of": audit.as_of.isoformat(),
+        "destinations": audit.destinations, "end_user": {"headquarters": audit.headquarters},
+        "ruleset_revision": audit.ruleset_revision, "rule_version_id": audit.rule_version_id,
+        "requested_by": audit.requested_by, "error": audit.error,
+        "progress": {"products_done": products_done, "products_total": audit.total,
+                     "chunks_done": len(done), "chunks_total": len(chunks),
+                     "percent": round(100.0 * products_done / audit.total, 1) if audit.total else 100.0},
+        "counts": counts, "timings": timings,
+    }
+
+
+class OutcomeDecoder:
+    """Turns stored outcome strings back into labels, via the pinned revision's licence rules in force."""
+
+    def __init__(self, store, db: Database, audit: Audit):
+        with db.session() as s:
+            version = s.get(RuleVersion, audit.rule_version_id)
+            s.expunge(version)
+        rulebook = store.rulebook_for(version)
+        self.rule_ids = [r.id for r in rulebook.in_force(audit.as_of).licence]
+        self.destinations = list(audit.destinations)
+        self._cache: dict[str, list[dict[str, Any]]] = {}
+
+    def decode(self, outcomes: str) -> list[dict[str, Any]]:
+        hit = self._cache.get(outcomes)
+        if hit is None:
+            hit = []
+            for dest, seg in zip(self.destinations, outcomes.split(";") if outcomes else []):
+                req, pol, exc, bits = decode_outcome(seg)
+                hit.append({"destination": dest, "requirement": REQUIREMENTS[req],
+                            "review_policy": REVIEW_POLICIES[pol] if pol >= 0 else None,  # as the classify API
+                            "exceptions": [e for b, e in enumerate(EXCEPTIONS) if exc >> b & 1],
+                            "rule_ids": [r for b, r in enumerate(self.rule_ids) if bits >> b & 1]})
+            self._cache[outcomes] = hit
+        return hit
+
+
+def _result_rows(decoder: OutcomeDecoder, r, dest: str | None, requirement: str | None) -> list[dict[str, Any]]:
+    out = []
+    for lic in decoder.decode(r.outcomes):
+        if dest and lic["destination"] != dest:
+            continue
+        if requirement and lic["requirement"] != requirement:
+            continue
+        out.append({"product_id": r.product_id, "sku": r.sku, "eccn": r.eccn, "status": r.status, **lic,
+                    "margins": r.margins, "missing": r.missing})
+    return out
+
+
+def _check_filters(audit: Audit, destination: str | None, requirement: str | None) -> None:
+    if destination and destination not in audit.destinations:
+        raise InvalidInput(f"destination {destination!r} is not part of this audit ({', '.join(audit.destinations)})",
+                           {"destination": [f"not one of {audit.destinations}"]})
+    if requirement and requirement not in REQUIREMENTS:
+        raise InvalidInput(f"unknown requirement {requirement!r}", {"requirement": [f"must be one of {list(REQUIREMENTS)}"]})
+
+
+def audit_results_page(db: Database, store, audit_id: int, page: int, per_page: int, destination: str | None = None,
+                       requirement: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of product x destination result rows (ordered by product id, then destination)."""
+    audit = get_audit(db, audit_id)
+    destination = destination.upper() if destination else None
+    _check_filters(audit, destination, requirement)
+    decoder = OutcomeDecoder(store, db, audit)
+    m_sel = 1 if destination else len(audit.destinations)
+    base = AuditResult.audit_id == audit_id
+    offset = (page - 1) * per_page
+    with db.session() as s:
+        codes = dict(s.execute(select(AuditResult.outcomes, func.count()).where(base)
+                               .group_by(AuditResult.outcomes)).all())
+        if requirement:
+            keep = {oc: len(_result_rows(decoder, _Row(oc), destination, requirement)) for oc in codes}
+            keep = {oc: k for oc, k in keep.items() if k}
+            total = sum(codes[oc] * k for oc, k in keep.items())
+            if not keep:
+                return [], 0
+            q = select(AuditResult).where(base, AuditResult.outcomes.in_(list(keep))).order_by(AuditResult.product_id)
+            rows: list[dict] = []
+            skipped = 0
+            for r in s.execute(q.execution_options(yield_per=2000)).scalars():
+                expanded = _result_rows(decoder, r, destination, requirement)
+                if skipped + len(expanded) <= offset:
+                    skipped += len(expanded)
+                    continue
+                start = max(0, offset - skipped)
+                skipped += start
+                rows.extend(expanded[start:])
+                if len(rows) >= per_page:
+                    break
+            return rows[:per_page], total
+        total = sum(codes.values()) * m_sel
+        first, skip = divmod(offset, m_sel)
+        need = (skip + per_page + m_sel - 1) // m_sel
+        q = select(AuditResult).where(base).order_by(AuditResult.product_id).offset(first).limit(need)
+        rows = []
+        for r in s.scalars(q):
+            rows.extend(_result_rows(decoder, r, destination, None))
+        return rows[skip:skip + per_page], total
+
+
+class _Row:
+    def __init__(self, outcomes: str):
+        self.outcomes = outcomes
+        self.product_id = self.sku = self.eccn = self.status = self.margins = self.missing = None
+
+
+def iter_report(db: Database, store, audit_id: int, fmt: str, destination: str | None = None,
+                requirement: str | None = None, batch: int = 5000) -> Iterator[str]:
+    """The full report as text pieces (CSV or JSON), streamed from a server-side cursor."""
+    audit = get_audit(db, audit_id)
+    destination = destination.upper() if destination else None
+    _check_filters(audit, destination, requirement)
+    decoder = OutcomeDecoder(store, db, audit)
+    q = (select(AuditResult.product_id, AuditResult.sku, AuditResult.eccn, AuditResult.status, AuditResult.margins,
+                AuditResult.missing, AuditResult.outcomes)
+         .where(AuditResult.audit_id == audit_id).order_by(AuditResult.product_id).execution_options(yield_per=batch))
+    if fmt == "json":
+        head = {"audit_id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status,
+                "as_of": audit.as_of.isoformat(), "destinations": audit.destinations,
+                "ruleset_revision": audit.ruleset_revision}
+        yield json.dumps(head)[:-1] + ', "results": ['
+    else:
+        buf = io.StringIO()
+        csv.writer(buf).writerow(REPORT_COLUMNS)
+        yield buf.getvalue()
+    first = True
+    with db.session() as s:
+        result = s.execute(q)
+        for rows in result.partitions(batch):
+            buf = io.StringIO()
+            writer = csv.writer(buf) if fmt == "csv" else None
+            parts = []
+            for r in rows:
+                for rec in _result_rows(decoder, r, destination, requirement):
+                    if writer is not None:
+                        writer.writerow((rec["sku"], rec["eccn"] or "", rec["status"], rec["destination"],
+                                         rec["requirement"], rec["review_policy"] or "", ",".join(rec["exceptions"]),
+                                         ",".join(rec["rule_ids"]), rec["margins"], rec["missing"]))
+                    else:
+                        parts.append(json.dumps({k: rec[k] for k in ("sku", "eccn", "status", "destination",
+                                                                     "requirement", "review_policy", "exceptions",
+                                                                     "rule_ids", "margins", "missing")}))
+            if writer is not None:
+                yield buf.getvalue()
+            elif parts:
+                yield ("" if first else ",") + ",".join(parts)
+                first = False
+    if fmt == "json":
+        yield "]}"
+
+
+# ---------------------------------------------------------------- crash recovery
+
+STALE_AFTER_SECONDS = 15 * 60
+
+
+def sweep_audits(db: Database, stale_after: float | None = None) -> dict[str, int]:
+    """Finalize audits whose chunks are all done; re-dispatch chunks stuck pending/running too long."""
+    from ..tasks import dispatch
+
+    if stale_after is None:
+        stale_after = float(os.environ.get("AUDIT_STALE_SECONDS", STALE_AFTER_SECONDS))
+    cutoff = _now() - timedelta(seconds=stale_after)
+    finalized = redispatched = 0
+    with db.session() as s:
+        open_ids = list(s.scalars(select(Audit.id).where(Audit.status.in_(("pending", "running")))))
+    for audit_id in open_ids:
+        if finalize_audit(db, audit_id):
+            finalized += 1
+            continue
+        with db.session() as s:
+            audit = s.get(Audit, audit_id)
+            stuck = list(s.scalars(select(AuditChunk.id).where(
+                AuditChunk.audit_id == audit_id, AuditChunk.status.in_(("pending", "running")),
+                func.coalesce(AuditChunk.started_at, audit.created_at) < cutoff)))
+            if stuck:  # bump started_at so the next sweep waits again before re-sending them
+                s.execute(update(AuditChunk).where(AuditChunk.id.in_(stuck)).values(started_at=_now()))
+        if stuck:
+            redispatched += len(stuck)
+            from ..tasks.audits import redispatch_chunks
+
+            dispatch(lambda a=audit_id, c=tuple(stuck): redispatch_chunks(a, list(c)))
+    return {"finalized": finalized, "redispatched_chunks": redispatched}

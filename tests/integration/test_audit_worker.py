@@ -1,0 +1,178 @@
+"""Audits on a real Celery worker (subprocess) with Redis and PostgreSQL.
+
+Crash test knobs (read by the worker process, see compliance/tasks): AUDIT_CHUNK_DELAY_SECONDS makes
+each chunk sleep first (test-only, so a SIGKILL lands mid-audit); CELERY_VISIBILITY_TIMEOUT lowers
+the Redis visibility timeout so the killed worker's unacknowledged chunks are redelivered.
+"""
+from __future__ import annotations
+
+import io
+from collections import Counter
+from datetime import date
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from bench.audit_pipeline import csv_bytes
+from compliance.engine import evaluate
+from compliance.engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
+from compliance.models import AuditChunk, AuditResult
+from compliance.services.audits import audit_status, create_audit, start_audit
+from compliance.services.catalogues import create_catalogue
+from compliance.services.imports import import_file
+from compliance.services.product_columns import load_chunk
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of these tests' own (TEST_AUDIT_REDIS_DB, default 9), flushed first: the shared
+    fixture's db 15 is also used by other suites' workers on this machine, which would take (or
+    flush) our queue's messages when run at the same time."""
+    import os
+
+    import redis
+
+    from tests.conftest import REDIS_URL, require_service
+
+    require_service("redis")
+    url = f"{REDIS_URL}/{int(os.environ.get('TEST_AUDIT_REDIS_DB', '9'))}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+AS_OF = date(2025, 6, 1)
+DESTS = ["CN", "AE", "DE", "MO", "RU"]
+
+
+def _catalogue(app, n: int, name: str = "synthetic") -> int:
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = create_catalogue(db, name, destinations=["CN"])
+    rep = import_file(db, store, cat.id, io.BytesIO(csv_bytes(n)), "csv", "syn.csv")
+    assert rep.imported == n and rep.rejected == 0
+    return cat.id
+
+
+def _expected_counts(app, catalogue_id: int, dests: list[str], hq: str | None) -> dict:
+    """The engine run directly on every product of the catalogue in one table (no chunks, no Celery)."""
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    _, rulebook = store.current()
+    with db.session() as s:
+        parts = load_chunk(s, catalogue_id, 0, 2**62)
+    by_eccn, by_status = Counter(), Counter()
+    licences = {d: Counter() for d in dests}
+    for part in parts:
+        ev = evaluate(part.table, rulebook, AS_OF, dests, hq)
+        by_eccn.update(e or "none" for e in ev.top_eccn_labels())
+        by_status.update(ev.top_status_labels())
+        for j, d in enumerate(dests):
+            for req, pol in zip(ev.requirement[:, j].tolist(), ev.policy[:, j].tolist()):
+                policy = REVIEW_POLICIES[pol] if pol >= 0 else ("unknown" if pol == -2 else "none")
+                licences[d][(REQUIREMENTS[req], policy)] += 1
+    return {"by_eccn": dict(by_eccn), "by_status": dict(by_status),
+            "licences": {d: dict(c) for d, c in licences.items()}}
+
+
+def _flat_licences(counts: dict) -> dict:
+    return {d: {(req, pol): n for req, pols in per.items() for pol, n in pols.items()}
+            for d, per in counts["licences"].items()}
+
+
+def _start(app, audit_id: int) -> None:
+    with app.app_context():
+        start_audit(audit_id)
+
+
+def _done(app, audit_id: int):
+    st = audit_status(app.extensions["db"], audit_id)
+    assert st["status"] != "failed", st["error"]
+    return st if st["status"] == "done" else None
+
+
+def test_audit_of_12000_products_on_a_real_worker_matches_the_engine(worker_env, start_worker):
+    app = worker_env.app
+    n = 12_000
+    cid = _catalogue(app, n)
+    audit = create_audit(app.extensions["db"], app.extensions["rulebooks"], cid, AS_OF, DESTS, "US", "test",
+                         chunk_size=1500)
+    start_worker(concurrency=2)
+    _start(app, audit.id)
+    st = wait_until(lambda: _done(app, audit.id), timeout=120, interval=0.3, message="the audit to finish")
+    assert st["progress"] == {"products_done": n, "products_total": n, "chunks_done": 8, "chunks_total": 8,
+                              "percent": 100.0}
+    expected = _expected_counts(app, cid, DESTS, "US")
+    assert st["counts"]["products"] == n
+    assert st["counts"]["by_eccn"] == expected["by_eccn"]
+    assert st["counts"]["by_status"] == expected["by_status"]
+    assert _flat_licences(st["counts"]) == expected["licences"]
+    assert len(expected["by_eccn"]) >= 3 and len(expected["by_status"]) == 3  # the data really is mixed
+    assert st["timings"]["seconds"] > 0 and st["timings"]["products_per_second"] > 0
+    with app.extensions["db"].session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditResult).where(AuditResult.audit_id == audit.id)) == n
+
+
+def test_a_chunk_delivered_twice_leaves_the_same_rows(worker_env, start_worker):
+    app = worker_env.app
+    db = app.extensions["db"]
+    cid = _catalogue(app, 3000)
+    audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=1000)
+    with db.session() as s:
+        chunk = s.scalar(select(AuditChunk).where(AuditChunk.audit_id == audit.id, AuditChunk.seq == 1))
+        chunk_id, size = chunk.id, chunk.size
+    start_worker(concurrency=2)
+    celery = app.extensions["celery"]
+    # The same message twice, at once: both worker processes run it concurrently.
+    results = [celery.send_task("compliance.audits.chunk", args=[audit.id, chunk_id], queue="audits")
+               for _ in range(2)]
+    for r in results:
+        r.get(timeout=60)
+
+    def rows():
+        with db.session() as s:
+            return s.execute(select(AuditResult.product_id, AuditResult.outcomes, AuditResult.margins)
+                             .where(AuditResult.audit_id == audit.id).order_by(AuditResult.product_id)).all()
+
+    first = rows()
+    assert len(first) == size == len({r[0] for r in first})
+    celery.send_task("compliance.audits.chunk", args=[audit.id, chunk_id], queue="audits").get(timeout=60)
+    assert rows() == first
+    with db.session() as s:
+        chunk = s.get(AuditChunk, chunk_id)
+        assert chunk.status == "done" and chunk.attempts == 3
+    assert audit_status(db, audit.id)["status"] == "running"  # the other chunks never ran
+
+
+def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_doubles(worker_env, start_worker):
+    app = worker_env.app
+    db = app.extensions["db"]
+    n = 4000
+    cid = _catalogue(app, n)
+    audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=100)
+    slow = {"AUDIT_CHUNK_DELAY_SECONDS": "0.4", "CELERY_VISIBILITY_TIMEOUT": "4"}
+    w = start_worker(concurrency=2, extra_env=slow)
+    _start(app, audit.id)
+
+    def some_done():
+        st = audit_status(db, audit.id)
+        return st if 4 <= st["progress"]["chunks_done"] < 30 else None
+
+    before = wait_until(some_done, timeout=60, interval=0.05, message="a few chunks to finish")
+    w.kill()
+    st = audit_status(db, audit.id)
+    assert st["status"] == "running" and st["progress"]["chunks_done"] < 40, "the kill must land mid-audit"
+    with db.session() as s:  # the killed worker left chunks marked running: their messages are unacked
+        assert s.scalar(select(func.count()).select_from(AuditChunk).where(
+            AuditChunk.audit_id == audit.id, AuditChunk.status == "running")) >= 1
+    start_worker(concurrency=2, extra_env=slow)
+    st = wait_until(lambda: _done(app, audit.id), timeout=150, interval=0.3, message="the audit to finish")
+    assert st["progress"]["products_done"] == n and before["progress"]["chunks_done"] >= 4
+    expected = _expected_counts(app, cid, ["CN", "AE"], None)
+    assert st["counts"]["by_eccn"] == expected["by_eccn"]
+    assert _flat_licences(st["counts"]) == expected["licences"]
+    with db.session() as s:
+        ids = s.scalars(select(AuditResult.product_id).where(AuditResult.audit_id == audit.id)).all()
+        assert len(ids) == n == len(set(ids))
+        redelivered = s.scalar(select(func.count()).select_from(AuditChunk).where(
+            AuditChunk.audit_id == audit.id, AuditChunk.attempts >= 2))
+    assert redelivered >= 1  # at least one chunk ran again after the crash
