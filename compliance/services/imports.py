@@ -717,7 +717,6 @@ def report_dict(rep: ImportReport) -> dict[str, Any]:
 
 def standing(specs: list[dict], cols: list[dict], rulebook, revision: str, day: date) -> list[tuple]:
     """(eccn, status) today under the current rules, for each product (one vectorised pass)."""
-    from ..engine import ProductTable  # noqa: F401  (engine types only)
 
     n = len(specs)
     out: list[tuple] = [(None, None)] * n
