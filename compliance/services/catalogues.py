@@ -6,6 +6,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 
 from ..db import Database
+from ..engine.rulebook import normalise as _jsonable
 from ..engine.errors import Conflict
 from ..models import Catalogue, Product
 from .product_columns import product_columns
@@ -56,17 +57,6 @@ def upsert_products(db: Database, catalogue_id: int, specs: Iterable[dict[str, A
                 updated += 1
     return {"created": created, "updated": updated}
 
-
-def _jsonable(value: Any) -> Any:
-    from datetime import date
-
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 # ---------------------------------------------------------------- catalogues, products, imports

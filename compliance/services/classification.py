@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any, Sequence
 
 from ..db import Database
+from ..engine.rulebook import normalise as _jsonable
 from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput
 from ..models import DecisionRecord
@@ -56,12 +57,3 @@ def check_batch_size(n: int, limit: int) -> None:
         raise InvalidInput(f"too many products: {n} > {limit}",
                            {"products": [f"at most {limit} products per call, got {n}"]})
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
