@@ -34,7 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CELERY_VISIBILITY_TIMEOUT", "3600", "Seconds before Redis redelivers an unacknowledged task; keep it above the longest task."),
     Setting("AUDIT_STALE_SECONDS", "900", "The sweeper re-sends audit chunks stuck pending/running longer than this."),
     Setting("IMPORT_WORKERS", "0", "Processes validating big CLI imports (0: one per CPU)."),
-    Setting("AUDIT_CHUNK_DELAY_SECONDS", "0", "Test hook: each audit chunk sleeps this long first (crash tests). Leave 0."),
+    Setting("TEST_CHUNK_DELAY_SECONDS", "0", "Test hook: each audit and re-evaluation chunk sleeps this long first (crash tests). Leave 0."),
     Setting("STORM_GUARD_SHARE", "0.2", "A publish that would change more than this share of products needs confirm=true."),
     Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
@@ -61,7 +61,7 @@ class Config:
     CELERY_VISIBILITY_TIMEOUT: int
     AUDIT_STALE_SECONDS: float
     IMPORT_WORKERS: int
-    AUDIT_CHUNK_DELAY_SECONDS: float
+    TEST_CHUNK_DELAY_SECONDS: float
     STORM_GUARD_SHARE: float
     WEBHOOK_MAX_ATTEMPTS: int
     WEBHOOK_TIMEOUT_SECONDS: float

@@ -217,7 +217,7 @@ def run_chunk(db: Database, store, audit_id: int, chunk_id: int) -> dict[str, An
         s.flush()
         version = s.get(RuleVersion, audit.rule_version_id)
         s.expunge_all()
-    delay = float(os.environ.get("AUDIT_CHUNK_DELAY_SECONDS", "0") or 0)  # test-only: make chunks catchable
+    delay = float(os.environ.get("TEST_CHUNK_DELAY_SECONDS", "0") or 0)  # test-only: make chunks catchable
     if delay:
         time.sleep(delay)
     rulebook = store.rulebook_for(version)

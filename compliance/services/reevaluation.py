@@ -243,6 +243,9 @@ def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
     """Evaluate one chunk under both revisions; write change records (idempotent) and refresh products."""
     db: Database = app.extensions["db"]
     store = app.extensions["rulebooks"]
+    delay = app.config["COMPLIANCE"].TEST_CHUNK_DELAY_SECONDS  # test hook: keep chunks in flight
+    if delay:
+        time.sleep(delay)
     t0 = time.perf_counter()
     with db.session() as s:
         chunk = s.get(ReevaluationChunk, chunk_id)

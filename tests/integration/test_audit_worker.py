@@ -1,6 +1,6 @@
 """Audits on a real Celery worker (subprocess) with Redis and PostgreSQL.
 
-Crash test knobs (read by the worker process, see compliance/tasks): AUDIT_CHUNK_DELAY_SECONDS makes
+Crash test knobs (read by the worker process, see compliance/tasks): TEST_CHUNK_DELAY_SECONDS makes
 each chunk sleep first (test-only, so a SIGKILL lands mid-audit); CELERY_VISIBILITY_TIMEOUT lowers
 the Redis visibility timeout so the killed worker's unacknowledged chunks are redelivered.
 """
@@ -10,7 +10,6 @@ import io
 from collections import Counter
 from datetime import date
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -27,21 +26,6 @@ from tests.integration.conftest import wait_until
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture
-def redis_url():
-    """A Redis database of these tests' own (TEST_AUDIT_REDIS_DB, default 9), flushed first: the shared
-    fixture's db 15 is also used by other suites' workers on this machine, which would take (or
-    flush) our queue's messages when run at the same time."""
-    import os
-
-    import redis
-
-    from tests.conftest import REDIS_URL, require_service
-
-    require_service("redis")
-    url = f"{REDIS_URL}/{int(os.environ.get('TEST_AUDIT_REDIS_DB', '9'))}"
-    redis.Redis.from_url(url).flushdb()
-    return url
 AS_OF = date(2025, 6, 1)
 DESTS = ["CN", "AE", "DE", "MO", "RU"]
 
@@ -149,21 +133,25 @@ def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_do
     n = 4000
     cid = _catalogue(app, n)
     audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=100)
-    slow = {"AUDIT_CHUNK_DELAY_SECONDS": "0.4", "CELERY_VISIBILITY_TIMEOUT": "4"}
+    slow = {"TEST_CHUNK_DELAY_SECONDS": "0.4", "CELERY_VISIBILITY_TIMEOUT": "4"}
     w = start_worker(concurrency=2, extra_env=slow)
     _start(app, audit.id)
 
+    def running_chunks() -> int:
+        with db.session() as s:
+            return s.scalar(select(func.count()).select_from(AuditChunk).where(
+                AuditChunk.audit_id == audit.id, AuditChunk.status == "running"))
+
     def some_done():
+        # Kill while a chunk is in flight (each sleeps 0.4 s after being marked running), not between two.
         st = audit_status(db, audit.id)
-        return st if 4 <= st["progress"]["chunks_done"] < 30 else None
+        return st if 4 <= st["progress"]["chunks_done"] < 30 and running_chunks() >= 1 else None
 
     before = wait_until(some_done, timeout=60, interval=0.05, message="a few chunks to finish")
     w.kill()
     st = audit_status(db, audit.id)
     assert st["status"] == "running" and st["progress"]["chunks_done"] < 40, "the kill must land mid-audit"
-    with db.session() as s:  # the killed worker left chunks marked running: their messages are unacked
-        assert s.scalar(select(func.count()).select_from(AuditChunk).where(
-            AuditChunk.audit_id == audit.id, AuditChunk.status == "running")) >= 1
+    assert running_chunks() >= 1  # the killed worker left chunks marked running: their messages are unacked
     start_worker(concurrency=2, extra_env=slow)
     st = wait_until(lambda: _done(app, audit.id), timeout=150, interval=0.3, message="the audit to finish")
     assert st["progress"]["products_done"] == n and before["progress"]["chunks_done"] >= 4

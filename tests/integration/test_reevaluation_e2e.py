@@ -220,8 +220,8 @@ def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper_without_duplicates(
     admin = headers_for(app, "admin")
     cat = create_catalogue(db, "crash", destinations=["CN", "DE"])
     upsert_products(db, cat.id, [dict(H20, sku=f"H20-{i}") for i in range(150)])
-    # One product per chunk: 150 chunk tasks, slow enough to kill the worker in the middle.
-    worker = start_worker(concurrency=1, extra_env={"AUDIT_CHUNK_SIZE": "1"})
+    # One product per chunk, each held 0.2 s: 150 chunk tasks, and the kill lands with one in flight.
+    worker = start_worker(concurrency=1, extra_env={"AUDIT_CHUNK_SIZE": "1", "TEST_CHUNK_DELAY_SECONDS": "0.2"})
     d = client.post("/api/v1/rules/drafts", json={}, headers=admin).json["id"]
     client.patch(f"/api/v1/rules/drafts/{d}", json={"ops": [H20_APRIL_2025_OVERLAY]}, headers=admin)
     pub = client.post(f"/api/v1/rules/drafts/{d}/publish",
