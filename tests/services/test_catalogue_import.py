@@ -157,3 +157,24 @@ def test_validation_fast_path_agrees_with_marshmallow_on_every_row():
         fast_used += imports._FAST_STATS["fast"] - before
         assert got == expected, r
     assert fast_used > 300  # the fast path really was taken, and agreed every time
+
+
+def test_rows_whose_derived_metrics_overflow_are_rejected_even_on_the_validation_fast_path(make_app):
+    """A row of an already-proven shape (same fields, same signs) but with magnitudes that make
+    TPP / die area overflow must be rejected, not stored with performance_density = Infinity."""
+    from compliance.services import imports
+
+    imports._FAST_SHAPES.clear()
+    app = make_app()
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = create_catalogue(db, "overflow")
+    rows = [{"sku": "OK", "name": "ok", "tpp": 4800.0, "die_area_mm2": 814.0},
+            {"sku": "OK2", "name": "ok", "tpp": 4800.0, "die_area_mm2": 814.0},
+            {"sku": "BIG", "name": "big", "tpp": 1e308, "die_area_mm2": 1e-300}]
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    result = import_file(db, store, cat.id, io.BytesIO(data), "jsonl", "o.jsonl")
+    assert (result.imported, result.rejected) == (2, 1)
+    with db.session() as s:
+        rep = s.get(ImportReport, result.report_id)
+        assert rep.errors[0]["row"] == 3 and rep.errors[0]["field"] == "die_area_mm2"
+        assert "overflows" in rep.errors[0]["problem"]
