@@ -77,6 +77,11 @@ class RowError(Exception):
         self.field = field_name
         self.problem = problem
 
+    def __reduce__(self):
+        # Rows travel to the validation pool pickled; the default (cls, self.args) would call
+        # RowError(problem) in the worker, which then dies unpickling its task and the import hangs.
+        return (type(self), (self.field, self.problem))
+
 
 # ---------------------------------------------------------------- parsing
 

@@ -178,3 +178,29 @@ def test_rows_whose_derived_metrics_overflow_are_rejected_even_on_the_validation
         rep = s.get(ImportReport, result.report_id)
         assert rep.errors[0]["row"] == 3 and rep.errors[0]["field"] == "die_area_mm2"
         assert "overflows" in rep.errors[0]["problem"]
+
+
+def test_a_row_error_survives_pickling_to_the_validation_pool():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(RowError("_row", "invalid JSON")))
+    assert (err.field, err.problem) == ("_row", "invalid JSON")
+
+
+def test_a_parallel_import_of_a_file_with_unparseable_rows_finishes_and_reports_them(make_app):
+    """`compliance catalogue import` validates with a process pool: a JSON Lines file with a line
+    that is not JSON used to kill the pool worker and hang the import for ever."""
+    import threading
+
+    app = make_app()
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = create_catalogue(db, "pool")
+    data = b'{"sku": "A", "name": "a", "tpp": 100}\nnot json at all\n[1, 2]\n{"sku": "B", "name": "b", "tpp": 5000}\n'
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(
+        result=import_file(db, store, cat.id, io.BytesIO(data), "jsonl", "p.jsonl", workers=2)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert "result" in done, "the parallel import hung"
+    result = done["result"]
+    assert (result.rows_read, result.imported, result.rejected) == (4, 2, 2)
