@@ -204,3 +204,22 @@ def test_a_parallel_import_of_a_file_with_unparseable_rows_finishes_and_reports_
     assert "result" in done, "the parallel import hung"
     result = done["result"]
     assert (result.rows_read, result.imported, result.rejected) == (4, 2, 2)
+
+
+@pytest.mark.parametrize("name, content, fragment", [
+    ("garbage.csv", b"\xff\xfe\x00binary", "not UTF-8 text"),
+    ("garbage.bin", b"sku,name\nA,B\n", "cannot tell the file format"),
+    ("bad.csv", b"sku,name,colour\nA,B,red\n", "bad CSV header"),
+])
+def test_cli_import_of_an_unreadable_file_is_a_one_line_error_not_a_traceback(tmp_path, monkeypatch, name, content,
+                                                                             fragment):
+    from compliance.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("CELERY_BROKER_URL", "")
+    monkeypatch.setenv("SAMPLE_CATALOGUE", "")
+    src = tmp_path / name
+    src.write_bytes(content)
+    r = CliRunner().invoke(main, ["catalogue", "import", str(src), "--catalogue", "cli"])
+    assert r.exit_code == 1, r.output
+    assert f"Error: {src}: " in r.output and fragment in r.output, r.output
