@@ -37,7 +37,12 @@ def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
         click.echo(f"created catalogue {catalogue!r} (id {cat.id})")
     from .services.imports import default_import_workers
 
-    result = import_path(db, store, cat.id, str(file), fmt, workers=default_import_workers())
+    from .engine.errors import ComplianceError
+
+    try:
+        result = import_path(db, store, cat.id, str(file), fmt, workers=default_import_workers())
+    except ComplianceError as exc:  # an unreadable file (not UTF-8, bad JSON, unknown columns, ...)
+        raise click.ClickException(f"{file}: {exc.message}") from None
     _print_import(result.as_dict())
     return cat.id
 

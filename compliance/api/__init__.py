@@ -108,6 +108,12 @@ def register_error_handlers(app: Flask) -> None:
             message = "bad request: " + "; ".join(_flatten(errors))[:2000]
         return jsonify(error_body(exc.code or 500, exc.name, message, errors)), exc.code
 
+    @app.errorhandler(RecursionError)
+    def handle_too_deep(exc: RecursionError):
+        # JSON nested thousands of levels deep exhausts the stack while it is decoded or loaded.
+        message = "request body nested too deeply"
+        return jsonify(error_body(400, "Bad Request", message, {"body": ["nested too deeply"]})), 400
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)

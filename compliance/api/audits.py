@@ -18,8 +18,8 @@ def _db():
 
 @blp.route("/audits/<int:audit_id>")
 class AuditItem(MethodView):
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self, audit_id: int):
         """Status, progress (products and chunks), counts per ECCN and per licence outcome, timings."""
         return jsonify(svc.audit_status(_db(), audit_id))
@@ -27,9 +27,9 @@ class AuditItem(MethodView):
 
 @blp.route("/audits/<int:audit_id>/results")
 class AuditResults(MethodView):
+    @require_role("viewer")
     @blp.arguments(AuditResultsQuerySchema, location="query")
     @blp.response(200)
-    @require_role("viewer")
     def get(self, query, audit_id: int):
         """One row per product x destination, paginated; filter by destination and requirement."""
         from .catalogues import page_body
@@ -56,8 +56,8 @@ def _report(audit_id: int, query: dict, fmt: str) -> Response:
 
 @blp.route("/audits/<int:audit_id>/report.csv")
 class AuditReportCsv(MethodView):
-    @blp.arguments(AuditReportQuerySchema, location="query")
     @require_role("viewer")
+    @blp.arguments(AuditReportQuerySchema, location="query")
     def get(self, query, audit_id: int):
         """The whole report as CSV (streamed): sku, eccn, status, destination, requirement, review_policy,
         exceptions, rule_ids, margins, missing."""
@@ -66,8 +66,8 @@ class AuditReportCsv(MethodView):
 
 @blp.route("/audits/<int:audit_id>/report.json")
 class AuditReportJson(MethodView):
-    @blp.arguments(AuditReportQuerySchema, location="query")
     @require_role("viewer")
+    @blp.arguments(AuditReportQuerySchema, location="query")
     def get(self, query, audit_id: int):
         """The whole report as JSON (streamed): {audit fields..., "results": [...]}."""
         return _report(audit_id, query, "json")

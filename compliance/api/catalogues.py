@@ -46,16 +46,16 @@ def page_body(items: list, page: int, per_page: int, total: int) -> dict:
 
 @blp.route("/catalogues")
 class Catalogues(MethodView):
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self):
         """Every catalogue with its product count."""
         db = _db()
         return jsonify({"items": [svc.catalogue_summary(db, c) for c in svc.list_catalogues(db)]})
 
+    @require_role("auditor")
     @blp.arguments(CatalogueCreateSchema)
     @blp.response(201, CatalogueSchema)
-    @require_role("auditor")
     def post(self, body):
         """Create an (empty) catalogue; fill it with an import or product PUTs."""
         _, rulebook = _store().current()
@@ -69,14 +69,14 @@ class Catalogues(MethodView):
 
 @blp.route("/catalogues/<int:catalogue_id>")
 class Catalogue(MethodView):
-    @blp.response(200, CatalogueSchema)
     @require_role("viewer")
+    @blp.response(200, CatalogueSchema)
     def get(self, catalogue_id: int):
         """A catalogue with its product count and counts per current status."""
         return jsonify(svc.catalogue_summary(_db(), svc.get_catalogue(_db(), catalogue_id)))
 
-    @blp.response(204)
     @require_role("admin")
+    @blp.response(204)
     def delete(self, catalogue_id: int):
         """Delete a catalogue with its products, import reports and audits."""
         svc.delete_catalogue(_db(), catalogue_id)
@@ -85,9 +85,9 @@ class Catalogue(MethodView):
 
 @blp.route("/catalogues/<int:catalogue_id>/products")
 class Products(MethodView):
+    @require_role("viewer")
     @blp.arguments(ProductQuerySchema, location="query")
     @blp.response(200)
-    @require_role("viewer")
     def get(self, query, catalogue_id: int):
         """Products, paginated, filtered by vendor, current ECCN, current status or a SKU/name substring."""
         items, total = svc.list_products(_db(), catalogue_id, query["page"], query["per_page"], query.get("vendor"),
@@ -97,15 +97,15 @@ class Products(MethodView):
 
 @blp.route("/catalogues/<int:catalogue_id>/products/<path:sku>")
 class ProductItem(MethodView):
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self, catalogue_id: int, sku: str):
         """One product with its stored spec, metrics and current standing."""
         return jsonify(product_dict(svc.get_product(_db(), catalogue_id, sku)))
 
+    @require_role("auditor")
     @blp.arguments(ProductSchema)
     @blp.response(200)
-    @require_role("auditor")
     def put(self, body, catalogue_id: int, sku: str):
         """Create or replace a product (the path's SKU wins); its standing is recomputed."""
         if body.get("sku") not in (None, sku):
@@ -115,8 +115,8 @@ class ProductItem(MethodView):
         product, created = svc.put_product(_db(), _store(), catalogue_id, body)
         return jsonify(product_dict(product)), (201 if created else 200)
 
-    @blp.response(204)
     @require_role("auditor")
+    @blp.response(204)
     def delete(self, catalogue_id: int, sku: str):
         """Delete a product."""
         svc.delete_product(_db(), catalogue_id, sku)
@@ -125,11 +125,11 @@ class ProductItem(MethodView):
 
 @blp.route("/catalogues/<int:catalogue_id>/imports")
 class Imports(MethodView):
+    @require_role("auditor")
     @blp.arguments(ImportQuerySchema, location="query")
     @blp.response(201, ImportReportSchema)
     @blp.alt_response(413, description="Upload larger than MAX_UPLOAD_BYTES")
     @blp.alt_response(422, description="Unreadable file (not UTF-8, bad JSON, unknown CSV columns, ...)")
-    @require_role("auditor")
     def post(self, query, catalogue_id: int):
         """Import products from CSV, JSON or JSON Lines: a multipart field `file`, or the file as the body.
 
@@ -155,8 +155,8 @@ class Imports(MethodView):
         resp.headers["Location"] = url_for("catalogues.ImportItem", report_id=result.report_id)
         return resp
 
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self, catalogue_id: int):
         """Import reports of a catalogue, newest first (without the row errors)."""
         svc.get_catalogue(_db(), catalogue_id)
@@ -169,8 +169,8 @@ class Imports(MethodView):
 
 @blp.route("/imports/<int:report_id>")
 class ImportItem(MethodView):
-    @blp.response(200, ImportReportSchema)
     @require_role("viewer")
+    @blp.response(200, ImportReportSchema)
     def get(self, report_id: int):
         """One import report with every rejected row."""
         with _db().session() as s:
@@ -182,11 +182,11 @@ class ImportItem(MethodView):
 
 @blp.route("/catalogues/<int:catalogue_id>/audits")
 class CatalogueAudits(MethodView):
+    @require_role("auditor")
     @blp.arguments(AuditCreateSchema)
     @blp.response(202)
     @blp.alt_response(404, description="Unknown catalogue")
     @blp.alt_response(422, description="Invalid date or country code")
-    @require_role("auditor")
     def post(self, body, catalogue_id: int):
         """Start an audit of the catalogue: 202 with the audit's URL; poll it for progress."""
         from ..services.audits import audit_status, create_audit, start_audit
@@ -211,8 +211,8 @@ class CatalogueAudits(MethodView):
         resp.headers["Location"] = url
         return resp
 
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self, catalogue_id: int):
         """Audits of a catalogue, newest first."""
         from ..models import Audit

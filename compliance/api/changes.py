@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from ..auth import require_role
 from ..engine.errors import NotFound
 from ..models import ChangeRecord, RuleVersion
+from ..schemas.common import DB_ID_MAX
 from ..schemas.changes import CatalogueAsOfQuerySchema, CatalogueDiffQuerySchema, ChangesQuerySchema
 from ..services.point_in_time import catalogue_as_of, catalogue_diff
 
@@ -41,7 +42,9 @@ class Changes(MethodView):
                 q = q.where(C.catalogue_id == query["catalogue_id"])
             if "product" in query:
                 p = query["product"]
-                q = q.where(or_(C.sku == p, C.product_id == int(p)) if p.isdigit() else C.sku == p)
+                # an id must be ASCII digits ("²".isdigit() is true) and fit a 64-bit id; else it is a SKU
+                is_id = p.isascii() and p.isdigit() and int(p) <= DB_ID_MAX
+                q = q.where(or_(C.sku == p, C.product_id == int(p)) if is_id else C.sku == p)
             if "destination" in query:
                 q = q.where(C.destination == query["destination"])
             if "revision" in query:

@@ -22,6 +22,7 @@ def _store():
 
 @blp.route("/classify")
 class Classify(MethodView):
+    @require_role("viewer")
     @blp.arguments(ClassifyRequestSchema)
     @blp.response(200, DecisionSchema)
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid input: the errors name each field and problem")
@@ -29,7 +30,6 @@ class Classify(MethodView):
     @blp.alt_response(401, schema=ErrorSchema, description="No API key, or an unknown or revoked one")
     @blp.alt_response(413, schema=ErrorSchema, description="Body larger than MAX_BODY_BYTES")
     @blp.alt_response(415, schema=ErrorSchema, description="Body is not application/json")
-    @require_role("viewer")
     def post(self, body):
         """Classify one product as of a date, with licence requirements per destination."""
         hq = (body.get("end_user") or {}).get("headquarters")
@@ -43,6 +43,7 @@ class Classify(MethodView):
 
 @blp.route("/classify/batch")
 class ClassifyBatch(MethodView):
+    @require_role("viewer")
     @blp.arguments(BatchClassifyRequestSchema)
     @blp.response(200, BatchDecisionSchema)
     @blp.alt_response(422, schema=ErrorSchema,
@@ -50,7 +51,6 @@ class ClassifyBatch(MethodView):
                                   "BATCH_MAX_PRODUCTS products (errors name `products`)")
     @blp.alt_response(401, schema=ErrorSchema, description="No API key, or an unknown or revoked one")
     @blp.alt_response(415, schema=ErrorSchema, description="Body is not application/json")
-    @require_role("viewer")
     def post(self, body):
         """Classify up to 10,000 products in one call (same answers as one at a time)."""
         config = current_app.config["COMPLIANCE"]
@@ -70,8 +70,8 @@ class ClassifyBatch(MethodView):
 
 @blp.route("/decisions/<int:decision_id>")
 class Decision(MethodView):
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self, decision_id: int):
         """A stored decision record: the request, the response and the revision it cites."""
         with current_app.extensions["db"].session() as s:

@@ -15,9 +15,9 @@ blp = Blueprint("rules", __name__, url_prefix="/api/v1", description="Rule versi
 
 @blp.route("/rules")
 class Rules(MethodView):
+    @require_role("viewer")
     @blp.arguments(RulesQuerySchema, location="query", unknown=RAISE)
     @blp.response(200)
-    @require_role("viewer")
     def get(self, query):
         """The rules in force on a date (with citations), every rule's effective dates, and the packs."""
         version, rulebook = current_app.extensions["rulebooks"].current(query.get("ruleset_revision"))
@@ -44,8 +44,8 @@ class Rules(MethodView):
 
 @blp.route("/rules/vocabulary")
 class Vocabulary(MethodView):
-    @blp.response(200)
     @require_role("viewer")
+    @blp.response(200)
     def get(self):
         """Metrics, operators, formats and result values that rules and products may use."""
         return describe_vocabulary()

@@ -4,14 +4,14 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..engine.vocabulary import ECCNS, STATUSES
-from .common import CountryCode, PaginationQuerySchema
+from .common import CountryCode, PaginationQuerySchema, page_range
 
 
 class PageQuerySchema(PaginationQuerySchema):
     """page / per_page with validators that raise (marshmallow 4 ignores validators returning False,
     which the shared PaginationQuerySchema relies on)."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    page = fields.Integer(load_default=1, validate=page_range, metadata={"description": "1-based page"})
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "Items per page (1-1000)"})
 

@@ -6,14 +6,14 @@ from datetime import date
 from marshmallow import RAISE, Schema, fields, validate
 from webargs.fields import DelimitedList
 
-from .common import CountryCode
+from .common import CountryCode, id_range, page_range
 
 
 class PageQuerySchema(Schema):
     """Pagination. (schemas.common.PaginationQuerySchema validates with lambdas returning False, which
     marshmallow 4 no longer treats as failures; validate.Range does.)"""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    page = fields.Integer(load_default=1, validate=page_range, metadata={"description": "1-based page"})
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "Items per page (1-1000)"})
 
@@ -25,13 +25,13 @@ class ChangesQuerySchema(PaginationQuerySchema):
     class Meta:
         unknown = RAISE
 
-    catalogue_id = fields.Integer(validate=validate.Range(min=1))
+    catalogue_id = fields.Integer(validate=id_range)
     product = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Product id or SKU"})
     destination = CountryCode()
     revision = fields.String(validate=validate.Length(min=6, max=64),
                              metadata={"description": "Rule revision (full or prefix) the change led to"})
-    version = fields.Integer(validate=validate.Range(min=1), metadata={"description": "Rule version number the change led to"})
-    run_id = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(validate=id_range, metadata={"description": "Rule version number the change led to"})
+    run_id = fields.Integer(validate=id_range)
 
 
 class CatalogueDiffQuerySchema(PaginationQuerySchema):

@@ -5,6 +5,13 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from ..engine.countries import COUNTRY_INDEX
 
+# Ids and page numbers must fit a 64-bit database integer (and page x per_page an OFFSET): a larger
+# one would overflow in the database driver (a 500) instead of being a clear 422.
+DB_ID_MAX = 2**63 - 1
+PAGE_MAX = 1_000_000_000
+page_range = validate.Range(min=1, max=PAGE_MAX)
+id_range = validate.Range(min=1, max=DB_ID_MAX)
+
 
 class CountryCode(fields.String):
     """An ISO 3166-1 alpha-2 code (case-insensitive on input, upper-case on output)."""
@@ -53,6 +60,6 @@ class ErrorSchema(Schema):
 
 
 class PaginationQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={"description": "1-based page"})
+    page = fields.Integer(load_default=1, validate=page_range, metadata={"description": "1-based page"})
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "Items per page (1-1000)"})

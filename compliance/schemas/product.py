@@ -1,11 +1,14 @@
 """The product contract shared by the classify API, batch classify and catalogue imports."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+import math
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..engine.vocabulary import FORMAT_BITS, KINDS
 from .common import Number, StrictBoolean
 
+MAX_COMPONENT_DEPTH = 16  # systems of systems of ...: deeper nesting is refused before it is loaded
 positive = validate.Range(min=0, min_inclusive=False, error="must be greater than 0")
 non_negative = validate.Range(min=0, error="must be 0 or more")
 
@@ -81,6 +84,30 @@ class ProductSchema(Schema):
     sources = fields.List(fields.Nested(SourceSchema))
     notes = fields.String(validate=validate.Length(max=5000))
 
+    @pre_load
+    def limit_nesting(self, data, **kwargs):
+        """Refuse components nested deeper than MAX_COMPONENT_DEPTH before loading them: loading
+        (and evaluating) is recursive, so a deeply nested body would otherwise exhaust the stack."""
+        level, current = 0, [data]
+        while current:
+            nxt = []
+            for item in current:
+                comps = item.get("components") if isinstance(item, dict) else None
+                for comp in comps if isinstance(comps, list) else ():
+                    if isinstance(comp, dict) and isinstance(comp.get("product"), dict):
+                        nxt.append(comp["product"])
+            if nxt:
+                level += 1
+                if level > MAX_COMPONENT_DEPTH:
+                    raise ValidationError(f"systems may nest components at most {MAX_COMPONENT_DEPTH} levels deep",
+                                          "components")
+            current = nxt
+        return data
+
+    @validates_schema
+    def finite_metrics(self, data, **kwargs):
+        check_finite_metrics(data)
+
     @validates_schema
     def consistent(self, data, **kwargs):
         errors: dict[str, list[str]] = {}
@@ -99,3 +126,23 @@ class ProductSchema(Schema):
             errors.setdefault("throughput", []).append(f"format listed twice: {', '.join(dup)}")
         if errors:
             raise ValidationError(errors)
+
+
+def check_finite_metrics(spec: dict) -> None:
+    """Raise ValidationError when the metrics derived from a loaded spec overflow to infinity
+    (e.g. TOPS x bits, or TPP over a tiny die area): such a value cannot be compared or reported
+    (JSON has no Infinity), so the field that causes it is named instead."""
+    from ..engine.table import derive_metrics
+
+    if spec.get("kind") == "system":
+        return  # a system's metrics come from its (separately checked) components
+    m = derive_metrics(spec)
+    tpp_field = "tpp" if spec.get("tpp") is not None else "throughput"
+    area_field = "logic_dies" if spec.get("logic_dies") else "die_area_mm2"
+    checks = (("tpp", tpp_field), ("applicable_die_area_mm2", area_field), ("performance_density", area_field),
+              ("memory_bandwidth_density", "package_area_mm2"))
+    for metric, field_name in checks:
+        value = m.get(metric)
+        if value is not None and not math.isfinite(value):
+            raise ValidationError(f"too large or too small: the derived {metric} overflows (not a finite number)",
+                                  field_name)

@@ -55,7 +55,7 @@ from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.vocabulary import FORMAT_BITS
 from ..models import Catalogue, ImportReport, Product
-from ..schemas.product import ProductSchema
+from ..schemas.product import ProductSchema, check_finite_metrics
 from .product_columns import product_columns, table_from_rows
 
 FORMATS = ("csv", "json", "jsonl")
@@ -76,6 +76,11 @@ class RowError(Exception):
         super().__init__(problem)
         self.field = field_name
         self.problem = problem
+
+    def __reduce__(self):
+        # Rows travel to the validation pool pickled; the default (cls, self.args) would call
+        # RowError(problem) in the worker, which then dies unpickling its task and the import hangs.
+        return (type(self), (self.field, self.problem))
 
 
 # ---------------------------------------------------------------- parsing
@@ -427,7 +432,9 @@ def load_product(schema: ProductSchema, raw: dict) -> dict:
     key = shape_key(raw)
     if key is not None and _FAST_SHAPES.get(key):
         _FAST_STATS["fast"] += 1
-        return fast_load(raw)
+        spec = fast_load(raw)
+        check_finite_metrics(spec)  # the shape key keeps signs, not magnitudes
+        return spec
     _FAST_STATS["slow"] += 1
     spec = schema.load(raw)  # raises ValidationError for bad rows: never cached
     if key is not None and key not in _FAST_SHAPES and len(_FAST_SHAPES) < 100_000:

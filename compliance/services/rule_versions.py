@@ -331,10 +331,13 @@ def _op_remove_pack(content: dict, op: dict) -> None:
 
 def _op_set_country_group(content: dict, op: dict) -> None:
     _require(op, "group", "members")
+    if not isinstance(op["group"], str) or not 0 < len(op["group"]) <= 50:
+        raise InvalidInput("group must be a group name", {"group": ["must be a group name such as 'D:5'"]})
     members = op["members"]
     if not isinstance(members, list):
         raise InvalidInput("members must be a list", {"members": ["must be a list of ISO codes"]})
-    bad = [m for m in members if (m if isinstance(m, str) else (m or {}).get("country")) not in COUNTRY_INDEX]
+    codes = [m if isinstance(m, str) else m.get("country") if isinstance(m, dict) else None for m in members]
+    bad = [m for m, code in zip(members, codes) if not isinstance(code, str) or code not in COUNTRY_INDEX]
     if bad:
         raise InvalidInput("unknown countries", {"members": [f"unknown country code(s): {bad}"]})
     groups = content.setdefault("country_groups", {}).setdefault("groups", {})

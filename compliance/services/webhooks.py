@@ -49,6 +49,11 @@ def _check_url(url: str) -> str:
     parsed = urlparse(url or "")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InvalidInput("url must be http(s)", {"url": ["must be an absolute http:// or https:// URL"]})
+    if parsed.username is not None or parsed.password is not None:
+        # The URL is listed to admins and recorded in the audit trail (readable by auditors): a
+        # password in it would leak. Deliveries are authenticated by the HMAC signature instead.
+        raise InvalidInput("url must not contain credentials",
+                           {"url": ["must not contain a user name or password (deliveries are signed with the secret)"]})
     return url
 
 

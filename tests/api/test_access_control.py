@@ -106,3 +106,30 @@ def test_keys_never_appear_in_logs_even_on_errors(app, admin_headers, caplog):
     client.get("/api/v1/changes", headers={"Authorization": f"Bearer {plain}x"})
     assert plain not in caplog.text
     assert any(r.name == "compliance.access" and plain[:12] in r.getMessage() for r in caplog.records)
+
+
+# Bodies and queries that are invalid, sent without a key or with too low a role: the caller learns
+# about the missing key or role first, never about the endpoint's input contract.
+INVALID_REQUESTS = [
+    ("post", "/api/v1/classify", {}, "viewer"),
+    ("post", "/api/v1/classify/batch", {}, "viewer"),
+    ("get", "/api/v1/rules?as_of=not-a-date", None, "viewer"),
+    ("get", "/api/v1/catalogues/1/products?page=0", None, "viewer"),
+    ("put", "/api/v1/catalogues/1/products/X", {}, "auditor"),
+    ("post", "/api/v1/catalogues", {}, "auditor"),
+    ("post", "/api/v1/catalogues/1/audits", {}, "auditor"),
+    ("post", "/api/v1/catalogues/1/imports?format=zz", None, "auditor"),
+    ("get", "/api/v1/audits/1/results?page=0", None, "viewer"),
+    ("get", "/api/v1/audits/1/report.csv?destination=ZZ", None, "viewer"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, role", INVALID_REQUESTS)
+def test_an_invalid_request_without_the_right_key_is_401_or_403_before_any_validation(
+        app, headers_for, method, path, body, role):
+    client = app.test_client()
+    r = getattr(client, method)(path, json=body)
+    assert r.status_code == 401, (path, r.get_data(as_text=True)[:200])
+    if role != "viewer":
+        r = getattr(client, method)(path, json=body, headers=headers_for(app, "viewer"))
+        assert r.status_code == 403, (path, r.get_data(as_text=True)[:200])

@@ -205,3 +205,17 @@ def test_malformed_content_is_reported_never_a_500(rules_app, admin, content):
 def test_a_draft_from_an_unknown_version_names_the_field(rules_app, admin):
     r = rules_app.test_client().post("/api/v1/rules/drafts", json={"base_version": 9}, headers=admin)
     assert r.status_code == 422 and "base_version" in r.json["errors"]
+
+
+@pytest.mark.parametrize("op, field", [
+    ({"op": "set_country_group", "group": ["D:5"], "members": ["CN"]}, "ops[0].group"),
+    ({"op": "set_country_group", "group": 5, "members": ["CN"]}, "ops[0].group"),
+    ({"op": "set_country_group", "group": "D:5", "members": [1, None]}, "ops[0].members"),
+    ({"op": "set_country_group", "group": "D:5", "members": [{"country": ["CN"]}]}, "ops[0].members"),
+])
+def test_a_set_country_group_op_with_wrong_types_is_422_naming_the_field(rules_app, admin, op, field):
+    client = rules_app.test_client()
+    d = _draft(client, admin)
+    r = client.patch(f"/api/v1/rules/drafts/{d['id']}", json={"ops": [op]}, headers=admin)
+    assert r.status_code == 422, r.get_data(as_text=True)[:300]
+    assert field in r.get_json()["errors"], r.get_json()

@@ -2,6 +2,8 @@
 delivery log. The real-worker retry path is in tests/integration/test_reevaluation_e2e.py."""
 from __future__ import annotations
 
+import pytest
+
 from compliance.services.webhooks import SIGNATURE_HEADER, verify
 from tests.integration.conftest import wait_until
 from tests.rulehelpers import Receiver
@@ -38,3 +40,13 @@ def test_bad_webhook_registrations_name_the_field(app, admin_headers):
         r = client.post("/api/v1/webhooks", json=body, headers=admin_headers)
         assert r.status_code == 422 and field in r.json["message"] + str(r.json.get("errors")), (body, r.json)
     assert client.get("/api/v1/webhooks/99/deliveries", headers=admin_headers).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["http://user:hunter2@127.0.0.1:9/hook", "https://token@example.com/hook"])
+def test_a_webhook_url_with_credentials_is_refused_so_they_never_reach_listings_or_the_audit_trail(
+        app, admin_headers, url):
+    client = app.test_client()
+    r = client.post("/api/v1/webhooks", json={"url": url, "secret": "s" * 20}, headers=admin_headers)
+    assert r.status_code == 422 and "url" in r.get_json()["errors"], r.get_json()
+    assert "hunter2" not in client.get("/api/v1/webhooks", headers=admin_headers).get_data(as_text=True)
+    assert "hunter2" not in client.get("/api/v1/rules/audit-trail", headers=admin_headers).get_data(as_text=True)

@@ -158,3 +158,66 @@ def test_no_bad_input_ever_answers_500(post, client, viewer_headers):
             assert r.status_code < 500, (field, value, r.get_data(as_text=True))
             if r.status_code >= 400:
                 assert field in error_text(r), (field, value, error_text(r))
+
+
+@pytest.mark.parametrize("product, field", [
+    ({"name": "x", "throughput": [{"format": "fp64", "dense_tops": 1e307}]}, "product.throughput"),
+    ({"name": "x", "tpp": 1e308, "die_area_mm2": 1e-308}, "product.die_area_mm2"),
+    ({"name": "x", "tpp": 1e308, "logic_dies": [{"area_mm2": 1e-300}]}, "product.logic_dies"),
+    ({"name": "x", "kind": "hbm", "memory_bandwidth_gb_per_s": 1e308, "package_area_mm2": 1e-300},
+     "product.package_area_mm2"),
+])
+def test_inputs_whose_derived_metrics_overflow_are_422_naming_the_field_not_infinity(post, product, field):
+    r = post("/api/v1/classify", {"product": product, "as_of": "2025-05-01"})
+    assert r.status_code == 422, r.get_data(as_text=True)[:300]
+    assert f"{field}: " in r.get_json()["message"] and "overflows" in r.get_json()["message"]
+
+
+def _nested_system(depth: int) -> dict:
+    product = dict(H100)
+    for i in range(depth):
+        product = {"name": f"level {i}", "kind": "system", "components": [{"product": product, "count": 2}]}
+    return product
+
+
+def test_systems_nested_too_deeply_are_422_naming_components(post):
+    assert post("/api/v1/classify", {"product": _nested_system(16), "as_of": "2025-05-01"}).status_code == 200
+    for depth in (17, 100, 200):
+        r = post("/api/v1/classify", {"product": _nested_system(depth), "as_of": "2025-05-01"})
+        assert r.status_code == 422, (depth, r.get_data(as_text=True)[:300])
+        assert "product.components: " in r.get_json()["message"] and "16 levels" in r.get_json()["message"]
+
+
+def test_json_nested_thousands_deep_is_400_not_500(client, viewer_headers):
+    raw = '{"product": {"name": "x"}, "destinations": ' + "[" * 5000 + "]" * 5000 + "}"
+    r = client.post("/api/v1/classify", data=raw, headers={**viewer_headers, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "nested too deeply" in r.get_json()["message"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/changes?page=99999999999999999999",
+    "/api/v1/changes?catalogue_id=99999999999999999999",
+    "/api/v1/changes?version=99999999999999999999",
+    "/api/v1/changes?run_id=99999999999999999999",
+    "/api/v1/rules/audit-trail?page=99999999999999999999",
+    "/api/v1/rules/diff?from=1&to=99999999999999999999",
+    "/api/v1/catalogues/1/products?page=9999999999999999999",
+    "/api/v1/catalogues/1/as-of?as_of=2025-01-01&page=9999999999999999999",
+    "/api/v1/audits/1/results?page=9999999999999999999",
+])
+def test_page_numbers_and_ids_too_large_for_the_database_are_422(client, admin_headers, path):
+    r = client.get(path, headers=admin_headers)
+    assert r.status_code == 422, (path, r.status_code, r.get_data(as_text=True)[:300])
+    param = path.split("?")[1].split("=99999")[0].split("&")[-1]
+    assert f"{param}: " in r.get_json()["message"]
+
+
+@pytest.mark.parametrize("product", ["99999999999999999999999", "²", "١٢"])
+def test_a_change_feed_product_that_is_not_a_database_id_is_matched_as_a_sku(client, viewer_headers, product):
+    r = client.get(f"/api/v1/changes?product={product}", headers=viewer_headers)
+    assert r.status_code == 200 and r.get_json()["total"] == 0
+
+
+def test_a_draft_from_a_base_version_too_large_for_the_database_is_422(client, admin_headers):
+    r = client.post("/api/v1/rules/drafts", json={"base_version": 10**20, "title": "x"}, headers=admin_headers)
+    assert r.status_code == 422 and "base_version: " in r.get_json()["message"]

@@ -157,3 +157,69 @@ def test_validation_fast_path_agrees_with_marshmallow_on_every_row():
         fast_used += imports._FAST_STATS["fast"] - before
         assert got == expected, r
     assert fast_used > 300  # the fast path really was taken, and agreed every time
+
+
+def test_rows_whose_derived_metrics_overflow_are_rejected_even_on_the_validation_fast_path(make_app):
+    """A row of an already-proven shape (same fields, same signs) but with magnitudes that make
+    TPP / die area overflow must be rejected, not stored with performance_density = Infinity."""
+    from compliance.services import imports
+
+    imports._FAST_SHAPES.clear()
+    app = make_app()
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = create_catalogue(db, "overflow")
+    rows = [{"sku": "OK", "name": "ok", "tpp": 4800.0, "die_area_mm2": 814.0},
+            {"sku": "OK2", "name": "ok", "tpp": 4800.0, "die_area_mm2": 814.0},
+            {"sku": "BIG", "name": "big", "tpp": 1e308, "die_area_mm2": 1e-300}]
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    result = import_file(db, store, cat.id, io.BytesIO(data), "jsonl", "o.jsonl")
+    assert (result.imported, result.rejected) == (2, 1)
+    with db.session() as s:
+        rep = s.get(ImportReport, result.report_id)
+        assert rep.errors[0]["row"] == 3 and rep.errors[0]["field"] == "die_area_mm2"
+        assert "overflows" in rep.errors[0]["problem"]
+
+
+def test_a_row_error_survives_pickling_to_the_validation_pool():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(RowError("_row", "invalid JSON")))
+    assert (err.field, err.problem) == ("_row", "invalid JSON")
+
+
+def test_a_parallel_import_of_a_file_with_unparseable_rows_finishes_and_reports_them(make_app):
+    """`compliance catalogue import` validates with a process pool: a JSON Lines file with a line
+    that is not JSON used to kill the pool worker and hang the import for ever."""
+    import threading
+
+    app = make_app()
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = create_catalogue(db, "pool")
+    data = b'{"sku": "A", "name": "a", "tpp": 100}\nnot json at all\n[1, 2]\n{"sku": "B", "name": "b", "tpp": 5000}\n'
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(
+        result=import_file(db, store, cat.id, io.BytesIO(data), "jsonl", "p.jsonl", workers=2)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert "result" in done, "the parallel import hung"
+    result = done["result"]
+    assert (result.rows_read, result.imported, result.rejected) == (4, 2, 2)
+
+
+@pytest.mark.parametrize("name, content, fragment", [
+    ("garbage.csv", b"\xff\xfe\x00binary", "not UTF-8 text"),
+    ("garbage.bin", b"sku,name\nA,B\n", "cannot tell the file format"),
+    ("bad.csv", b"sku,name,colour\nA,B,red\n", "bad CSV header"),
+])
+def test_cli_import_of_an_unreadable_file_is_a_one_line_error_not_a_traceback(tmp_path, monkeypatch, name, content,
+                                                                             fragment):
+    from compliance.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("CELERY_BROKER_URL", "")
+    monkeypatch.setenv("SAMPLE_CATALOGUE", "")
+    src = tmp_path / name
+    src.write_bytes(content)
+    r = CliRunner().invoke(main, ["catalogue", "import", str(src), "--catalogue", "cli"])
+    assert r.exit_code == 1, r.output
+    assert f"Error: {src}: " in r.output and fragment in r.output, r.output
