@@ -131,18 +131,36 @@ class ProductSchema(Schema):
 def check_finite_metrics(spec: dict) -> None:
     """Raise ValidationError when the metrics derived from a loaded spec overflow to infinity
     (e.g. TOPS x bits, or TPP over a tiny die area): such a value cannot be compared or reported
-    (JSON has no Infinity), so the field that causes it is named instead."""
-    from ..engine.table import derive_metrics
-
+    (JSON has no Infinity), so the field that causes it is named instead. Mirrors the arithmetic of
+    engine.table.derive_metrics without building its notes (this runs for every imported row)."""
     if spec.get("kind") == "system":
         return  # a system's metrics come from its (separately checked) components
-    m = derive_metrics(spec)
-    tpp_field = "tpp" if spec.get("tpp") is not None else "throughput"
+    isfinite = math.isfinite
+    tpp = spec.get("tpp")
+    tpp_field = "tpp"
+    if tpp is None:
+        tpp_field = "throughput"
+        for entry in spec.get("throughput") or ():
+            dense = entry.get("dense_tops")
+            if dense is None and entry.get("sparse_tops") is not None:
+                dense = entry["sparse_tops"] / 2.0
+            if dense is not None:
+                candidate = dense * FORMAT_BITS[entry["format"]]
+                tpp = candidate if tpp is None else max(tpp, candidate)
+    if tpp is not None and not isfinite(tpp):
+        raise ValidationError(_OVERFLOW.format("tpp"), tpp_field)
     area_field = "logic_dies" if spec.get("logic_dies") else "die_area_mm2"
-    checks = (("tpp", tpp_field), ("applicable_die_area_mm2", area_field), ("performance_density", area_field),
-              ("memory_bandwidth_density", "package_area_mm2"))
-    for metric, field_name in checks:
-        value = m.get(metric)
-        if value is not None and not math.isfinite(value):
-            raise ValidationError(f"too large or too small: the derived {metric} overflows (not a finite number)",
-                                  field_name)
+    if spec.get("logic_dies"):
+        area = sum(d["area_mm2"] for d in spec["logic_dies"] if d.get("non_planar", True))
+    else:
+        area = spec.get("die_area_mm2")
+    if area is not None and not isfinite(area):
+        raise ValidationError(_OVERFLOW.format("applicable die area"), area_field)
+    if area and tpp is not None and area > 0 and not isfinite(tpp / area):
+        raise ValidationError(_OVERFLOW.format("performance_density"), area_field)
+    mem, pkg = spec.get("memory_bandwidth_gb_per_s"), spec.get("package_area_mm2")
+    if spec.get("kind") == "hbm" and mem is not None and pkg and not isfinite(mem / pkg):
+        raise ValidationError(_OVERFLOW.format("memory_bandwidth_density"), "package_area_mm2")
+
+
+_OVERFLOW = "too large or too small: the derived {} overflows (not a finite number)"

@@ -637,6 +637,7 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     result.seconds = time.perf_counter() - t0
     result.timings = timing
     assert result.imported + result.rejected == result.rows_read
+    result.errors.sort(key=lambda e: e["row"])  # systems resolved last are reported in file order too
     with db.session() as s:
         rep = ImportReport(catalogue_id=catalogue_id, filename=filename[:500], format=fmt,
                            rows_read=result.rows_read, imported=result.imported, created=result.created,

@@ -223,3 +223,17 @@ def test_cli_import_of_an_unreadable_file_is_a_one_line_error_not_a_traceback(tm
     r = CliRunner().invoke(main, ["catalogue", "import", str(src), "--catalogue", "cli"])
     assert r.exit_code == 1, r.output
     assert f"Error: {src}: " in r.output and fragment in r.output, r.output
+
+
+def test_rejected_rows_are_reported_in_file_order_even_when_a_system_row_is_resolved_last(make_app):
+    app = make_app()
+    db, store = app.extensions["db"], app.extensions["rulebooks"]
+    cat = create_catalogue(db, "order")
+    data = (b"sku,name,kind,tpp,components\n"
+            b"A,a,ic,100,\n"
+            b"S,s,system,,NOPE*8\n"
+            b"B,b,ic,-1,\n")
+    result = import_file(db, store, cat.id, io.BytesIO(data), "csv", "o.csv")
+    with db.session() as s:
+        rep = s.get(ImportReport, result.report_id)
+        assert [(e["row"], e["field"]) for e in rep.errors] == [(2, "components"), (3, "tpp")]
