@@ -14,8 +14,9 @@ class AuditCreateSchema(Schema):
         unknown = RAISE
 
     as_of = fields.Date(load_default=_today, metadata={"description": "Rules in force on this date (YYYY-MM-DD)"})
-    destinations = fields.List(CountryCode(), required=True, validate=validate.Length(min=1, max=250),
-                               metadata={"description": "ISO country codes, e.g. [\"CN\", \"AE\"]"})
+    destinations = fields.List(CountryCode(), load_default=None, validate=validate.Length(min=1, max=250),
+                               metadata={"description": "ISO country codes, e.g. [\"CN\", \"AE\"]; "
+                                                        "default: the catalogue's watched destinations"})
     end_user = fields.Nested(EndUserSchema)
 
 

@@ -48,9 +48,17 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 # ---------------------------------------------------------------- creation
 
-def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str],
+def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
                  headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000) -> Audit:
-    """Create an audit with its chunks in one transaction (rule revision pinned now). Not yet enqueued."""
+    """Create an audit with its chunks in one transaction (rule revision pinned now). Not yet enqueued.
+
+    With no destinations, the catalogue's watched destinations are audited."""
+    if destinations is None:
+        with db.session() as s:
+            cat = s.get(Catalogue, catalogue_id)
+            if cat is None:
+                raise NotFound(f"no catalogue {catalogue_id}")
+            destinations = list(cat.destinations or [])
     dests = list(dict.fromkeys(d.upper() for d in destinations))
     if not dests:
         raise InvalidInput("at least one destination is needed", {"destinations": ["give at least one country code"]})

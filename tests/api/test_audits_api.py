@@ -160,3 +160,21 @@ def test_empty_catalogue_audit_finishes_with_zero_products(client, auditor_heade
     wait_for_embedded_jobs()
     st = client.get(r.headers["Location"], headers=auditor_headers).json
     assert st["status"] == "done" and st["counts"]["products"] == 0 and st["progress"]["percent"] == 100.0
+
+
+def test_an_audit_without_destinations_covers_the_catalogues_watched_destinations(client, auditor_headers):
+    from tests.conftest import H100
+
+    cat = client.post("/api/v1/catalogues", json={"name": "watched", "destinations": ["CN", "DE"]},
+                      headers=auditor_headers)
+    assert cat.status_code == 201, cat.json
+    cid = cat.json["id"]
+    assert client.put(f"/api/v1/catalogues/{cid}/products/H100", json=dict(H100, sku="H100"),
+                      headers=auditor_headers).status_code in (200, 201)
+    r = client.post(f"/api/v1/catalogues/{cid}/audits", json={"as_of": "2024-06-01"}, headers=auditor_headers)
+    assert r.status_code == 202, r.json
+    from compliance.tasks import wait_for_embedded_jobs
+
+    wait_for_embedded_jobs(timeout=60)
+    audit = client.get(r.headers["Location"], headers=auditor_headers).json
+    assert audit["destinations"] == ["CN", "DE"]
