@@ -10,6 +10,7 @@ run: install
 	$(BIN)/compliance serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 test: install
+	$(BIN)/ruff check compliance worker tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed

@@ -35,9 +35,8 @@ def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
         _, rulebook = store.current()
         cat = create_catalogue(db, catalogue, rulebook=rulebook)
         click.echo(f"created catalogue {catalogue!r} (id {cat.id})")
-    from .services.imports import default_import_workers
-
     from .engine.errors import ComplianceError
+    from .services.imports import default_import_workers
 
     try:
         result = import_path(db, store, cat.id, str(file), fmt, workers=default_import_workers())

@@ -99,6 +99,7 @@ def main() -> None:
 def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, as_json: bool) -> None:
     """Classify the product(s) in FILE (JSON, JSON Lines or YAML)."""
     from .engine import build_table, evaluate, load_rulebook
+    from .engine.explain import classification_record, licence_record
 
     products = _validate_products(_load_products(file))
     day = as_of.date() if as_of else date.today()
@@ -111,8 +112,8 @@ def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, 
         rulebook = load_rulebook(str(Path(rules_dir).resolve()))
         result = evaluate(build_table(products), rulebook, day, dests, hq_code)
         decisions = [{"product": {k: p.get(k) for k in ("sku", "name", "vendor")},
-                      "classification": result.classification_record(i),
-                      "licences": [result.licence_record(i, j) for j in range(len(dests))],
+                      "classification": classification_record(result, i),
+                      "licences": [licence_record(result, i, j) for j in range(len(dests))],
                       "as_of": day.isoformat(), "ruleset_revision": rulebook.revision} for i, p in enumerate(products)]
     else:
         from .services.classification import classify_products
@@ -180,7 +181,7 @@ def rules_validate(directory: str | None) -> None:
         click.echo(click.style(f"{len(exc.errors)} problem(s):", fg="red"), err=True)
         for e in exc.errors:
             click.echo(f"  {e}", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     results = run_pack_tests(rulebook)
     failed = [r for r in results if not r.passed]
     click.echo(f"{len(rulebook.packs)} packs, {len(rulebook.rules)} rules, revision {rulebook.revision[:16]}")

@@ -7,9 +7,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth import require_role
-from ..schemas.admin_rules import (AuditTrailQuerySchema, DiffQuerySchema, DraftContentSchema, DraftCreateSchema,
-                                   DraftEditSchema, DraftListQuerySchema, ExportQuerySchema, PreviewSchema,
-                                   PublishSchema)
+from ..schemas.admin_rules import (
+    AuditTrailQuerySchema,
+    DiffQuerySchema,
+    DraftContentSchema,
+    DraftCreateSchema,
+    DraftEditSchema,
+    DraftListQuerySchema,
+    ExportQuerySchema,
+    PreviewSchema,
+    PublishSchema,
+)
 from ..services import rule_versions as rv
 from ..services.reevaluation import get_run, list_runs
 

@@ -12,8 +12,13 @@ from ..auth import require_role
 from ..engine.errors import InvalidInput, NotFound
 from ..models import ImportReport, Product
 from ..schemas.audit import AuditCreateSchema
-from ..schemas.catalogue import (CatalogueCreateSchema, CatalogueSchema, ImportQuerySchema, ImportReportSchema,
-                                 ProductQuerySchema)
+from ..schemas.catalogue import (
+    CatalogueCreateSchema,
+    CatalogueSchema,
+    ImportQuerySchema,
+    ImportReportSchema,
+    ProductQuerySchema,
+)
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
 from ..services.imports import detect_format, import_file, report_dict

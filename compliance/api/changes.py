@@ -9,8 +9,8 @@ from sqlalchemy import func, or_, select
 from ..auth import require_role
 from ..engine.errors import NotFound
 from ..models import ChangeRecord, RuleVersion
-from ..schemas.common import DB_ID_MAX
 from ..schemas.changes import CatalogueAsOfQuerySchema, CatalogueDiffQuerySchema, ChangesQuerySchema
+from ..schemas.common import DB_ID_MAX
 from ..services.point_in_time import catalogue_as_of, catalogue_diff
 
 blp = Blueprint("changes", __name__, url_prefix="/api/v1", description="Change feed and point-in-time catalogue views")

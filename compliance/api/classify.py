@@ -8,8 +8,7 @@ from flask_smorest import Blueprint
 from ..auth import require_role
 from ..engine.errors import NotFound
 from ..models import DecisionRecord
-from ..schemas.classify import (BatchClassifyRequestSchema, BatchDecisionSchema, ClassifyRequestSchema,
-                                DecisionSchema)
+from ..schemas.classify import BatchClassifyRequestSchema, BatchDecisionSchema, ClassifyRequestSchema, DecisionSchema
 from ..schemas.common import ErrorSchema
 from ..services.classification import check_batch_size, classify_products, record_decision
 

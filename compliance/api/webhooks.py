@@ -6,7 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth import require_role
-from ..schemas.changes import PageQuerySchema as PaginationQuerySchema, WebhookCreateSchema
+from ..schemas.changes import PageQuerySchema as PaginationQuerySchema
+from ..schemas.changes import WebhookCreateSchema
 from ..services import webhooks as wh
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",

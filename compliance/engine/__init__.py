@@ -2,7 +2,7 @@
 
     table = build_table([{"name": "H100", "throughput": [{"format": "fp8", "dense_tops": 1979}], ...}])
     result = evaluate(table, load_rulebook("rules"), date(2024, 1, 1), ["CN", "DE"])
-    result.classification_record(0), result.licence_record(0, 0)
+    classification_record(result, 0), licence_record(result, 0, 0)   # compliance.engine.explain
 """
 from .errors import ComplianceError, InvalidInput, RulebookInvalid
 from .evaluate import Evaluation, evaluate

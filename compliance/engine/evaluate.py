@@ -21,33 +21,44 @@ materialising the cross product of inputs. Precedence (documented in rules/READM
 from __future__ import annotations
 
 import fnmatch
-import re
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from .codes import (
+    CONTROLLED,
+    ECCN_CODE,
+    ECCN_LABELS,
+    ECCN_NONE,
+    ECCN_UNKNOWN,
+    EXC_BIT,
+    HQ_NONE,
+    INDETERMINATE,
+    LICENCE_REQUIRED,
+    NO_LICENCE_REQUIRED,
+    NOT_CONTROLLED,
+    POLICY_LABELS,
+    POLICY_NONE,
+    POLICY_UNKNOWN,
+    REQ_INDETERMINATE,
+    REQUIREMENT_LABELS,
+    STATUS_LABELS,
+    bits_to_labels,
+)
 from .conditions import LeafResult, Truth, compare, evaluate_condition
 from .countries import COUNTRY_INDEX, ISO_COUNTRIES
 from .errors import InvalidInput
 from .rulebook import InForce, Rule, Rulebook
 from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE, ProductTable
-from .vocabulary import ECCNS, EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIES, STATUSES
+from .vocabulary import EXCEPTIONS, METRICS, REVIEW_POLICIES
 
-ECCN_UNKNOWN = -1
-ECCN_NONE = len(ECCNS)
-ECCN_CODE = {e: i for i, e in enumerate(ECCNS)} | {"none": ECCN_NONE}
-CONTROLLED, NOT_CONTROLLED, INDETERMINATE = 0, 1, 2
-LICENCE_REQUIRED, NO_LICENCE_REQUIRED, REQ_INDETERMINATE = 0, 1, 2
-POLICY_NONE, POLICY_UNKNOWN = -1, -2
-EXC_BIT = {e: 1 << i for i, e in enumerate(EXCEPTIONS)}
-STATE_NAMES = {KNOWN: "known", MISSING: "missing", NOT_APPLICABLE: "not_applicable"}
 DERIVED = ("contains_3a090a", "contains_3a090b")
 A_CODES = np.array([ECCN_CODE["3A090.a"], ECCN_CODE["4A090.a"]])
 B_CODES = np.array([ECCN_CODE["3A090.b"], ECCN_CODE["4A090.b"]])
-HQ_NONE = -1
 
 
 def _key(node: dict) -> str:
@@ -147,208 +158,29 @@ class Evaluation:
 
     # ---- columnar views (used by audits and re-evaluation) ----
     def top_eccn_labels(self) -> np.ndarray:
-        labels = np.array(list(ECCNS) + [""] + [""], dtype=object)  # index -1 -> "" as well
-        return labels[self.eccn[self.table.top]]
+        """ECCN per top-level product; "" where none applies or it cannot be decided."""
+        labels = ECCN_LABELS[self.eccn[self.table.top]]
+        labels[labels == None] = ""  # noqa: E711 (element-wise comparison)
+        return labels
 
     def top_status_labels(self) -> np.ndarray:
-        return np.array(STATUSES, dtype=object)[self.status[self.table.top]]
+        return STATUS_LABELS[self.status[self.table.top]]
 
     def requirement_labels(self) -> np.ndarray:
-        return np.array(REQUIREMENTS, dtype=object)[self.requirement]
+        return REQUIREMENT_LABELS[self.requirement]
 
     def policy_labels(self) -> np.ndarray:
-        labels = np.array(list(REVIEW_POLICIES) + [None, None], dtype=object)  # -2, -1 -> None
-        return labels[self.policy]
+        return POLICY_LABELS[self.policy]
 
     def exception_labels(self) -> np.ndarray:
-        return _bits_to_labels(self.exceptions, list(EXCEPTIONS))
+        return bits_to_labels(self.exceptions, list(EXCEPTIONS))
 
     def rule_id_labels(self) -> np.ndarray:
-        return _bits_to_labels(self.rule_bits, [r.id for r in self.rules.licence])
+        return bits_to_labels(self.rule_bits, [r.id for r in self.rules.licence])
 
     def deciding_rule_ids(self) -> np.ndarray:
         ids = np.array([r.id for r in self.rules.classification] + [""], dtype=object)
         return ids[self.decided_by[self.table.top]]
-
-    # ---- per-row explanations (used by the classify API and the CLI) ----
-    def classification_record(self, i: int) -> dict[str, Any]:
-        """Full explanation of top-level product i."""
-        row = int(self.table.top[i])
-        return self._classification_of_row(row, with_components=True)
-
-    def _classification_of_row(self, row: int, with_components: bool) -> dict[str, Any]:
-        t = self.table
-        eccn_code = int(self.eccn[row])
-        status = STATUSES[int(self.status[row])]
-        by = int(self.decided_by[row])
-        rules = self.rules.classification
-        conditions = []
-        for ri, rule in enumerate(rules):
-            for leaf in self.class_leaves[ri]:
-                conditions.append(self._leaf_record(rule, leaf, row))
-        missing = self._missing(row) if status == "indeterminate" else []
-        deciding = rules[by] if by >= 0 else None
-        record: dict[str, Any] = {
-            "eccn": ECCNS[eccn_code] if 0 <= eccn_code < len(ECCNS) else None,
-            "status": status,
-            "rule_id": deciding.id if deciding and status == "controlled" else None,
-            "citation": deciding.citation if deciding and status == "controlled" else None,
-            "reason": self._reason(row, status, deciding, conditions, missing),
-            "conditions": conditions,
-            "missing": missing,
-            "metrics": self._metrics(row),
-            "notes": list(t.notes[row]) if t.notes else [],
-        }
-        if with_components and t.kind[row] == KIND_CODE["system"]:
-            children = np.nonzero(t.parent == row)[0]
-            record["components"] = [
-                # no table row index here: it depends on what else was in the batch
-                {"count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
-                 **{k: v for k, v in self._classification_of_row(int(c), True).items()
-                    if k in ("eccn", "status", "rule_id", "missing", "metrics", "components")}}
-                for c in children
-            ]
-        return record
-
-    def _leaf_record(self, rule: Rule, leaf: LeafResult, row: int) -> dict[str, Any]:
-        t, f = bool(leaf.truth.t[row]), bool(leaf.truth.f[row])
-        out: dict[str, Any] = {
-            "rule_id": rule.id, "eccn": rule.eccn, "path": leaf.path, "metric": leaf.metric,
-            "op": leaf.op, "threshold": leaf.threshold, "met": True if t else (False if f else None),
-        }
-        if leaf.label:
-            out["label"] = leaf.label
-        if leaf.values is not None:
-            state = int(leaf.states[row])
-            out["state"] = STATE_NAMES[state]
-            if state == KNOWN:
-                v = float(leaf.values[row])
-                out["value"] = bool(v) if METRICS[leaf.metric].type == "bool" else _num(v)
-                if METRICS[leaf.metric].type == "number":
-                    out["margin"] = _num(v - float(leaf.threshold))
-            else:
-                out["value"] = None
-                out["margin"] = None
-        else:
-            out["state"] = "known"
-            out["value"] = (KIND_NAMES[int(self.table.kind[row])] if leaf.metric == "kind"
-                            else str(self.table.model[row]).split("|")[0])
-        return out
-
-    def _metrics(self, row: int) -> dict[str, Any]:
-        t = self.table
-        out: dict[str, Any] = {}
-        for metric, vals in t.values.items():
-            state = int(t.states[metric][row])
-            if state == KNOWN:
-                v = float(vals[row])
-                out[metric] = bool(v) if metric == "datacenter" else _num(v)
-            else:
-                out[metric] = None
-        out["tpp_source"] = t.tpp_source[row] if t.tpp_source else None
-        out["not_applicable"] = [m for m in t.values if int(t.states[m][row]) == NOT_APPLICABLE]
-        out["kind"] = KIND_NAMES[int(t.kind[row])]
-        if t.kind[row] == KIND_CODE["system"]:
-            for m in DERIVED:
-                out[m] = int(self.derived_values[m][row]) if self.derived_states[m][row] == KNOWN else None
-        return out
-
-    def _missing(self, row: int) -> list[str]:
-        """Inputs whose absence left this row undecided."""
-        by = int(self.decided_by[row])
-        missing: list[str] = []
-        for ri in range(0, by + 1):
-            if not self.class_truths[ri].unknown[row]:
-                continue
-            for leaf in self.class_leaves[ri]:
-                if leaf.truth.t[row] or leaf.truth.f[row] or leaf.states is None:
-                    continue
-                if leaf.metric in DERIVED:
-                    for c in np.nonzero(self.table.parent == row)[0]:
-                        if self.status[c] == INDETERMINATE:
-                            name = str(self.table.model[c]).split("|")[0]
-                            missing += [f"components[{name}].{m}" for m in self._missing(int(c))]
-                elif leaf.metric not in missing:
-                    missing.append(leaf.metric)
-        return list(dict.fromkeys(missing))
-
-    def _reason(self, row, status, deciding, conditions, missing) -> str:
-        if status == "controlled":
-            met = {(c["metric"], c["op"], c["threshold"]): c for c in conditions
-                   if c["rule_id"] == deciding.id and c["met"] and "margin" in c}
-            detail = "; ".join(f"{c['metric']} {_num(c['value'])} {c['op']} {c['threshold']} "
-                               f"(margin {c['margin']:+g})" for c in met.values())
-            return f"{deciding.eccn}: {deciding.title} [{deciding.citation}]" + (f": {detail}" if detail else "")
-        if status == "indeterminate":
-            return ("cannot decide: missing " + ", ".join(missing) +
-                    (f" (needed by {deciding.id})" if deciding else ""))
-        if not self.rules.classification:
-            return "no classification rules in force on this date"
-        failed = {}
-        for c in conditions:
-            if c["met"] is False and c.get("margin") is not None:
-                failed.setdefault((c["metric"], c["op"], c["threshold"]), c["margin"])
-        detail = "; ".join(f"{m} {op} {thr} (margin {mg:+g})" for (m, op, thr), mg in failed.items())
-        return "no 3A090/4A090 paragraph is met" + (f": {detail}" if detail else "")
-
-    def licence_record(self, i: int, j: int) -> dict[str, Any]:
-        """Licence determination for top-level product i and destination j."""
-        dest = self.destinations[j]
-        groups = self.rulebook.country_groups
-        req = REQUIREMENTS[int(self.requirement[i, j])]
-        pol_code = int(self.policy[i, j])
-        bits = int(self.rule_bits[i, j])
-        matched = [r for li, r in enumerate(self.rules.licence) if bits >> li & 1]
-        record: dict[str, Any] = {
-            "destination": dest,
-            "evaluated_as": groups.resolve(dest),
-            "country_groups": groups.groups_of(groups.resolve(dest), self.as_of),
-            "requirement": req,
-            "review_policy": REVIEW_POLICIES[pol_code] if pol_code >= 0 else None,
-            "exceptions": [e for e in EXCEPTIONS if int(self.exceptions[i, j]) & EXC_BIT[e]],
-            "rule_ids": [r.id for r in matched],
-            "citations": list(dict.fromkeys(r.citation for r in matched)),
-            "rules": [{"id": r.id, "title": r.title, "citation": r.citation, "precedence": r.precedence,
-                       "effect": r.effect} for r in matched],
-            "flags": [name for b, name in enumerate(self.flag_names) if int(self.flags[i, j]) >> b & 1],
-            "missing": [],
-            "notes": [],
-        }
-        if req != "no_license_required" or pol_code == POLICY_UNKNOWN:
-            unknown_inputs = []
-            shape = self.requirement.shape
-            for li, rule in enumerate(self.rules.licence):
-                if not np.broadcast_to(self.licence_truths[li].unknown, shape)[i, j]:
-                    continue
-                for leaf in self.licence_leaves[li]:
-                    t = np.broadcast_to(leaf.truth.t, self.requirement.shape)[i, j]
-                    f = np.broadcast_to(leaf.truth.f, self.requirement.shape)[i, j]
-                    if not t and not f:
-                        name = "classification" if leaf.metric == "eccn" else leaf.metric
-                        unknown_inputs.append(name)
-            record["missing"] = list(dict.fromkeys(unknown_inputs))
-        if pol_code == POLICY_UNKNOWN and req == "license_required":
-            record["notes"].append("review policy depends on a missing input: " + ", ".join(record["missing"]))
-        if self.headquarters is None or int(self.headquarters[i]) == HQ_NONE:
-            record["notes"].append("end-user headquarters not given: the headquarters rule was not applied")
-        if dest != groups.resolve(dest):
-            record["notes"].append(f"{dest} is evaluated as {groups.resolve(dest)}")
-        return record
-
-
-KIND_NAMES = {v: k for k, v in KIND_CODE.items()}
-
-
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
-
-
-def _bits_to_labels(bits: np.ndarray, names: list[str]) -> np.ndarray:
-    """Map each bitmask to a comma-joined label, computing each distinct mask once."""
-    flat = bits.reshape(-1)
-    uniq, inverse = np.unique(flat, return_inverse=True)
-    labels = np.array([",".join(n for b, n in enumerate(names) if int(u) >> b & 1) for u in uniq], dtype=object)
-    return labels[inverse].reshape(bits.shape)
 
 
 def _classify(table: ProductTable, rules: Sequence[Rule]):

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from .evaluate import evaluate
+from .explain import classification_record, licence_record
 from .rulebook import Rulebook
 from .table import build_table
 
@@ -37,7 +38,7 @@ def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResu
         result = evaluate(build_table([case["product"]]), rulebook, as_of, dests, hq)
     except Exception as exc:  # a broken case is a failure to report, not a crash
         return CaseResult(pack_id, name, [f"could not evaluate: {exc}"])
-    cls = result.classification_record(0)
+    cls = classification_record(result, 0)
     expect = case.get("expect") or {}
     for key in ("eccn", "status", "rule_id"):
         if key in expect and cls.get(key) != expect[key]:
@@ -52,7 +53,7 @@ def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResu
         if dest not in dests:
             failures.append(f"licences.{dest}: not among the case's destinations")
             continue
-        got = result.licence_record(0, dests.index(dest))
+        got = licence_record(result, 0, dests.index(dest))
         for key in ("requirement", "review_policy", "exceptions", "missing"):
             if key in want and got[key] != want[key]:
                 failures.append(f"licences.{dest}.{key}: expected {want[key]!r}, got {got[key]!r}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..engine.vocabulary import REQUIREMENTS
-from .classify import EndUserSchema, _today
 from .catalogue import PageQuerySchema
+from .classify import EndUserSchema, _today
 from .common import CountryCode
 
 

@@ -25,10 +25,11 @@ from sqlalchemy import delete, func, insert, select, update
 
 from ..db import Database
 from ..engine import evaluate
+from ..engine.codes import POLICY_UNKNOWN, exception_names, policy_label
 from ..engine.errors import InvalidInput, NotFound
-from ..engine.evaluate import (CONTROLLED, DERIVED, INDETERMINATE, NOT_CONTROLLED, Evaluation)
-from ..engine.table import KNOWN
-from ..engine.vocabulary import EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIES
+from ..engine.evaluate import Evaluation
+from ..engine.explain import margins_and_missing
+from ..engine.vocabulary import REQUIREMENTS
 from ..models import Audit, AuditChunk, AuditResult, Catalogue, RuleVersion
 from .product_columns import id_ranges, load_chunk
 
@@ -131,71 +132,6 @@ def encode_outcomes(ev: Evaluation) -> list[str]:
     labels = [";".join(f"{u[j]}:{u[m + j]}:{u[2 * m + j]}:{int(np.uint64(u[3 * m + j]))}" for j in range(m))
               for u in uniq]
     return [labels[i] for i in inverse.reshape(-1)]
-
-
-def _append(out: list[str], idx: np.ndarray, texts: Sequence[str]) -> None:
-    for i, t in zip(idx.tolist(), texts):
-        out[i] = t if not out[i] else out[i] + ";" + t
-
-
-def margins_and_missing(ev: Evaluation) -> tuple[list[str], list[str]]:
-    """Compact per-product explanations computed from the evaluation's leaves.
-
-    controlled: the met numeric leaves of the deciding rule (``tpp>=4800:+11032``); not controlled:
-    the failed numeric leaves of every classification rule in force; indeterminate: the missing inputs.
-    """
-    top = ev.table.top
-    k = len(top)
-    margins = [""] * k
-    missing = [""] * k
-    status = ev.status[top]
-    by = ev.decided_by[top]
-    seen_failed: set[tuple] = set()
-    missing_masks: dict[str, np.ndarray] = {}
-    for ri, leaves in enumerate(ev.class_leaves):
-        unknown_rule = ev.class_truths[ri].unknown[top]
-        seen_in_rule: set[tuple] = set()
-        for leaf in leaves:
-            lkey = (leaf.metric, leaf.op, str(leaf.threshold))
-            if lkey in seen_in_rule:
-                continue
-            seen_in_rule.add(lkey)
-            if leaf.values is None or leaf.metric not in METRICS:
-                if leaf.metric in DERIVED:
-                    mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & \
-                        ~leaf.truth.t[top] & ~leaf.truth.f[top]
-                    if mask.any():
-                        missing_masks["components"] = missing_masks.get("components", np.zeros(k, bool)) | mask
-                continue
-            t = leaf.truth.t[top]
-            f = leaf.truth.f[top]
-            states = leaf.states[top]
-            if leaf.metric in DERIVED:
-                mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & ~t & ~f
-                if mask.any():
-                    missing_masks["components"] = missing_masks.get("components", np.zeros(k, bool)) | mask
-                continue
-            numeric = METRICS[leaf.metric].type == "number"
-            prefix = f"{leaf.metric}{leaf.op}{leaf.threshold:g}:" if numeric else ""
-            if numeric:
-                idx = np.nonzero((status == CONTROLLED) & (by == ri) & t & (states == KNOWN))[0]
-                if len(idx):
-                    vals = leaf.values[top][idx] - float(leaf.threshold)
-                    _append(margins, idx, [f"{prefix}{v:+g}" for v in vals.tolist()])
-                key = (leaf.metric, leaf.op, float(leaf.threshold))
-                if key not in seen_failed:
-                    seen_failed.add(key)
-                    idx = np.nonzero((status == NOT_CONTROLLED) & f & (states == KNOWN))[0]
-                    if len(idx):
-                        vals = leaf.values[top][idx] - float(leaf.threshold)
-                        _append(margins, idx, [f"{prefix}{v:+g}" for v in vals.tolist()])
-            mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & ~t & ~f
-            if mask.any():
-                missing_masks[leaf.metric] = missing_masks.get(leaf.metric, np.zeros(k, bool)) | mask
-    for metric, mask in missing_masks.items():
-        idx = np.nonzero(mask)[0]
-        _append(missing, idx, [metric] * len(idx))
-    return margins, missing
 
 
 def chunk_counts(eccn: Sequence[str | None], status: Sequence[str], outcomes: Sequence[str]) -> dict[str, Any]:
@@ -333,8 +269,9 @@ def decode_outcome(segment: str) -> tuple[int, int, int, int]:
     return int(req), int(pol), int(exc), int(bits)
 
 
-def policy_label(code: int) -> str | None:
-    return REVIEW_POLICIES[code] if code >= 0 else ("unknown" if code == -2 else None)
+def policy_count_key(code: int) -> str:
+    """The key a review-policy code is counted under in audit counts."""
+    return "unknown" if code == POLICY_UNKNOWN else (policy_label(code) or "none")
 
 
 def final_counts(destinations: Sequence[str], rows: Sequence[tuple]) -> dict[str, Any]:
@@ -353,7 +290,7 @@ def final_counts(destinations: Sequence[str], rows: Sequence[tuple]) -> dict[str
         for dest, seg in zip(destinations, oc.split(";") if oc else []):
             req, pol, _, _ = decode_outcome(seg)
             bucket = licences[dest].setdefault(REQUIREMENTS[req], {})
-            key = policy_label(pol) or "none"
+            key = policy_count_key(pol)
             bucket[key] = bucket.get(key, 0) + n
     return {"products": total, "by_eccn": by_eccn, "by_status": by_status, "licences": licences,
             "outcomes": outcomes}
@@ -430,8 +367,8 @@ class OutcomeDecoder:
             for dest, seg in zip(self.destinations, outcomes.split(";") if outcomes else []):
                 req, pol, exc, bits = decode_outcome(seg)
                 hit.append({"destination": dest, "requirement": REQUIREMENTS[req],
-                            "review_policy": REVIEW_POLICIES[pol] if pol >= 0 else None,  # as the classify API
-                            "exceptions": [e for b, e in enumerate(EXCEPTIONS) if exc >> b & 1],
+                            "review_policy": policy_label(pol),  # as the classify API
+                            "exceptions": exception_names(exc),
                             "rule_ids": [r for b, r in enumerate(self.rule_ids) if bits >> b & 1]})
             self._cache[outcomes] = hit
         return hit

@@ -6,8 +6,8 @@ from typing import Any, Iterable
 from sqlalchemy import select
 
 from ..db import Database
-from ..engine.rulebook import normalise as _jsonable
 from ..engine.errors import Conflict
+from ..engine.rulebook import normalise as _jsonable
 from ..models import Catalogue, Product
 from .product_columns import product_columns
 

@@ -5,9 +5,10 @@ from datetime import date
 from typing import Any, Sequence
 
 from ..db import Database
-from ..engine.rulebook import normalise as _jsonable
 from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput
+from ..engine.explain import classification_record, licence_record
+from ..engine.rulebook import normalise as _jsonable
 from ..models import DecisionRecord
 from .rulebooks import RulebookStore
 
@@ -31,8 +32,8 @@ def classify_products(
     for i, product in enumerate(products):
         decisions.append({
             "product": {k: product.get(k) for k in ("sku", "name", "vendor", "kind") if product.get(k) is not None},
-            "classification": result.classification_record(i),
-            "licences": [result.licence_record(i, j) for j in range(len(dests))],
+            "classification": classification_record(result, i),
+            "licences": [licence_record(result, i, j) for j in range(len(dests))],
             "as_of": as_of.isoformat(),
             "ruleset_revision": rulebook.revision,
             "rule_version": version.number,

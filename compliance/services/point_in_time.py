@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from ..engine import evaluate
+from ..engine.codes import ECCN_LABELS, POLICY_LABELS
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue
-from .reevaluation import (ECCN_LABELS, POLICY_LABELS, _parts, cell_items, compare,
-                           render_transitions, transition_counts)
+from .reevaluation import _parts, cell_items, compare, render_transitions, transition_counts
 
 
 def _catalogue(session, catalogue_id: int) -> Catalogue:

@@ -19,13 +19,12 @@ from sqlalchemy import func, select, text, update
 
 from ..db import Database
 from ..engine import Evaluation, Rulebook, evaluate
-from ..engine.vocabulary import ECCNS, REQUIREMENTS, REVIEW_POLICIES, STATUSES
+from ..engine.codes import ECCN_LABELS, POLICY_LABELS, REQUIREMENT_LABELS, STATUS_LABELS
+from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
 from .product_columns import ChunkPart, load_chunk
 
 log = logging.getLogger(__name__)
-ECCN_LABELS = np.array(list(ECCNS) + [None, None], dtype=object)  # code len(ECCNS) (none) and -1 (unknown)
-POLICY_LABELS = np.array(list(REVIEW_POLICIES) + [None, None], dtype=object)  # -2 unknown, -1 none
 
 
 @dataclass
@@ -275,8 +274,7 @@ def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
             if len(cells):
                 causes = cells.causes()
                 oe, ne = _label_eccn(cells.old_eccn), _label_eccn(cells.new_eccn)
-                st = np.array(STATUSES, dtype=object)
-                req = np.array(REQUIREMENTS, dtype=object)
+                st, req = STATUS_LABELS, REQUIREMENT_LABELS
                 os_, ns_ = st[cells.old_status], st[cells.new_status]
                 orq, nrq = req[cells.old_req], req[cells.new_req]
                 op_, np_ = POLICY_LABELS[cells.old_pol], POLICY_LABELS[cells.new_pol]
@@ -304,7 +302,7 @@ def _refresh_products(session, ids: np.ndarray, ev: Evaluation, revision: str, t
     """Set eccn/status/classified_revision/classified_on of a chunk's products in bulk."""
     top = ev.table.top
     eccn = ECCN_LABELS[ev.eccn[top]]
-    status = np.array(STATUSES, dtype=object)[ev.status[top]]
+    status = STATUS_LABELS[ev.status[top]]
     if session.get_bind().dialect.name == "postgresql":
         # One statement per chunk: arrays bound once, joined with unnest (no giant IN list).
         session.execute(text(

@@ -10,7 +10,8 @@ import logging
 
 from celery.exceptions import MaxRetriesExceededError
 from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from . import SWEEPERS, celery_app
@@ -70,7 +71,7 @@ def audit_finalize(self, audit_id: int) -> bool:
         return finalize_audit(_ext("db"), audit_id)
     except Exception as exc:
         if is_transient(exc):
-            raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
         raise
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from compliance.engine import Rulebook, load_rulebook_content
 from compliance.tasks import wait_for_embedded_jobs
-from tests.rulehelpers import H20_APRIL_2025_OVERLAY, change_set, make_scenario_catalogue, rules_without_h20_packs
+from tests.rulehelpers import H20_APRIL_2025_OVERLAY, make_scenario_catalogue, rules_without_h20_packs
 
 # RTX 4090 D: 588.35 dense FP8 TOPS x 8 = TPP 4706.8, not a datacenter part: outside 3A090 only because
 # TPP < 4800. Lowering both 4800 thresholds of 3A090.a to 4705 catches it and nothing else of the catalogue.

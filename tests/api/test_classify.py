@@ -19,7 +19,7 @@ def test_classify_returns_the_documented_fields(post):
     assert c["metrics"]["tpp"] == 15832 and c["metrics"]["tpp_source"] == "throughput:fp8"
     leaf = c["conditions"][0]
     assert {"rule_id", "path", "metric", "op", "threshold", "met", "state"} <= set(leaf)
-    assert [l["destination"] for l in body["licences"]] == ["CN", "DE"]
+    assert [lic["destination"] for lic in body["licences"]] == ["CN", "DE"]
     cn = body["licences"][0]
     assert {"destination", "requirement", "review_policy", "exceptions", "rule_ids", "citations"} <= set(cn)
     assert cn["requirement"] == "license_required" and cn["review_policy"] == "presumption_of_denial"
@@ -38,7 +38,7 @@ def test_as_of_defaults_to_today(post):
 def test_lower_case_country_codes_are_accepted_and_upper_cased(post):
     body = post("/api/v1/classify", {"product": H100, "as_of": "2024-06-01", "destinations": ["cn", " hk"],
                                      "end_user": {"headquarters": "mo"}}).get_json()
-    assert [l["destination"] for l in body["licences"]] == ["CN", "HK"]
+    assert [lic["destination"] for lic in body["licences"]] == ["CN", "HK"]
     assert body["licences"][1]["evaluated_as"] == "CN"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from compliance.engine import build_table, evaluate, load_rulebook
+from compliance.engine.explain import classification_record, licence_record
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -24,6 +25,6 @@ def decide(rulebook):
         day = as_of if isinstance(as_of, date) else date.fromisoformat(as_of)
         dests = list(destinations)
         result = evaluate(build_table([product]), rulebook, day, dests, hq)
-        return result.classification_record(0), {d: result.licence_record(0, j) for j, d in enumerate(dests)}
+        return classification_record(result, 0), {d: licence_record(result, 0, j) for j, d in enumerate(dests)}
 
     return run

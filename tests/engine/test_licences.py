@@ -7,6 +7,7 @@ import pytest
 
 from compliance.engine import build_table, evaluate
 from compliance.engine.errors import InvalidInput
+from compliance.engine.explain import licence_record
 from tests.conftest import H20, H100, HBM3E, RTX_4090
 
 AS_OF = "2024-06-01"
@@ -183,7 +184,7 @@ def test_an_unknown_headquarters_code_is_rejected_naming_the_field(rulebook):
 def test_one_headquarters_per_product_or_one_for_all(rulebook):
     table = build_table([H100, H20])
     per_product = evaluate(table, rulebook, date(2024, 6, 1), ["DE"], ["CN", None])
-    assert [per_product.licence_record(i, 0)["requirement"] for i in range(2)] == [
+    assert [licence_record(per_product, i, 0)["requirement"] for i in range(2)] == [
         "license_required", "no_license_required"]
     with pytest.raises(InvalidInput) as exc:
         evaluate(table, rulebook, date(2024, 6, 1), ["DE"], ["CN"])

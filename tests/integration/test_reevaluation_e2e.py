@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from compliance.services.webhooks import SIGNATURE_HEADER, verify
-from tests.conftest import create_pg_database, drop_pg_database, require_service
+from tests.conftest import H20, H100, RTX_4090_D, create_pg_database, drop_pg_database, require_service
 from tests.integration.conftest import ROOT, WorkerEnv, wait_until
-from tests.rulehelpers import (H20_APRIL_2025_OVERLAY, H20_SUMMER_2025_APPROVAL, Receiver, change_set,
-                               rules_without_h20_packs)
-from tests.conftest import H20, H100, RTX_4090_D
+from tests.rulehelpers import (
+    H20_APRIL_2025_OVERLAY,
+    H20_SUMMER_2025_APPROVAL,
+    Receiver,
+    change_set,
+    rules_without_h20_packs,
+)
 
 # Watched destinations: China (CN, HK), Macau, D:5 members (RU, VE, and IR, which is also embargoed),
 # and unaffected ones (DE, JP, AE).
@@ -137,8 +140,9 @@ def test_h20_overlay_publish_reevaluates_on_a_real_worker_and_sends_a_signed_web
 
     # Running the same run's chunks again writes nothing new (UNIQUE + ON CONFLICT DO NOTHING).
     celery = app.extensions["celery"]
-    from compliance.models import ReevaluationChunk
     from sqlalchemy import select, update
+
+    from compliance.models import ReevaluationChunk
 
     with db.session() as s:
         chunk_ids = s.scalars(select(ReevaluationChunk.id).where(ReevaluationChunk.run_id == v2["run_id"])).all()
@@ -153,7 +157,7 @@ def test_h20_overlay_publish_reevaluates_on_a_real_worker_and_sends_a_signed_web
     v3 = _publish_via_draft(client, admin, H20_SUMMER_2025_APPROVAL, "H20 licences to be granted", "2025-08-01")
     run3 = wait_until(lambda: _run_done(client, admin, v3["run_id"]), timeout=60, message="re-evaluation run 2")
     assert run3["status"] == "done", run3
-    feed3 = client.get(f"/api/v1/changes?version=3", headers=viewer).json
+    feed3 = client.get("/api/v1/changes?version=3", headers=viewer).json
     assert change_set(feed3["items"]) == {("H20", "CN"), ("H20", "HK")}
     for item in feed3["items"]:
         assert item["old"]["review_policy"] == "presumption_of_denial"

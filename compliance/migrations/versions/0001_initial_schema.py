@@ -1,12 +1,12 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-30 04:23:22.471744
 """
+import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Text
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
