@@ -55,7 +55,8 @@ from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.vocabulary import FORMAT_BITS
 from ..models import Catalogue, ImportReport, Product
-from ..schemas.product import ProductSchema, check_finite_metrics
+from ..schemas.product import ProductSchema
+from ..schemas.product_loader import default_loader
 from .product_columns import product_columns, table_from_rows
 
 FORMATS = ("csv", "json", "jsonl")
@@ -350,101 +351,6 @@ class ImportResult:
             self.errors.append(entry)
 
 
-# ---------------------------------------------------------------- validation fast path
-#
-# ProductSchema's outcome for a row depends only on, per field: the value's type, for numbers their
-# sign / finiteness (validators: > 0, >= 0, finite), for strings their length (Length validators) or
-# exact value where a OneOf validator applies (kind, throughput format), exact booleans; plus which
-# keys are present (schema-level checks). `shape_key` captures exactly that, for a whitelisted subset
-# of fields (no nested products, sources or counts). The first row of each shape goes through
-# marshmallow AND `fast_load`; only if both succeed with identical output is the shape remembered,
-# and later rows of that shape are loaded by `fast_load` (float() of numbers + load defaults, what
-# the fields do). Any other row (new shape, invalid, unusual field) takes the marshmallow path.
-
-FAST_TOP = {"sku", "name", "vendor", "family", "kind", "datacenter", "tpp", "die_area_mm2", "io_bandwidth_gb_per_s",
-            "memory_bandwidth_gb_per_s", "package_area_mm2", "transistors", "process", "release_date", "notes",
-            "throughput", "logic_dies"}
-FAST_NUMBERS = {"tpp", "die_area_mm2", "io_bandwidth_gb_per_s", "memory_bandwidth_gb_per_s", "package_area_mm2",
-                "transistors"}
-FAST_ENUMS = {"kind", "format"}
-_FAST_SHAPES: dict[tuple, bool] = {}
-_FAST_STATS = {"fast": 0, "slow": 0}
-
-
-def _leaf_key(name: str, v: Any) -> tuple:
-    if v is True or v is False:
-        return ("b", v)
-    if isinstance(v, (int, float)):
-        try:
-            f = float(v)
-        except OverflowError:
-            return ("n", type(v).__name__, "overflow")
-        if f != f or f in (float("inf"), float("-inf")):
-            return ("n", type(v).__name__, "special")
-        return ("n", type(v).__name__, (f > 0) - (f < 0))
-    if isinstance(v, str):
-        return ("e", v) if name in FAST_ENUMS else ("s", len(v))
-    return ("?", type(v).__name__)
-
-
-def shape_key(raw: dict) -> tuple | None:
-    """The validation-relevant shape of a row, or None when the row is outside the fast path."""
-    key: list = []
-    for k, v in raw.items():
-        if k not in FAST_TOP:
-            return None
-        if k in ("throughput", "logic_dies"):
-            if not isinstance(v, list):
-                return None
-            items = []
-            for item in v:
-                if not isinstance(item, dict):
-                    return None
-                allowed = ("format", "dense_tops", "sparse_tops") if k == "throughput" else ("area_mm2", "non_planar")
-                if any(ik not in allowed for ik in item):
-                    return None
-                items.append(tuple((ik, _leaf_key(ik, iv)) for ik, iv in item.items()))
-            key.append((k, tuple(items)))
-        else:
-            key.append((k, _leaf_key(k, v)))
-    return tuple(key)
-
-
-def fast_load(raw: dict) -> dict:
-    """What ProductSchema.load returns for a row of a known-valid shape (numbers as float, defaults)."""
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        if k in FAST_NUMBERS:
-            out[k] = float(v)
-        elif k == "throughput":
-            out[k] = [{ik: (iv if ik == "format" else float(iv)) for ik, iv in t.items()} for t in v]
-        elif k == "logic_dies":
-            out[k] = [{"area_mm2": float(d["area_mm2"]), "non_planar": d.get("non_planar", True)} for d in v]
-        else:
-            out[k] = v
-    out.setdefault("vendor", "")
-    out.setdefault("kind", "ic")
-    return out
-
-
-def load_product(schema: ProductSchema, raw: dict) -> dict:
-    """ProductSchema.load, through the proven-equivalent fast path when the row's shape allows it."""
-    key = shape_key(raw)
-    if key is not None and _FAST_SHAPES.get(key):
-        _FAST_STATS["fast"] += 1
-        spec = fast_load(raw)
-        check_finite_metrics(spec)  # the shape key keeps signs, not magnitudes
-        return spec
-    _FAST_STATS["slow"] += 1
-    spec = schema.load(raw)  # raises ValidationError for bad rows: never cached
-    if key is not None and key not in _FAST_SHAPES and len(_FAST_SHAPES) < 100_000:
-        try:
-            _FAST_SHAPES[key] = fast_load(raw) == spec
-        except Exception:  # noqa: BLE001 - any surprise just keeps this shape on the slow path
-            _FAST_SHAPES[key] = False
-    return spec
-
-
 class CsvRow(dict):
     """A CSV row's cells by column, not yet converted (conversion runs in the prepare step)."""
 
@@ -457,8 +363,7 @@ def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_
     in input order; payload is a COPY text line (PostgreSQL) or a column dict.
     """
     rulebook = rulebook if rulebook is not None else _WORKER_STATE["rulebook"]
-    schema = _WORKER_STATE.get("schema") or ProductSchema()
-    _WORKER_STATE["schema"] = schema
+    loader = default_loader()
     out: list[tuple] = []
     good: list[tuple[int, dict, dict]] = []
     for row, raw in items:
@@ -474,7 +379,7 @@ def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_
             out.append(("defer", row, raw))
             continue
         try:
-            spec = load_product(schema, raw)
+            spec = loader.load(raw)
         except ValidationError as exc:
             e = _validation_error(row, exc)
             out.append(("err", row, e["field"], e["problem"]))

@@ -107,15 +107,15 @@ def test_cli_imports_then_audits_a_file_and_writes_the_report(tmp_path, monkeypa
 
 def test_validation_fast_path_agrees_with_marshmallow_on_every_row():
     """Differential test: for many rows (valid and invalid, every shape the fast path accepts and
-    edge values), load_product gives exactly ProductSchema.load's result or its error."""
+    edge values), the loader gives exactly ProductSchema.load's result or its error."""
     import random
 
     from marshmallow import ValidationError
 
     from compliance.schemas.product import ProductSchema
-    from compliance.services import imports
+    from compliance.schemas.product_loader import ProductLoader
 
-    imports._FAST_SHAPES.clear()
+    loader = ProductLoader()
     schema = ProductSchema()
     rnd = random.Random(3)
     numbers = [0, 0.0, -1, -0.5, 1, 2.5, 1e308, 10**400, float("nan"), float("inf"), True, "5", None]
@@ -149,12 +149,12 @@ def test_validation_fast_path_agrees_with_marshmallow_on_every_row():
             expected = ("ok", schema.load(dict(r)))
         except ValidationError as exc:
             expected = ("error", exc.messages)
-        before = imports._FAST_STATS["fast"]
+        before = loader.stats["fast"]
         try:
-            got = ("ok", imports.load_product(schema, dict(r)))
+            got = ("ok", loader.load(dict(r)))
         except ValidationError as exc:
             got = ("error", exc.messages)
-        fast_used += imports._FAST_STATS["fast"] - before
+        fast_used += loader.stats["fast"] - before
         assert got == expected, r
     assert fast_used > 300  # the fast path really was taken, and agreed every time
 
@@ -162,9 +162,9 @@ def test_validation_fast_path_agrees_with_marshmallow_on_every_row():
 def test_rows_whose_derived_metrics_overflow_are_rejected_even_on_the_validation_fast_path(make_app):
     """A row of an already-proven shape (same fields, same signs) but with magnitudes that make
     TPP / die area overflow must be rejected, not stored with performance_density = Infinity."""
-    from compliance.services import imports
+    from compliance.schemas import product_loader
 
-    imports._FAST_SHAPES.clear()
+    product_loader.default_loader().proven.clear()
     app = make_app()
     db, store = app.extensions["db"], app.extensions["rulebooks"]
     cat = create_catalogue(db, "overflow")
