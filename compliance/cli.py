@@ -99,7 +99,7 @@ def main() -> None:
 def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, as_json: bool) -> None:
     """Classify the product(s) in FILE (JSON, JSON Lines or YAML)."""
     from .engine import build_table, evaluate, load_rulebook
-    from .engine.explain import classification_record, licence_record
+    from .engine.explain import Explanation
 
     products = _validate_products(_load_products(file))
     day = as_of.date() if as_of else date.today()
@@ -111,15 +111,15 @@ def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, 
     if rules_dir:
         rulebook = load_rulebook(str(Path(rules_dir).resolve()))
         result = evaluate(build_table(products), rulebook, day, dests, hq_code)
-        decisions = [{"product": {k: p.get(k) for k in ("sku", "name", "vendor")},
-                      "classification": classification_record(result, i),
-                      "licences": [licence_record(result, i, j) for j in range(len(dests))],
-                      "as_of": day.isoformat(), "ruleset_revision": rulebook.revision} for i, p in enumerate(products)]
+        ex = Explanation.of(result)
+        decisions = [{"product": {k: p.get(k) for k in ("sku", "name", "vendor")}, "classification": c,
+                      "licences": lic, "as_of": day.isoformat(), "ruleset_revision": rulebook.revision}
+                     for p, c, lic in zip(products, ex.classifications(result.table.top), ex.licences())]
     else:
         from .services.classification import classify_products
 
         app = _app()
-        decisions, _ = classify_products(app.extensions["rulebooks"], products, day, dests, hq_code)
+        decisions = classify_products(app.extensions["rulebooks"], products, day, dests, hq_code).all()
     if as_json:
         click.echo(json.dumps(decisions if len(decisions) > 1 else decisions[0], indent=2, default=str))
         return

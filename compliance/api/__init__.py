@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from ..engine.errors import ComplianceError
 from ..schemas.common import ErrorSchema
+from .encoding import OrjsonProvider
 
 log = logging.getLogger(__name__)
 # Blueprints whose bodies are JSON only: any other body is a 415 naming Content-Type. (Other
@@ -34,6 +35,7 @@ class ComplianceApi(Api):
 
 def init_api(app: Flask) -> Api:
     app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds a rule
+    app.json = OrjsonProvider(app)
     api = ComplianceApi(app, spec_kwargs={"info": {"description": (
         "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
         "destination and end user, audit catalogues in batch, and manage versioned rules. "

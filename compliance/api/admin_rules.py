@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response, current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth import require_role
 from ..schemas.admin_rules import (
@@ -20,6 +19,7 @@ from ..schemas.admin_rules import (
 )
 from ..services import rule_versions as rv
 from ..services.reevaluation import get_run, list_runs
+from .blueprint import Blueprint
 
 blp = Blueprint("admin_rules", __name__, url_prefix="/api/v1/rules",
                 description="Versioned rules: drafts, edit operations, validation, impact preview, publish, rollback, diff")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth import require_role
 from ..schemas.audit import AuditReportQuerySchema, AuditResultsQuerySchema
 from ..services import audits as svc
+from .blueprint import Blueprint
 
 blp = Blueprint("audits", __name__, url_prefix="/api/v1", description="Batch audits of catalogues")
 

@@ -5,7 +5,6 @@ import math
 
 from flask import current_app, g, jsonify, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from ..auth import require_role
@@ -22,6 +21,7 @@ from ..schemas.catalogue import (
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
 from ..services.imports import detect_format, import_file, report_dict
+from .blueprint import Blueprint
 
 blp = Blueprint("catalogues", __name__, url_prefix="/api/v1", description="Catalogues, products and imports")
 

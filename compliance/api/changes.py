@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import func, or_, select
 
 from ..auth import require_role
@@ -12,6 +11,7 @@ from ..models import ChangeRecord, RuleVersion
 from ..schemas.changes import CatalogueAsOfQuerySchema, CatalogueDiffQuerySchema, ChangesQuerySchema
 from ..schemas.common import DB_ID_MAX
 from ..services.point_in_time import catalogue_as_of, catalogue_diff
+from .blueprint import Blueprint
 
 blp = Blueprint("changes", __name__, url_prefix="/api/v1", description="Change feed and point-in-time catalogue views")
 

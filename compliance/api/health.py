@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
+
+from .blueprint import Blueprint
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and readiness")
 

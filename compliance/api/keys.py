@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from ..auth import create_api_key, require_role, revoke_api_key
 from ..models import ApiKey
 from ..schemas.changes import KeyCreateSchema
+from .blueprint import Blueprint
 
 blp = Blueprint("keys", __name__, url_prefix="/api/v1/keys", description="API keys with roles viewer < auditor < admin")
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from ..auth import require_role
 from ..engine import describe_vocabulary
 from ..schemas.rules import RulesQuerySchema
+from .blueprint import Blueprint
 
 blp = Blueprint("rules", __name__, url_prefix="/api/v1", description="Rule versions in force and their history")
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth import require_role
 from ..schemas.changes import PageQuerySchema as PaginationQuerySchema
 from ..schemas.changes import WebhookCreateSchema
 from ..services import webhooks as wh
+from .blueprint import Blueprint
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks",
                 description="Signed webhooks: changes.published after a re-evaluation with changes")

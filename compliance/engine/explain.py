@@ -1,272 +1,556 @@
-"""Explanations: an evaluation's arrays turned into the answers people read.
+"""Explanations: an evaluation's arrays turned, column by column, into the answers people read.
 
-Per-row records (the classify API, the CLI and the pack tests) and the compact per-product
-explanation columns of audit reports both come from here, from the leaves of the one evaluation
-pass, never from a second implementation of the rules.
+`Explanation(ev)` is the one explanation path. It works on whole columns of the evaluation: per
+classification leaf (met / state / value / margin over every row), the missing inputs of every row
+and every licence cell (bitsets over leaf positions, decoded once per distinct bitset), and licence
+records built once per distinct cell signature and shared by every cell that has it. The per-row
+records of the classify API, the CLI and the pack tests (`classification_record`, `licence_record`),
+the `summary` projection, and the compact columns of audit reports (`margins_and_missing`) are all
+read from it, so they cannot disagree.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from .codes import (
     CONTROLLED,
+    ECCN_LABELS,
     HQ_NONE,
     INDETERMINATE,
+    NO_LICENCE_REQUIRED,
     NOT_CONTROLLED,
     POLICY_UNKNOWN,
-    eccn_label,
+    STATUS_LABELS,
     exception_names,
     policy_label,
 )
 from .conditions import LeafResult
 from .evaluate import DERIVED, Evaluation
 from .rulebook import Rule
-from .table import KIND_CODE, KNOWN, NOT_APPLICABLE
-from .vocabulary import METRICS, REQUIREMENTS, STATUSES
+from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE
+from .vocabulary import METRICS, REQUIREMENTS
 
 KIND_NAMES = {v: k for k, v in KIND_CODE.items()}
-STATE_NAMES = {KNOWN: "known", 1: "missing", NOT_APPLICABLE: "not_applicable"}
+STATE_NAMES = {KNOWN: "known", MISSING: "missing", NOT_APPLICABLE: "not_applicable"}
+SYSTEM = KIND_CODE["system"]
+# The fields of the `summary` detail level: a projection of the full answer, at the same paths.
+SUMMARY_CLASSIFICATION = ("eccn", "status", "missing")
+SUMMARY_LICENCE = ("destination", "requirement", "review_policy", "exceptions", "rule_ids")
+_MET = (True, False, None)  # met code -> JSON value
 
 
 def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
 
 
+def _nums(values: np.ndarray) -> list:
+    """`_num` over a float column (NaN positions are left as floats; callers never read them)."""
+    with np.errstate(invalid="ignore"):
+        integral = (values == np.trunc(values)) & (np.abs(values) < 2**53)
+    out = values.astype(object)
+    idx = np.nonzero(integral)[0]
+    if len(idx):
+        out[idx] = values[idx].astype(np.int64).astype(object)
+    with np.errstate(invalid="ignore"):
+        # A value with at most 6 decimals is its own round(v, 6) (below 1e9, where half an ulp is far
+        # below 5e-7); numpy can tell those apart, Python's correctly rounded round() does the rest.
+        short = (np.round(values, 6) == values) & (np.abs(values) < 1e9)
+    rest = np.nonzero(~integral & ~short & np.isfinite(values))[0]
+    if len(rest):
+        out[rest] = [round(v, 6) for v in values[rest].tolist()]
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+def _factorize(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of equal-length integer columns: (first position of each, index per row)."""
+    n = len(columns[0])
+    key = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for col in columns:
+        _, codes = np.unique(col, return_inverse=True)
+        size = int(codes.max()) + 1 if n else 1
+        if radix * size >= 2**62:  # keep the combined key within 64 bits: re-number it first
+            _, key = np.unique(key, return_inverse=True)
+            radix = int(key.max()) + 1
+        key = key * size + codes.reshape(-1)
+        radix *= size
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _bitset_columns(n: int, positions: int) -> np.ndarray:
+    return np.zeros((max(1, (positions + 63) // 64), n), dtype=np.uint64)
+
+
+def _set_bit(words: np.ndarray, position: int, where: np.ndarray) -> None:
+    w, b = divmod(position, 64)
+    np.bitwise_or(words[w], np.uint64(1 << b), out=words[w], where=where)
+
+
+def _bit_positions(word_values: Sequence[int]) -> list[int]:
+    out = []
+    for w, word in enumerate(word_values):
+        word = int(word)
+        while word:
+            low = word & -word
+            out.append(w * 64 + low.bit_length() - 1)
+            word ^= low
+    return out
+
+
+@dataclass(frozen=True)
+class _ClassLeaf:
+    """One classification leaf at its position in document order (rule by rule)."""
+
+    position: int
+    rule_index: int
+    rule: Rule
+    leaf: LeafResult
+
+    @property
+    def numeric(self) -> bool:
+        return self.leaf.values is not None and METRICS[self.leaf.metric].type == "number"
+
+    @property
+    def key(self) -> tuple:
+        return (self.leaf.metric, self.leaf.op, self.leaf.threshold)
+
+
+class Explanation:
+    """Every explanation of one evaluation, computed over whole columns."""
+
+    def __init__(self, ev: Evaluation):
+        self.ev = ev
+        self.table = ev.table
+        rules = ev.rules.classification
+        self.leaves = [_ClassLeaf(p, ri, rules[ri], leaf) for p, (ri, leaf) in
+                       enumerate((ri, leaf) for ri in range(len(rules)) for leaf in ev.class_leaves[ri])]
+        self._values: dict[int, tuple[np.ndarray, list]] = {}
+        self._raw_values: dict[int, tuple[np.ndarray, list]] = {}
+        self._missing: list[tuple[str, ...]] | None = None
+        self._leaf_records: dict[int, list] = {}
+        self._licences: list[list[dict[str, Any]]] | None = None
+        self._licence_summaries: list[list[dict[str, Any]]] | None = None
+        self._reasons: list[str] | None = None
+        self._explaining: list[list[int]] | None = None
+        self._words: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, ev: Evaluation) -> "Explanation":
+        """The explanation of `ev`, computed once and kept with it."""
+        cached = ev.__dict__.get("_explanation")
+        if cached is None:
+            cached = ev.__dict__["_explanation"] = cls(ev)
+        return cached  # type: ignore[no-any-return]
+
+    # ---- shared columns ----
+
+    def values(self, column: np.ndarray) -> list:
+        """A metric column as the JSON numbers the API shows (computed once per column)."""
+        hit = self._values.get(id(column))
+        if hit is None:  # keyed by identity; the column is kept with it so the id stays its own
+            hit = self._values[id(column)] = (column, _nums(column))
+        return hit[1]
+
+    def missing(self) -> list[tuple[str, ...]]:
+        """Per table row: the inputs whose absence left it undecided (empty unless indeterminate)."""
+        if self._missing is None:
+            ev, n = self.ev, self.table.n
+            words = _bitset_columns(n, len(self.leaves))
+            indeterminate = ev.status == INDETERMINATE
+            rule_unknown = [indeterminate & (ev.decided_by >= ri) & truth.unknown
+                            for ri, truth in enumerate(ev.class_truths)]
+            for cl in self.leaves:
+                if cl.leaf.states is None:  # kind and model leaves are always known
+                    continue
+                _set_bit(words, cl.position, rule_unknown[cl.rule_index] & cl.leaf.truth.unknown)
+            derived = {cl.position for cl in self.leaves if cl.leaf.metric in DERIVED}
+            self._missing = self._decode_per_row(words, self._missing_names,
+                                                 lambda positions: not derived.intersection(positions))
+        return self._missing
+
+    def _missing_names(self, row: int, positions: list[int], done: list) -> tuple[str, ...]:
+        names: list[str] = []
+        for p in positions:
+            metric = self.leaves[p].leaf.metric
+            if metric in DERIVED:  # a system: name what its undecided parts are missing
+                t = self.table
+                for c in np.nonzero(t.parent == row)[0]:
+                    if self.ev.status[c] == INDETERMINATE:
+                        part = str(t.model[c]).split("|")[0]
+                        names += [f"components[{part}].{m}" for m in done[int(c)]]
+            else:
+                names.append(metric)
+        return tuple(dict.fromkeys(names))
+
+    def _decode_per_row(self, words: np.ndarray, decode, shareable=None) -> list:
+        """Decode each row's bitset once per distinct bitset; rows whose bitset is not `shareable`
+        (a system naming its parts) are decoded one by one, deepest rows first."""
+        n = words.shape[1]
+        out: list = [()] * n
+        nonzero = np.nonzero(words.any(axis=0))[0]
+        if not len(nonzero):
+            return out
+        sub = words[:, nonzero]
+        first, inverse = _factorize(list(sub))
+        positions = [_bit_positions(u) for u in sub[:, first].T.tolist()]
+        shared = [shareable is None or shareable(ps) for ps in positions]
+        decoded: dict[int, Any] = {}
+        late = []
+        for row, u in zip(nonzero.tolist(), inverse.tolist()):
+            if not shared[u]:
+                late.append(row)
+            elif u in decoded:
+                out[row] = decoded[u]
+            else:
+                out[row] = decoded[u] = decode(row, positions[u], out)
+        if late:
+            depth = self.table.depth
+            for row in sorted(late, key=lambda r: -int(depth[r])):
+                out[row] = decode(row, positions[inverse[np.searchsorted(nonzero, row)]], out)
+        return out
+
+    # ---- classification ----
+
+    def leaf_records(self, cl: _ClassLeaf, rows: np.ndarray) -> list[dict[str, Any]]:
+        """The condition record of leaf `cl` for each of `rows` (shared where rows agree)."""
+        leaf, rule = cl.leaf, cl.rule
+        static: dict[str, Any] = {"rule_id": rule.id, "eccn": rule.eccn, "path": leaf.path, "metric": leaf.metric,
+                                  "op": leaf.op, "threshold": leaf.threshold}
+        met = np.where(leaf.truth.t[rows], 0, np.where(leaf.truth.f[rows], 1, 2)).tolist()
+        label = {"label": leaf.label} if leaf.label else {}
+        if leaf.values is None:  # kind / model: always known, the value is the product's
+            if leaf.metric == "kind":
+                names = [KIND_NAMES[k] for k in self.table.kind[rows].tolist()]
+            else:
+                names = [m.split("|")[0] for m in self.table.model[rows].tolist()]
+            shared: dict[tuple, dict] = {}
+            out = []
+            for m, name in zip(met, names):
+                rec = shared.get((m, name))
+                if rec is None:
+                    rec = shared[(m, name)] = {**static, "met": _MET[m], **label, "state": "known", "value": name}
+                out.append(rec)
+            return out
+        states = leaf.states[rows].tolist()
+        unknown_recs = {(m, s): {**static, "met": _MET[m], **label, "state": STATE_NAMES[s], "value": None,
+                                 "margin": None}
+                        for m in range(3) for s in (MISSING, NOT_APPLICABLE)}
+        values = self.values(leaf.values)
+        if METRICS[leaf.metric].type == "bool":
+            known = {(m, v): {**static, "met": _MET[m], **label, "state": "known", "value": v}
+                     for m in range(3) for v in (True, False)}
+            raw = leaf.values[rows].tolist()
+            return [known[(m, bool(v))] if s == KNOWN else unknown_recs[(m, s)]
+                    for m, s, v in zip(met, states, raw)]
+        margins = _nums(leaf.values[rows] - float(leaf.threshold))
+        picked = [values[r] for r in rows.tolist()]
+        base = {**static, **label}
+        return [{**base, "met": _MET[m], "state": "known", "value": v, "margin": g} if s == KNOWN
+                else unknown_recs[(m, s)]
+                for m, s, v, g in zip(met, states, picked, margins)]
+
+    def conditions(self, rows: np.ndarray) -> list[tuple]:
+        """Per row of `rows`: every classification leaf's record, in document order."""
+        if not self.leaves:
+            return [()] * len(rows)
+        return list(zip(*(self.leaf_records(cl, rows) for cl in self.leaves)))
+
+    def _explaining_bits(self) -> np.ndarray:
+        """Bits per table row, the numeric leaves that explain its status, one per (metric, op, threshold):
+        controlled, the met leaves of the deciding rule; not controlled, the failed leaves of every rule."""
+        ev, n = self.ev, self.table.n
+        words = _bitset_columns(n, len(self.leaves))
+        controlled = ev.status == CONTROLLED
+        not_controlled = ev.status == NOT_CONTROLLED
+        seen_failed: dict[tuple, np.ndarray] = {}
+        seen_in_rule: dict[tuple, np.ndarray] = {}
+        current_rule = -1
+        for cl in self.leaves:
+            if not cl.numeric:
+                continue
+            if cl.rule_index != current_rule:
+                current_rule, seen_in_rule = cl.rule_index, {}
+            leaf = cl.leaf
+            known = leaf.states == KNOWN
+            met = controlled & (ev.decided_by == cl.rule_index) & leaf.truth.t & known
+            failed = not_controlled & leaf.truth.f & known
+            key = cl.key
+            if key in seen_in_rule:
+                met &= ~seen_in_rule[key]
+            if key in seen_failed:
+                failed &= ~seen_failed[key]
+            seen_in_rule[key] = seen_in_rule.get(key, np.zeros(n, dtype=bool)) | met
+            seen_failed[key] = seen_failed.get(key, np.zeros(n, dtype=bool)) | failed
+            _set_bit(words, cl.position, met | failed)
+        return words
+
+    def explaining_leaves(self) -> list[list[int]]:
+        """Per table row, the positions of the leaves that explain its status (see _explaining_bits)."""
+        if self._explaining is None:
+            self._words = self._explaining_bits()
+            self._explaining = self._decode_per_row(self._words, lambda row, positions, done: positions)
+        return self._explaining
+
+    def reasons(self) -> list[str]:
+        """Per table row: the sentence that explains its classification."""
+        if self._reasons is not None:
+            return self._reasons
+        ev = self.ev
+        rules = ev.rules.classification
+        items = self.explaining_leaves()
+        missing = self.missing()
+        status = ev.status.tolist()
+        decided_by = ev.decided_by.tolist()
+        heads = [f"{r.eccn}: {r.title} [{r.citation}]" for r in rules]
+        out = []
+        for row in range(self.table.n):
+            st, by = status[row], decided_by[row]
+            positions = items[row]
+            if st == CONTROLLED:
+                detail = "; ".join(self._met_text(p, row) for p in positions)
+                out.append(heads[by] + (f": {detail}" if detail else ""))
+            elif st == INDETERMINATE:
+                out.append("cannot decide: missing " + ", ".join(missing[row])
+                           + (f" (needed by {rules[by].id})" if by >= 0 else ""))
+            elif not rules:
+                out.append("no classification rules in force on this date")
+            else:
+                detail = "; ".join(self._failed_text(p, row) for p in positions)
+                out.append("no 3A090/4A090 paragraph is met" + (f": {detail}" if detail else ""))
+        self._reasons = out
+        return out
+
+    def _raw(self, column: np.ndarray) -> list[float]:
+        hit = self._raw_values.get(id(column))
+        if hit is None:
+            hit = self._raw_values[id(column)] = (column, column.tolist())
+        return hit[1]
+
+    def _met_text(self, position: int, row: int) -> str:
+        leaf = self.leaves[position].leaf
+        v = self._raw(leaf.values)[row]
+        return f"{leaf.metric} {_num(v)} {leaf.op} {leaf.threshold} (margin {_num(v - float(leaf.threshold)):+g})"
+
+    def _failed_text(self, position: int, row: int) -> str:
+        leaf = self.leaves[position].leaf
+        margin = _num(self._raw(leaf.values)[row] - float(leaf.threshold))
+        return f"{leaf.metric} {leaf.op} {leaf.threshold} (margin {margin:+g})"
+
+    def metrics(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """Per row of `rows`: every engine metric (None where not known), its TPP source and kind."""
+        t = self.table
+        names = list(t.values)
+        columns = []
+        for metric in names:
+            known = (t.states[metric][rows] == KNOWN).tolist()
+            if metric == "datacenter":
+                vals = [bool(v) for v in t.values[metric][rows].tolist()]
+            else:
+                all_vals = self.values(t.values[metric])
+                vals = [all_vals[r] for r in rows.tolist()]
+            columns.append([v if k else None for v, k in zip(vals, known)])
+        na_codes = np.zeros(len(rows), dtype=np.int64)
+        for b, metric in enumerate(names):
+            na_codes |= (t.states[metric][rows] == NOT_APPLICABLE).astype(np.int64) << b
+        na_lists = {int(c): [m for b, m in enumerate(names) if int(c) >> b & 1] for c in np.unique(na_codes)}
+        sources = [t.tpp_source[r] for r in rows.tolist()] if t.tpp_source else [None] * len(rows)
+        out = []
+        for r, src, na, kind, *vals in zip(rows.tolist(), sources, na_codes.tolist(), t.kind[rows].tolist(),
+                                           *columns):
+            rec = dict(zip(names, vals))
+            rec["tpp_source"] = src
+            rec["not_applicable"] = list(na_lists[na])
+            rec["kind"] = KIND_NAMES[kind]
+            if kind == SYSTEM:
+                for m in DERIVED:
+                    rec[m] = int(self.ev.derived_values[m][r]) if self.ev.derived_states[m][r] == KNOWN else None
+            out.append(rec)
+        return out
+
+    def classifications(self, rows: np.ndarray, with_components: bool = True) -> list[dict[str, Any]]:
+        """The full classification record of each table row in `rows`."""
+        ev, t = self.ev, self.table
+        rules = ev.rules.classification
+        eccn = ECCN_LABELS[ev.eccn[rows]].tolist()
+        status = STATUS_LABELS[ev.status[rows]].tolist()
+        decided_by = ev.decided_by[rows].tolist()
+        conditions = self.conditions(rows)
+        missing, reasons = self.missing(), self.reasons()
+        metrics = self.metrics(rows)
+        out = []
+        for r, e, st, by, conds, mets, kind in zip(rows.tolist(), eccn, status, decided_by, conditions, metrics,
+                                                    t.kind[rows].tolist()):
+            deciding = rules[by] if by >= 0 and st == "controlled" else None
+            rec: dict[str, Any] = {
+                "eccn": e, "status": st,
+                "rule_id": deciding.id if deciding else None,
+                "citation": deciding.citation if deciding else None,
+                "reason": reasons[r],
+                "conditions": list(conds),
+                "missing": list(missing[r]),
+                "metrics": mets,
+                "notes": list(t.notes[r]) if t.notes else [],
+            }
+            if with_components and kind == SYSTEM:
+                children = np.nonzero(t.parent == r)[0]
+                parts = self.classifications(children)
+                rec["components"] = [
+                    # no table row index here: it depends on what else was in the batch
+                    {"count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
+                     **{k: v for k, v in part.items()
+                        if k in ("eccn", "status", "rule_id", "missing", "metrics", "components")}}
+                    for c, part in zip(children.tolist(), parts)
+                ]
+            out.append(rec)
+        return out
+
+    def classification_summaries(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """The summary classification record (eccn, status, missing) of each row, shared where equal."""
+        eccn = ECCN_LABELS[self.ev.eccn[rows]].tolist()
+        status = STATUS_LABELS[self.ev.status[rows]].tolist()
+        missing = self.missing()
+        shared: dict[tuple, dict[str, Any]] = {}
+        out = []
+        for r, e, st in zip(rows.tolist(), eccn, status):
+            key = (e, st, missing[r])
+            rec = shared.get(key)
+            if rec is None:
+                rec = shared[key] = {"eccn": e, "status": st, "missing": list(missing[r])}
+            out.append(rec)
+        return out
+
+    # ---- licences ----
+
+    def licences(self) -> list[list[dict[str, Any]]]:
+        """Per top-level product, the licence record of each destination (one dict per distinct cell)."""
+        if self._licences is None:
+            self._licences = self._licence_grid(self._licence_record)
+        return self._licences
+
+    def licence_summaries(self) -> list[list[dict[str, Any]]]:
+        """Per top-level product, the summary licence record of each destination."""
+        if self._licence_summaries is None:
+            self._licence_summaries = self._licence_grid(
+                lambda sig: {k: v for k, v in self._licence_record(sig).items() if k in SUMMARY_LICENCE})
+        return self._licence_summaries
+
+    def _licence_grid(self, build) -> list[list[dict[str, Any]]]:
+        ev = self.ev
+        k, m = len(self.table.top), len(ev.destinations)
+        if not m:
+            return [[] for _ in range(k)]
+        sig, words = self._cell_signatures()
+        stacked = np.concatenate([sig, words], axis=0)  # one column per cell
+        first, inverse = _factorize(list(stacked))
+        records = np.empty(len(first), dtype=object)
+        for u, row in enumerate(stacked[:, first].T.tolist()):
+            records[u] = build(row)
+        return records[inverse].reshape(k, m).tolist()  # type: ignore[no-any-return]
+
+    def _cell_signatures(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per (product, destination) cell, everything its licence record depends on, as integers."""
+        ev = self.ev
+        k, m = ev.requirement.shape
+        shape = (k, m)
+        hq_none = np.broadcast_to((ev.headquarters == HQ_NONE).reshape(k, 1), shape)
+        sig = np.stack([
+            np.broadcast_to(np.arange(m).reshape(1, m), shape).astype(np.uint64),
+            ev.requirement.astype(np.int64).astype(np.uint64),
+            (ev.policy.astype(np.int64) + 8).astype(np.uint64),
+            ev.exceptions.astype(np.uint64),
+            ev.rule_bits.astype(np.uint64),
+            ev.flags.astype(np.uint64),
+            hq_none.astype(np.uint64),
+        ]).reshape(7, k * m)
+        positions = [(li, leaf) for li in range(len(ev.licence_leaves)) for leaf in ev.licence_leaves[li]]
+        words = _bitset_columns(k * m, len(positions))
+        need = (ev.requirement != NO_LICENCE_REQUIRED) | (ev.policy == POLICY_UNKNOWN)
+        rule_unknown = [need & np.broadcast_to(truth.unknown, shape) for truth in ev.licence_truths]
+        for p, (li, leaf) in enumerate(positions):
+            mask = rule_unknown[li] & np.broadcast_to(leaf.truth.unknown, shape)
+            if mask.any():
+                _set_bit(words, p, mask.reshape(-1))
+        self._licence_positions = positions
+        return sig, words
+
+    def _licence_record(self, sig: list[int]) -> dict[str, Any]:
+        ev = self.ev
+        j, req_code, pol_code, exc, bits, flags, hq_none = sig[:7]
+        pol_code -= 8
+        dest = ev.destinations[j]
+        groups = ev.rulebook.country_groups
+        evaluated_as = groups.resolve(dest)
+        req = REQUIREMENTS[req_code]
+        matched = [r for li, r in enumerate(ev.rules.licence) if bits >> li & 1]
+        names = [("classification" if self._licence_positions[p][1].metric == "eccn"
+                  else self._licence_positions[p][1].metric) for p in _bit_positions(sig[7:])]
+        missing = list(dict.fromkeys(names))
+        notes = []
+        if pol_code == POLICY_UNKNOWN and req == "license_required":
+            notes.append("review policy depends on a missing input: " + ", ".join(missing))
+        if hq_none:
+            notes.append("end-user headquarters not given: the headquarters rule was not applied")
+        if dest != evaluated_as:
+            notes.append(f"{dest} is evaluated as {evaluated_as}")
+        return {
+            "destination": dest,
+            "evaluated_as": evaluated_as,
+            "country_groups": groups.groups_of(evaluated_as, ev.as_of),
+            "requirement": req,
+            "review_policy": policy_label(pol_code),
+            "exceptions": exception_names(exc),
+            "rule_ids": [r.id for r in matched],
+            "citations": list(dict.fromkeys(r.citation for r in matched)),
+            "rules": [{"id": r.id, "title": r.title, "citation": r.citation, "precedence": r.precedence,
+                       "effect": r.effect} for r in matched],
+            "flags": [name for b, name in enumerate(ev.flag_names) if flags >> b & 1],
+            "missing": missing,
+            "notes": notes,
+        }
+
+    # ---- compact columns (audit reports) ----
+
+    def margins_and_missing(self) -> tuple[list[str], list[str]]:
+        """Compact per-product explanations: controlled, the met numeric leaves of the deciding rule
+        (``tpp>=4800:+11032``); not controlled, the failed numeric leaves of every rule in force;
+        indeterminate, the missing inputs (``;``-joined)."""
+        top = self.table.top
+        if self._words is None:
+            self._words = self._explaining_bits()
+        words = self._words[:, top]
+        margins = [""] * len(top)
+        for cl in self.leaves:
+            w, b = divmod(cl.position, 64)
+            idx = np.nonzero(words[w] & np.uint64(1 << b))[0]
+            if not len(idx):
+                continue
+            leaf = cl.leaf
+            prefix = f"{leaf.metric}{leaf.op}{leaf.threshold:g}:"
+            diffs = (leaf.values[top[idx]] - float(leaf.threshold)).tolist()
+            for i, v in zip(idx.tolist(), diffs):
+                text = f"{prefix}{v:+g}"
+                margins[i] = text if not margins[i] else margins[i] + ";" + text
+        missing = self.missing()
+        return margins, [";".join(missing[row]) for row in top.tolist()]
+
+
+# ---- the per-row API (CLI, pack tests, engine tests) ----
+
 def classification_record(ev: Evaluation, i: int) -> dict[str, Any]:
     """Full explanation of top-level product i."""
-    row = int(ev.table.top[i])
-    return _classification_of_row(ev, row, with_components=True)
-
-
-def _classification_of_row(ev: Evaluation, row: int, with_components: bool) -> dict[str, Any]:
-    t = ev.table
-    eccn_code = int(ev.eccn[row])
-    status = STATUSES[int(ev.status[row])]
-    by = int(ev.decided_by[row])
-    rules = ev.rules.classification
-    conditions = []
-    for ri, rule in enumerate(rules):
-        for leaf in ev.class_leaves[ri]:
-            conditions.append(_leaf_record(ev, rule, leaf, row))
-    missing = _missing(ev, row) if status == "indeterminate" else []
-    deciding = rules[by] if by >= 0 else None
-    record: dict[str, Any] = {
-        "eccn": eccn_label(eccn_code),
-        "status": status,
-        "rule_id": deciding.id if deciding and status == "controlled" else None,
-        "citation": deciding.citation if deciding and status == "controlled" else None,
-        "reason": _reason(ev, row, status, deciding, conditions, missing),
-        "conditions": conditions,
-        "missing": missing,
-        "metrics": _metrics(ev, row),
-        "notes": list(t.notes[row]) if t.notes else [],
-    }
-    if with_components and t.kind[row] == KIND_CODE["system"]:
-        children = np.nonzero(t.parent == row)[0]
-        record["components"] = [
-            # no table row index here: it depends on what else was in the batch
-            {"count": int(t.count[c]), "model": str(t.model[c]).split("|")[0],
-             **{k: v for k, v in _classification_of_row(ev, int(c), True).items()
-                if k in ("eccn", "status", "rule_id", "missing", "metrics", "components")}}
-            for c in children
-        ]
-    return record
-
-
-def _leaf_record(ev: Evaluation, rule: Rule, leaf: LeafResult, row: int) -> dict[str, Any]:
-    t, f = bool(leaf.truth.t[row]), bool(leaf.truth.f[row])
-    out: dict[str, Any] = {
-        "rule_id": rule.id, "eccn": rule.eccn, "path": leaf.path, "metric": leaf.metric,
-        "op": leaf.op, "threshold": leaf.threshold, "met": True if t else (False if f else None),
-    }
-    if leaf.label:
-        out["label"] = leaf.label
-    if leaf.values is not None:
-        state = int(leaf.states[row])
-        out["state"] = STATE_NAMES[state]
-        if state == KNOWN:
-            v = float(leaf.values[row])
-            out["value"] = bool(v) if METRICS[leaf.metric].type == "bool" else _num(v)
-            if METRICS[leaf.metric].type == "number":
-                out["margin"] = _num(v - float(leaf.threshold))
-        else:
-            out["value"] = None
-            out["margin"] = None
-    else:
-        out["state"] = "known"
-        out["value"] = (KIND_NAMES[int(ev.table.kind[row])] if leaf.metric == "kind"
-                        else str(ev.table.model[row]).split("|")[0])
-    return out
-
-
-def _metrics(ev: Evaluation, row: int) -> dict[str, Any]:
-    t = ev.table
-    out: dict[str, Any] = {}
-    for metric, vals in t.values.items():
-        state = int(t.states[metric][row])
-        if state == KNOWN:
-            v = float(vals[row])
-            out[metric] = bool(v) if metric == "datacenter" else _num(v)
-        else:
-            out[metric] = None
-    out["tpp_source"] = t.tpp_source[row] if t.tpp_source else None
-    out["not_applicable"] = [m for m in t.values if int(t.states[m][row]) == NOT_APPLICABLE]
-    out["kind"] = KIND_NAMES[int(t.kind[row])]
-    if t.kind[row] == KIND_CODE["system"]:
-        for m in DERIVED:
-            out[m] = int(ev.derived_values[m][row]) if ev.derived_states[m][row] == KNOWN else None
-    return out
-
-
-def _missing(ev: Evaluation, row: int) -> list[str]:
-    """Inputs whose absence left this row undecided."""
-    by = int(ev.decided_by[row])
-    missing: list[str] = []
-    for ri in range(0, by + 1):
-        if not ev.class_truths[ri].unknown[row]:
-            continue
-        for leaf in ev.class_leaves[ri]:
-            if leaf.truth.t[row] or leaf.truth.f[row] or leaf.states is None:
-                continue
-            if leaf.metric in DERIVED:
-                for c in np.nonzero(ev.table.parent == row)[0]:
-                    if ev.status[c] == INDETERMINATE:
-                        name = str(ev.table.model[c]).split("|")[0]
-                        missing += [f"components[{name}].{m}" for m in _missing(ev, int(c))]
-            elif leaf.metric not in missing:
-                missing.append(leaf.metric)
-    return list(dict.fromkeys(missing))
-
-
-def _reason(ev: Evaluation, row, status, deciding, conditions, missing) -> str:
-    if status == "controlled":
-        met = {(c["metric"], c["op"], c["threshold"]): c for c in conditions
-               if c["rule_id"] == deciding.id and c["met"] and "margin" in c}
-        detail = "; ".join(f"{c['metric']} {_num(c['value'])} {c['op']} {c['threshold']} "
-                           f"(margin {c['margin']:+g})" for c in met.values())
-        return f"{deciding.eccn}: {deciding.title} [{deciding.citation}]" + (f": {detail}" if detail else "")
-    if status == "indeterminate":
-        return ("cannot decide: missing " + ", ".join(missing) +
-                (f" (needed by {deciding.id})" if deciding else ""))
-    if not ev.rules.classification:
-        return "no classification rules in force on this date"
-    failed = {}
-    for c in conditions:
-        if c["met"] is False and c.get("margin") is not None:
-            failed.setdefault((c["metric"], c["op"], c["threshold"]), c["margin"])
-    detail = "; ".join(f"{m} {op} {thr} (margin {mg:+g})" for (m, op, thr), mg in failed.items())
-    return "no 3A090/4A090 paragraph is met" + (f": {detail}" if detail else "")
+    row = ev.table.top[i:i + 1]
+    return Explanation.of(ev).classifications(row)[0]
 
 
 def licence_record(ev: Evaluation, i: int, j: int) -> dict[str, Any]:
     """Licence determination for top-level product i and destination j."""
-    dest = ev.destinations[j]
-    groups = ev.rulebook.country_groups
-    req = REQUIREMENTS[int(ev.requirement[i, j])]
-    pol_code = int(ev.policy[i, j])
-    bits = int(ev.rule_bits[i, j])
-    matched = [r for li, r in enumerate(ev.rules.licence) if bits >> li & 1]
-    record: dict[str, Any] = {
-        "destination": dest,
-        "evaluated_as": groups.resolve(dest),
-        "country_groups": groups.groups_of(groups.resolve(dest), ev.as_of),
-        "requirement": req,
-        "review_policy": policy_label(pol_code),
-        "exceptions": exception_names(int(ev.exceptions[i, j])),
-        "rule_ids": [r.id for r in matched],
-        "citations": list(dict.fromkeys(r.citation for r in matched)),
-        "rules": [{"id": r.id, "title": r.title, "citation": r.citation, "precedence": r.precedence,
-                   "effect": r.effect} for r in matched],
-        "flags": [name for b, name in enumerate(ev.flag_names) if int(ev.flags[i, j]) >> b & 1],
-        "missing": [],
-        "notes": [],
-    }
-    if req != "no_license_required" or pol_code == POLICY_UNKNOWN:
-        unknown_inputs = []
-        shape = ev.requirement.shape
-        for li in range(len(ev.rules.licence)):
-            if not np.broadcast_to(ev.licence_truths[li].unknown, shape)[i, j]:
-                continue
-            for leaf in ev.licence_leaves[li]:
-                t = np.broadcast_to(leaf.truth.t, ev.requirement.shape)[i, j]
-                f = np.broadcast_to(leaf.truth.f, ev.requirement.shape)[i, j]
-                if not t and not f:
-                    name = "classification" if leaf.metric == "eccn" else leaf.metric
-                    unknown_inputs.append(name)
-        record["missing"] = list(dict.fromkeys(unknown_inputs))
-    if pol_code == POLICY_UNKNOWN and req == "license_required":
-        record["notes"].append("review policy depends on a missing input: " + ", ".join(record["missing"]))
-    if ev.headquarters is None or int(ev.headquarters[i]) == HQ_NONE:
-        record["notes"].append("end-user headquarters not given: the headquarters rule was not applied")
-    if dest != groups.resolve(dest):
-        record["notes"].append(f"{dest} is evaluated as {groups.resolve(dest)}")
-    return record
-
-
-# ---- compact explanation columns (audit reports) ----
-
-def _append(out: list[str], idx: np.ndarray, texts: Sequence[str]) -> None:
-    for i, t in zip(idx.tolist(), texts):
-        out[i] = t if not out[i] else out[i] + ";" + t
+    return Explanation.of(ev).licences()[i][j]
 
 
 def margins_and_missing(ev: Evaluation) -> tuple[list[str], list[str]]:
-    """Compact per-product explanations computed from the evaluation's leaves.
-
-    controlled: the met numeric leaves of the deciding rule (``tpp>=4800:+11032``); not controlled:
-    the failed numeric leaves of every classification rule in force; indeterminate: the missing inputs.
-    """
-    top = ev.table.top
-    k = len(top)
-    margins = [""] * k
-    missing = [""] * k
-    status = ev.status[top]
-    by = ev.decided_by[top]
-    seen_failed: set[tuple] = set()
-    missing_masks: dict[str, np.ndarray] = {}
-    for ri, leaves in enumerate(ev.class_leaves):
-        unknown_rule = ev.class_truths[ri].unknown[top]
-        seen_in_rule: set[tuple] = set()
-        for leaf in leaves:
-            lkey = (leaf.metric, leaf.op, str(leaf.threshold))
-            if lkey in seen_in_rule:
-                continue
-            seen_in_rule.add(lkey)
-            if leaf.values is None or leaf.metric not in METRICS:
-                if leaf.metric in DERIVED:
-                    mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & \
-                        ~leaf.truth.t[top] & ~leaf.truth.f[top]
-                    if mask.any():
-                        missing_masks["components"] = missing_masks.get("components", np.zeros(k, bool)) | mask
-                continue
-            t = leaf.truth.t[top]
-            f = leaf.truth.f[top]
-            states = leaf.states[top]
-            if leaf.metric in DERIVED:
-                mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & ~t & ~f
-                if mask.any():
-                    missing_masks["components"] = missing_masks.get("components", np.zeros(k, bool)) | mask
-                continue
-            numeric = METRICS[leaf.metric].type == "number"
-            prefix = f"{leaf.metric}{leaf.op}{leaf.threshold:g}:" if numeric else ""
-            if numeric:
-                idx = np.nonzero((status == CONTROLLED) & (by == ri) & t & (states == KNOWN))[0]
-                if len(idx):
-                    vals = leaf.values[top][idx] - float(leaf.threshold)
-                    _append(margins, idx, [f"{prefix}{v:+g}" for v in vals.tolist()])
-                key = (leaf.metric, leaf.op, float(leaf.threshold))
-                if key not in seen_failed:
-                    seen_failed.add(key)
-                    idx = np.nonzero((status == NOT_CONTROLLED) & f & (states == KNOWN))[0]
-                    if len(idx):
-                        vals = leaf.values[top][idx] - float(leaf.threshold)
-                        _append(margins, idx, [f"{prefix}{v:+g}" for v in vals.tolist()])
-            mask = (status == INDETERMINATE) & (by >= ri) & unknown_rule & ~t & ~f
-            if mask.any():
-                missing_masks[leaf.metric] = missing_masks.get(leaf.metric, np.zeros(k, bool)) | mask
-    for metric, mask in missing_masks.items():
-        idx = np.nonzero(mask)[0]
-        _append(missing, idx, [metric] * len(idx))
-    return margins, missing
+    """Compact per-product explanation columns of an audit report (see Explanation.margins_and_missing)."""
+    return Explanation.of(ev).margins_and_missing()

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow.utils import is_collection
 
 from .common import CountryCode, StrictBoolean
 from .product import ProductSchema
+from .product_loader import default_loader
+
+DETAIL_DESCRIPTION = ("`full` (default): every condition with its value and margin, metrics, notes, and per "
+                      "destination the matched rules and citations. `summary`: the product, ECCN, status and "
+                      "missing inputs, and per destination the requirement, review policy, exceptions and rule "
+                      "ids, at the same paths as in `full`.")
 
 
 class EndUserSchema(Schema):
@@ -32,6 +39,28 @@ class _DecisionOptions(Schema):
     ruleset_revision = fields.String(validate=validate.Length(equal=64),
                                      metadata={"description": "Evaluate with this published revision instead of the current one"})
     record = StrictBoolean(load_default=False, metadata={"description": "Store a decision record and return its id"})
+    detail = fields.String(load_default="full", validate=validate.OneOf(["full", "summary"]),
+                           metadata={"description": DETAIL_DESCRIPTION})
+
+
+class ProductList(fields.List):
+    """A list of products, loaded by the shared fast loader: the same specs and the same errors
+    (`{index: {field: [problem]}}`) as `List(Nested(ProductSchema))`, without marshmallow per row."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Nested(ProductSchema), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not is_collection(value):
+            raise self.make_error("invalid")
+        specs, errors = default_loader().load_many(value)
+        if any(item is None for item in value):  # a field-level error, as Nested reports it
+            errors = {**errors, **{i: [self.inner.error_messages["null"]] for i, item in enumerate(value)
+                                   if item is None}}
+            errors = dict(sorted(errors.items()))
+        if errors:
+            raise ValidationError(errors, valid_data=[s for s in specs if s is not None])
+        return specs
 
 
 class ClassifyRequestSchema(_DecisionOptions):
@@ -39,7 +68,7 @@ class ClassifyRequestSchema(_DecisionOptions):
 
 
 class BatchClassifyRequestSchema(_DecisionOptions):
-    products = fields.List(fields.Nested(ProductSchema), required=True, validate=validate.Length(min=1),
+    products = ProductList(required=True, validate=validate.Length(min=1),
                            metadata={"description": "Up to BATCH_MAX_PRODUCTS products (default 10,000)"})
 
 
@@ -101,3 +130,16 @@ class BatchDecisionSchema(Schema):
     count = fields.Integer()
     as_of = fields.Date()
     ruleset_revision = fields.String()
+    rule_version = fields.Integer()
+
+
+class DecisionRecordSchema(Schema):
+    """A stored decision: what was asked, what was answered, under which revision."""
+
+    id = fields.Integer()
+    created_at = fields.DateTime()
+    actor = fields.String()
+    as_of = fields.Date()
+    ruleset_revision = fields.String()
+    request = fields.Dict(metadata={"description": "The request: options and the full product spec"})
+    response = fields.Dict(metadata={"description": "The decision as it was answered"})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from .product import ProductSchema, check_finite_metrics
@@ -84,17 +85,108 @@ def _bool_key(v: Any) -> tuple:
     return ("b", v) if v is True or v is False else (*_UNUSUAL, type(v).__name__)
 
 
-def _scalar(field: fields.Field) -> tuple[Callable[[Any], tuple], Callable[[Any], Any]] | None:
-    """(shape classifier, loader) for a scalar field, or None when it is not on the fast path."""
+def _scalar(field: fields.Field) -> tuple[Callable[[Any], tuple], Callable[[Any], Any], Column] | None:
+    """(shape classifier, loader, column classifier) for a scalar field, or None when it is not on
+    the fast path."""
     if isinstance(field, fields.Boolean):
-        return (_bool_key, _identity) if not field.validators else None
+        if field.validators:
+            return None
+        return _bool_key, _identity, _by_value(_bool_key, lambda col: _types_in(col, {bool}) and
+                                               np.array(col, dtype=np.int64))
     if isinstance(field, fields.Float):
         bounds = _number_bounds(field)
-        return (_number_classifier(bounds), float) if bounds is not None else None
+        if bounds is None:
+            return None
+        return _number_classifier(bounds), float, _by_value(_number_classifier(bounds),
+                                                            lambda col: _number_codes(col, bounds))
     if isinstance(field, fields.String):
         classifier = _string_classifier(field)
-        return (classifier, _identity) if classifier is not None else None
+        if classifier is None:
+            return None
+        if any(isinstance(v, validate.OneOf) for v in field.validators):
+            return classifier, _identity, _by_value(classifier, _enum_codes)
+        bounds = _length_bounds(field) or ()
+        return classifier, _identity, _by_value(classifier, lambda col: _types_in(col, {str}) and
+                                                _against_codes(np.fromiter(map(len, col), np.float64, len(col)),
+                                                               bounds))
     return None
+
+
+# ---- column classifiers: one int code per value; equal codes imply equal shape keys ----
+
+Column = Callable[[list], np.ndarray]
+SLOW = -1  # a value outside the fast path: its row takes marshmallow
+
+
+def _types_in(col: list, allowed: set) -> bool:
+    return set(map(type, col)) <= allowed
+
+
+def _against_codes(values: np.ndarray, bounds: tuple) -> np.ndarray:
+    code = np.zeros(len(values), dtype=np.int64)
+    for b in bounds:
+        code = code * 3 + (np.sign(values - b).astype(np.int64) + 1)
+    return code
+
+
+def _number_codes(col: list, bounds: tuple) -> np.ndarray | bool:
+    types = set(map(type, col))
+    if not types <= {float, int}:
+        return False
+    try:
+        values = np.array(col, dtype=np.float64)
+    except OverflowError:
+        return False
+    finite = np.isfinite(values)
+    code = np.where(finite, 1 + _against_codes(np.where(finite, values, 0.0), bounds), 0)
+    if len(types) > 1:  # the type is part of the shape
+        code = code * 2 + np.fromiter((t is int for t in map(type, col)), bool, len(col))
+    return code
+
+
+def _enum_codes(col: list) -> np.ndarray | bool:
+    if not _types_in(col, {str}):
+        return False
+    index: dict[str, int] = {}
+    return np.fromiter((index.setdefault(v, len(index)) for v in col), np.int64, len(col))
+
+
+def _combine(columns: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of code columns: (distinct code rows [u, c], index of each row's distinct row)."""
+    if not columns:
+        return np.zeros((1, 0), dtype=np.int64), np.zeros(n, dtype=np.int64)
+    key = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for col in columns:  # mixed radix: one integer per row while it fits 62 bits
+        size = int(col.max()) + 2  # codes are >= SLOW (-1)
+        radix *= size
+        if radix >= 2**62:
+            break
+        key = key * size + (col + 1)
+    else:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return np.stack(columns, axis=1)[first], inverse.reshape(-1)
+    uniq, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def _groups(inverse: np.ndarray, count: int) -> list[np.ndarray]:
+    """Positions of each distinct value of `inverse` (0 .. count-1), in order."""
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=count))[:-1]
+    return np.split(order, bounds)
+
+
+def _by_value(row_key: Callable[[Any], tuple | None], vectorised: Callable[[list], Any]) -> Column:
+    """A column classifier: `vectorised` where it applies, else the row classifier value by value."""
+    def classify(col: list) -> np.ndarray:
+        codes = vectorised(col)
+        if codes is not False:
+            return codes  # type: ignore[no-any-return]
+        index: dict[tuple, int] = {}
+        keys = [row_key(v) for v in col]
+        return np.array([SLOW if k is None else index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
+    return classify
 
 
 def _identity(v: Any) -> Any:
@@ -109,6 +201,7 @@ class _Plan:
         self.loaders: dict[str, Callable[[Any], Any]] = {}
         self.attributes: dict[str, str] = {}
         self.defaults: list[tuple[str, Any]] = []
+        self.columns: dict[str, Column] = {}
         for name, field in schema.fields.items():
             data_key = field.data_key or name
             attribute = field.attribute or name
@@ -116,16 +209,20 @@ class _Plan:
                 self.defaults.append((attribute, field.load_default))
             scalar = _scalar(field)
             if scalar is not None:
-                self.keys[data_key], self.loaders[data_key] = scalar
+                self.keys[data_key], self.loaders[data_key], self.columns[data_key] = scalar
             elif isinstance(field, fields.List) and isinstance(field.inner, fields.Nested) and not field.validators:
                 inner = field.inner.schema
                 nested = _Plan(inner) if all(_scalar(f) for f in inner.fields.values()) else None
-                if nested is not None:
-                    self.keys[data_key] = nested.list_key
-                    self.loaders[data_key] = nested.load_list
+                if nested is None:
+                    continue
+                self.keys[data_key] = nested.list_key
+                self.loaders[data_key] = nested.load_list
+                self.columns[data_key] = nested.list_codes
             else:
                 continue
             self.attributes[data_key] = attribute
+        self.renamed = any(k != a for k, a in self.attributes.items())
+        self.converting = {k for k, load in self.loaders.items() if load is not _identity}
 
     def shape(self, raw: Mapping[str, Any]) -> tuple | None:
         keys = self.keys
@@ -153,9 +250,53 @@ class _Plan:
             out.append(s)
         return ("l", tuple(out))
 
+    def item_codes(self, items: list) -> np.ndarray:
+        """One code per object of this schema (equal codes: equal shapes), column by column."""
+        codes = np.full(len(items), SLOW, dtype=np.int64)
+        groups: dict[tuple, list[int]] = {}
+        for i, item in enumerate(items):
+            if type(item) is dict:
+                groups.setdefault(tuple(item), []).append(i)
+        index: dict[tuple, int] = {}
+        for keys, idx in groups.items():
+            classifiers = [self.columns.get(k) for k in keys]
+            if any(c is None for c in classifiers):
+                continue
+            group = [items[i] for i in idx]
+            cols = [classify([r[k] for r in group]) for k, classify in zip(keys, classifiers)]
+            uniq, inverse = _combine(cols, len(idx))
+            ids = np.array([SLOW if SLOW in row else index.setdefault((keys, tuple(row)), len(index))
+                            for row in uniq.tolist()], dtype=np.int64)
+            codes[np.array(idx)] = ids[inverse]
+        return codes
+
+    def list_codes(self, col: list) -> np.ndarray:
+        """One code per list of objects of this schema (equal codes: equal shapes)."""
+        if not _types_in(col, {list}):
+            return _by_value(self.list_key, lambda c: False)(col)
+        lengths = np.fromiter(map(len, col), np.int64, len(col))
+        items = [item for v in col for item in v]
+        item_codes = self.item_codes(items)
+        if len(lengths) and (lengths == lengths[0]).all():  # the usual case: as many items in every list
+            columns = list(item_codes.reshape(len(col), int(lengths[0])).T) if lengths[0] else []
+            uniq, inverse = _combine(columns, len(col))
+            ids = np.array([SLOW if SLOW in row else i for i, row in enumerate(uniq.tolist())], dtype=np.int64)
+            return ids[inverse]  # type: ignore[no-any-return]
+        index: dict[tuple, int] = {}
+        out = np.empty(len(col), dtype=np.int64)
+        for i, row in enumerate(np.split(item_codes, np.cumsum(lengths)[:-1])):
+            key = tuple(row.tolist())
+            out[i] = SLOW if SLOW in key else index.setdefault(key, len(index))
+        return out
+
     def load(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        loaders, attributes = self.loaders, self.attributes
-        out = {attributes[k]: loaders[k](v) for k, v in raw.items()}
+        if self.renamed:
+            out = {self.attributes[k]: self.loaders[k](v) for k, v in raw.items()}
+        else:  # copy, then convert only what a field changes (numbers to float, nested lists)
+            out = dict(raw)
+            loaders = self.loaders
+            for k in self.converting & raw.keys():
+                out[k] = loaders[k](out[k])
         for attribute, default in self.defaults:
             if attribute not in out:
                 out[attribute] = default() if callable(default) else default
@@ -203,16 +344,80 @@ class ProductLoader:
         return spec
 
     def load_many(self, rows: Sequence[Any]) -> tuple[list[dict[str, Any] | None], dict[int, Any]]:
-        """Load every row; return (specs with None for bad rows, {index: marshmallow messages})."""
-        specs: list[dict[str, Any] | None] = []
+        """Load every row; return (specs with None for bad rows, {index: marshmallow messages}).
+
+        Columnar: rows are grouped by their keys, each field's values are classified a column at a
+        time (numpy over numbers and string lengths), and each distinct shape is looked up (or
+        proven) once; only rows of unproven or invalid shapes go through marshmallow one by one."""
+        n = len(rows)
+        specs: list[dict[str, Any] | None] = [None] * n
         errors: dict[int, Any] = {}
-        for i, raw in enumerate(rows):
+        slow: list[int] = []
+        for shape, idx in self._shapes(rows).items():
+            fast = shape[0] != "row" and SLOW not in shape[-1]
+            key = self.shape_key(rows[idx[0]]) if fast else None
+            proven = key is not None and self._prove(key, rows[idx[0]])
+            if not proven:
+                slow += idx
+                continue
+            load = self.plan.load
+            for i in idx:
+                spec = load(rows[i])
+                try:
+                    check_finite_metrics(spec)
+                except ValidationError as exc:
+                    errors[i] = {exc.field_name: exc.messages}
+                    continue
+                specs[i] = spec
+            self.stats["fast"] += len(idx)
+        for i in sorted(slow):
             try:
-                specs.append(self.load(raw))
+                specs[i] = self.load(rows[i])
             except ValidationError as exc:
-                specs.append(None)
                 errors[i] = exc.messages
-        return specs, errors
+        return specs, dict(sorted(errors.items()))
+
+    def _prove(self, key: tuple, raw: Any) -> bool:
+        """Is `key` a proven shape? The first time, prove it on `raw` (marshmallow == fast load)."""
+        known = self.proven.get(key)
+        if known is not None:
+            return known
+        try:
+            spec = self.schema.load(raw)
+        except ValidationError:
+            return False  # an invalid row proves nothing; its rows take marshmallow
+        try:
+            ok = self.plan.load(raw) == spec
+        except Exception:  # noqa: BLE001 - any surprise just keeps this shape on the slow path
+            ok = False
+        if len(self.proven) < MAX_SHAPES:
+            self.proven[key] = ok
+        return ok
+
+    def _shapes(self, rows: Sequence[Any]) -> dict[tuple, list[int]]:
+        """Row indices grouped by shape, computed column by column (at least as fine as shape_key)."""
+        by_keys: dict[tuple, list[int]] = {}
+        out: dict[tuple, list[int]] = {}
+        for i, raw in enumerate(rows):
+            if type(raw) is dict:
+                by_keys.setdefault(tuple(raw), []).append(i)
+            else:
+                out[("row", i)] = [i]  # not an object: marshmallow names the problem
+        for keys, idx in by_keys.items():
+            classifiers = [self.plan.columns.get(k) for k in keys]
+            if any(c is None for c in classifiers):
+                out[("row", idx[0])] = idx  # an unknown or slow-path field: marshmallow for each
+                continue
+            group = [rows[i] for i in idx]
+            codes = [classify([r[k] for r in group]) for k, classify in zip(keys, classifiers)]
+            if not codes:
+                out[(keys, ())] = idx
+                continue
+            uniq, inverse = _combine(codes, len(idx))
+            positions = np.array(idx)
+            for u, members in enumerate(_groups(inverse, len(uniq))):
+                out[(keys, tuple(uniq[u].tolist()))] = positions[members].tolist()
+        return out
 
 
 _DEFAULT: ProductLoader | None = None
