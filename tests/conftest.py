@@ -124,10 +124,15 @@ def redis_url():
 
 @pytest.fixture
 def make_app(tmp_path: Path):
-    """Factory: make_app(DATABASE_URL=..., **settings) -> Flask app (SQLite in tmp_path by default)."""
+    """Factory: make_app(DATABASE_URL=..., **settings) -> Flask app (SQLite in tmp_path by default).
+
+    Every JSON response the app gives is validated against its OpenAPI spec (tests/spec_check.py);
+    the test fails at teardown on any mismatch."""
     from compliance import create_app
+    from tests.spec_check import install
 
     apps = []
+    mismatches: list[str] = []
 
     def factory(**settings):
         settings.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
@@ -135,6 +140,7 @@ def make_app(tmp_path: Path):
         settings.setdefault("SAMPLE_CATALOGUE", "")
         app = create_app(settings)
         app.config["TESTING"] = True
+        install(app, mismatches)
         apps.append(app)
         return app
 
@@ -146,6 +152,7 @@ def make_app(tmp_path: Path):
     wait_for_embedded_jobs(timeout=300, cancel_timers=True)
     for app in apps:
         app.extensions["db"].dispose()
+    assert not mismatches, "responses that do not match the OpenAPI spec:\n" + "\n".join(dict.fromkeys(mismatches))
 
 
 @pytest.fixture

@@ -36,11 +36,18 @@ class ComplianceApi(Api):
 def init_api(app: Flask) -> Api:
     app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds a rule
     app.json = OrjsonProvider(app)
-    api = ComplianceApi(app, spec_kwargs={"info": {"description": (
-        "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
-        "destination and end user, audit catalogues in batch, and manage versioned rules. "
-        "Authenticate with 'Authorization: Bearer <key>'. Not legal advice.")}})
-    api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer"})
+    api = ComplianceApi(app, spec_kwargs={
+        "info": {"description": (
+            "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
+            "destination and end user, audit catalogues in batch, and manage versioned rules. "
+            "Authenticate with 'Authorization: Bearer <key>' (or 'X-API-Key: <key>'). Not legal advice.")},
+        # Every operation needs a key unless it says otherwise (health: security []), so the docs
+        # page's "Try it out" sends the key it is given.
+        "security": [{"ApiKey": []}, {"ApiKeyHeader": []}],
+    })
+    api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer",
+                                                   "description": "Authorization: Bearer <key>"})
+    api.spec.components.security_scheme("ApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     from . import classify, health, rules
 
     for module in (health, classify, rules):

@@ -51,7 +51,9 @@ class Version(MethodView):
 class VersionExport(MethodView):
     @require_role("viewer")
     @blp.arguments(ExportQuerySchema, location="query")
-    @blp.response(200)
+    @blp.doc(responses={"200": {"description": "The version as a download: format=zip or format=yaml",
+                                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}},
+                                            "application/yaml": {"schema": {"type": "string"}}}}})
     def get(self, query, number: int):
         """The version in the rules/ YAML layout: a zip (default) or one multi-document YAML bundle."""
         body, mimetype, filename = rv.export_version(_db(), number, query["format"])

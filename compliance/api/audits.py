@@ -58,6 +58,8 @@ def _report(audit_id: int, query: dict, fmt: str) -> Response:
 class AuditReportCsv(MethodView):
     @require_role("viewer")
     @blp.arguments(AuditReportQuerySchema, location="query")
+    @blp.doc(responses={"200": {"description": "The report (streamed download)",
+                                "content": {"text/csv": {"schema": {"type": "string"}}}}})
     def get(self, query, audit_id: int):
         """The whole report as CSV (streamed): sku, eccn, status, destination, requirement, review_policy,
         exceptions, rule_ids, margins, missing."""
@@ -68,6 +70,8 @@ class AuditReportCsv(MethodView):
 class AuditReportJson(MethodView):
     @require_role("viewer")
     @blp.arguments(AuditReportQuerySchema, location="query")
+    @blp.doc(responses={"200": {"description": "The report (streamed download): the audit's fields and `results`",
+                                "content": {"application/json": {"schema": {"type": "object"}}}}})
     def get(self, query, audit_id: int):
         """The whole report as JSON (streamed): {audit fields..., "results": [...]}."""
         return _report(audit_id, query, "json")

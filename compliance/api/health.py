@@ -4,6 +4,7 @@ from flask import current_app
 from flask.views import MethodView
 from sqlalchemy import text
 
+from ..schemas.common import HealthSchema
 from .blueprint import Blueprint
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and readiness")
@@ -11,7 +12,8 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness 
 
 @blp.route("/health")
 class Health(MethodView):
-    @blp.response(200)
+    @blp.doc(security=[])  # the one operation that needs no key
+    @blp.response(200, HealthSchema)
     def get(self):
         """Service health: database, broker and the current rule version. No key needed."""
         config = current_app.config["COMPLIANCE"]

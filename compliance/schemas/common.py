@@ -63,3 +63,14 @@ class PaginationQuerySchema(Schema):
     page = fields.Integer(load_default=1, validate=page_range, metadata={"description": "1-based page"})
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "Items per page (1-1000)"})
+
+
+class HealthSchema(Schema):
+    status = fields.String(metadata={"description": "ok | degraded"})
+    database = fields.String(metadata={"description": "Database dialect (sqlite, postgresql)"})
+    embedded = fields.Boolean(metadata={"description": "Jobs run in-process (no broker configured)"})
+    rule_version = fields.Integer()
+    ruleset_revision = fields.String()
+    broker = fields.String()
+    database_error = fields.String()
+    broker_error = fields.String()
