@@ -47,7 +47,8 @@ class LeafResult:
     states: np.ndarray | None  # numeric/bool leaves only (KNOWN / MISSING / NOT_APPLICABLE)
 
 
-def validate_condition(node: Any, path: str, groups: set[str] | None = None) -> list[str]:
+def validate_condition(node: Any, path: str, groups: set[str] | None = None,
+                       families: set[str] | None = None) -> list[str]:
     """Return every problem in a condition tree, each prefixed by its path."""
     errors: list[str] = []
     if not isinstance(node, dict):
@@ -63,12 +64,12 @@ def validate_condition(node: Any, path: str, groups: set[str] | None = None) -> 
         key = bool_keys[0]
         child = node[key]
         if key == "not":
-            errors += validate_condition(child, f"{path}.not", groups)
+            errors += validate_condition(child, f"{path}.not", groups, families)
         elif not isinstance(child, list) or not child:
             errors.append(f"{path}.{key}: must be a non-empty list")
         else:
             for i, c in enumerate(child):
-                errors += validate_condition(c, f"{path}.{key}[{i}]", groups)
+                errors += validate_condition(c, f"{path}.{key}[{i}]", groups, families)
         return errors
     metric = node.get("metric")
     if metric not in METRICS:
@@ -98,6 +99,13 @@ def validate_condition(node: Any, path: str, groups: set[str] | None = None) -> 
             bad = [v for v in vals if v not in m.values]
             if bad:
                 errors.append(f"{path}.value: {bad} not in {list(m.values)}")
+    elif m.type == "family":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            errors.append(f"{path}.value: must be a list of model family ids, e.g. [nvidia/h20]")
+        elif families is not None:
+            bad = [v for v in value if v not in families]
+            if bad:
+                errors.append(f"{path}.value: unknown model family(s) {bad}; known: {sorted(families)}")
     elif m.type == "text":
         vals = value if isinstance(value, list) else [value]
         if not vals or not all(isinstance(v, str) and v for v in vals):

@@ -35,6 +35,8 @@ class CountryGroups:
         self.names: list[str] = list(data["groups"])
         self.index = {g: i for i, g in enumerate(self.names)}
         self._cache: dict[date, np.ndarray] = {}
+        self._notes: list[tuple[str, date | None, date | None, str]] = [
+            (n["country"], _d(n.get("from")), _d(n.get("to")), n["note"]) for n in data.get("country_notes") or ()]
 
     def matrix(self, as_of: date) -> np.ndarray:
         """Membership in force on `as_of`, aliases applied (HK rows copy CN)."""
@@ -63,9 +65,33 @@ class CountryGroups:
         col = self.matrix(as_of)[:, COUNTRY_INDEX[country]]
         return [self.names[i] for i in np.nonzero(col)[0]]
 
+    def notes(self, country: str, as_of: date) -> list[str]:
+        """Dated remarks on a country's membership in force on `as_of` (e.g. an unsourced change date)."""
+        return [text for c, start, end, text in self._notes
+                if c == country and (start is None or start <= as_of) and (end is None or as_of <= end)]
+
     def resolve(self, country: str) -> str:
         """The country a code is evaluated as (HK -> CN)."""
         return self.aliases.get(country, country)
+
+
+MEMBER_KEYS = {"country", "from", "to", "note", "citation"}
+NOTE_KEYS = {"country", "from", "to", "note"}
+
+
+def _dated_entry(entry: dict, ep: str, keys: set[str], errors: list[str]) -> None:
+    """Check an entry's keys and its inclusive from/to dates."""
+    for k in sorted(set(entry) - keys):
+        errors.append(f"{ep}.{k}: unknown key; use {sorted(keys)}")
+    bounds = {}
+    for k in ("from", "to"):
+        if entry.get(k) is not None:
+            try:
+                bounds[k] = _d(entry[k])
+            except ValueError:
+                errors.append(f"{ep}.{k}: not a date: {entry[k]!r}")
+    if len(bounds) == 2 and bounds["to"] < bounds["from"]:
+        errors.append(f"{ep}.to: {bounds['to']} is before from {bounds['from']}")
 
 
 def validate_country_groups(data: Any, path: str = "country_groups") -> list[str]:
@@ -73,6 +99,17 @@ def validate_country_groups(data: Any, path: str = "country_groups") -> list[str
     errors: list[str] = []
     if not isinstance(data, dict) or not isinstance(data.get("groups"), dict):
         return [f"{path}.groups: required mapping of group name -> {{members: [...]}}"]
+    notes = data.get("country_notes") or []
+    if not isinstance(notes, list):
+        errors.append(f"{path}.country_notes: must be a list of {{country, from, to, note}}")
+        notes = []
+    for i, note in enumerate(notes):
+        np_ = f"{path}.country_notes[{i}]"
+        if not isinstance(note, dict) or note.get("country") not in COUNTRY_INDEX or not isinstance(
+                note.get("note"), str) or not note.get("note"):
+            errors.append(f"{np_}: needs an ISO country code and a note")
+            continue
+        _dated_entry(note, np_, NOTE_KEYS, errors)
     for alias, spec in (data.get("aliases") or {}).items():
         if alias not in COUNTRY_INDEX or not isinstance(spec, dict) or spec.get("treated_as") not in COUNTRY_INDEX:
             errors.append(f"{path}.aliases.{alias}: needs an ISO code and treated_as: <ISO code>")
@@ -86,10 +123,5 @@ def validate_country_groups(data: Any, path: str = "country_groups") -> list[str
             if code not in COUNTRY_INDEX:
                 errors.append(f"{gp}.members[{i}]: unknown country code {code!r}")
             if isinstance(entry, dict):
-                for k in ("from", "to"):
-                    if entry.get(k) is not None:
-                        try:
-                            _d(entry[k])
-                        except ValueError:
-                            errors.append(f"{gp}.members[{i}].{k}: not a date: {entry[k]!r}")
+                _dated_entry(entry, f"{gp}.members[{i}]", MEMBER_KEYS, errors)
     return errors

@@ -54,6 +54,7 @@ from .countries import COUNTRY_INDEX, ISO_COUNTRIES
 from .errors import InvalidInput
 from .rulebook import InForce, Rule, Rulebook
 from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE, ProductTable
+from .vendors import CACHE_LIMIT
 from .vocabulary import EXCEPTIONS, METRICS, REVIEW_POLICIES
 
 DERIVED = ("contains_3a090a", "contains_3a090b")
@@ -65,20 +66,54 @@ def _key(node: dict) -> str:
     return json.dumps([node["metric"], node["op"], node["value"]], sort_keys=True)
 
 
-def _match_models(table: ProductTable, patterns: Sequence[str]) -> np.ndarray:
-    """Glob-match 'vendor/name|vendor/family' keys; evaluated once per distinct key."""
-    # One compiled alternation of the glob patterns, tried once per distinct key part.
-    regex = re.compile("|".join(f"(?:{fnmatch.translate(p.lower())})" for p in patterns))
+def _match_models(table: ProductTable, rulebook: Rulebook, patterns: Sequence[str]) -> np.ndarray:
+    """Glob-match raw 'vendor/name|vendor/family' keys; each distinct key is matched once per rulebook."""
     uniq, codes = table.model_index()
-    hit = np.array([any(regex.match(k) for k in str(u).split("|")) for u in uniq], dtype=bool)
-    return hit[codes] if len(uniq) else np.zeros(table.n, dtype=bool)
+    if not uniq:
+        return np.zeros(table.n, dtype=bool)
+    memo = rulebook.pattern_cache.setdefault(tuple(patterns), {})
+    missing = [k for k in uniq if k not in memo]
+    if missing:
+        if len(memo) + len(missing) > CACHE_LIMIT:
+            memo.clear()
+        # One compiled alternation of the glob patterns, tried once per distinct key part.
+        regex = re.compile("|".join(f"(?:{fnmatch.translate(p.lower())})" for p in patterns))
+        for k in missing:
+            memo[k] = any(regex.match(part) for part in str(k).split("|"))
+    hit = np.fromiter((memo[k] for k in uniq), dtype=bool, count=len(uniq))
+    return hit[codes]
+
+
+def _propagate_up(table: ProductTable, mask: np.ndarray) -> np.ndarray:
+    """A system has what any of its parts has (deepest first); returns a new array."""
+    out = mask.copy()
+    if table.has_components:
+        for d in range(int(table.depth.max()), 0, -1):
+            rows = np.nonzero(table.depth == d)[0]
+            if out.dtype == bool:
+                np.logical_or.at(out, table.parent[rows], out[rows])
+            else:
+                np.bitwise_or.at(out, table.parent[rows], out[rows])
+    return out
+
+
+def family_bits(table: ProductTable, rulebook: Rulebook) -> tuple[np.ndarray, np.ndarray]:
+    """(match bits, possible-match bits) per table row, systems including their parts; cached per table."""
+    cached = table._family_bits
+    if cached is None or cached[0] is not rulebook.models:
+        uniq, codes = table.model_index()
+        match, possible = rulebook.models.resolve(uniq)
+        match, possible = _propagate_up(table, match[codes]), _propagate_up(table, possible[codes])
+        cached = table._family_bits = (rulebook.models, match, possible & ~match)
+    return cached[1], cached[2]
 
 
 class _ProductLeaves:
     """Evaluates product-scope leaves over every row of a table, caching static ones."""
 
-    def __init__(self, table: ProductTable):
+    def __init__(self, table: ProductTable, rulebook: Rulebook):
         self.table = table
+        self.rulebook = rulebook
         self.derived_values: dict[str, np.ndarray] = {}
         self.derived_states: dict[str, np.ndarray] = {}
         self.cache: dict[str, tuple[Truth, np.ndarray | None, np.ndarray | None]] = {}
@@ -107,12 +142,17 @@ class _ProductLeaves:
                 res = ~res
             return Truth(res, ~res), None, None
         if metric == "model":
-            res = _match_models(t, value if isinstance(value, list) else [value])
-            if t.has_components:  # a system matches when any part of it matches
-                for d in range(int(t.depth.max()), 0, -1):
-                    rows = np.nonzero((t.depth == d) & res)[0]
-                    res[t.parent[rows]] = True
+            # a system matches when any part of it matches
+            res = _propagate_up(t, _match_models(t, self.rulebook, value if isinstance(value, list) else [value]))
             return Truth(res, ~res), None, None
+        if metric == "model_family":
+            match, possible = family_bits(t, self.rulebook)
+            wanted = np.uint64(self.rulebook.models.bits(value))
+            hit = (match & wanted) != 0
+            maybe = (possible & wanted) != 0  # a look-alike name: unknown, never a silent "no"
+            if op == "not_in":
+                return Truth(~hit & ~maybe, hit), None, None
+            return Truth(hit, ~hit & ~maybe), None, None
         raise InvalidInput(f"metric {metric!r} cannot be used in a product condition")
 
     @staticmethod
@@ -183,9 +223,9 @@ class Evaluation:
         return ids[self.decided_by[self.table.top]]
 
 
-def _classify(table: ProductTable, rules: Sequence[Rule]):
+def _classify(table: ProductTable, rulebook: Rulebook, rules: Sequence[Rule]):
     n = table.n
-    leaf_fn = _ProductLeaves(table)
+    leaf_fn = _ProductLeaves(table, rulebook)
     system = table.kind == KIND_CODE["system"]
     eccn = np.full(n, ECCN_NONE, dtype=np.int8)
     status = np.full(n, NOT_CONTROLLED, dtype=np.int8)
@@ -262,7 +302,7 @@ def evaluate(
     `headquarters` is one country code for every product, or one per top-level product (None allowed).
     """
     rules = rulebook.in_force(as_of)
-    eccn, status, decided_by, sinks, truths, leaf_fn = _classify(table, rules.classification)
+    eccn, status, decided_by, sinks, truths, leaf_fn = _classify(table, rulebook, rules.classification)
     result = Evaluation(
         table=table, rulebook=rulebook, rules=rules, as_of=as_of, eccn=eccn, status=status,
         decided_by=decided_by, class_leaves=sinks, class_truths=truths, derived_values=leaf_fn.derived_values,

@@ -1,8 +1,8 @@
 """Run the test cases that travel with each rule pack against a whole rulebook.
 
 A case names a date, a product, destinations and an optional end user, and the expected outcome.
-`eccn`, `status`, `rule_id`, `missing`, requirement, review_policy and exceptions must match
-exactly; `metrics` values must match to 0.01; `rule_ids` and `flags` must all be present.
+`eccn`, `status`, `rule_id`, `missing`, requirement, review_policy, exceptions and country_groups
+must match exactly; `metrics` values must match to 0.01; `rule_ids` and `flags` must all be present.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResu
             failures.append(f"licences.{dest}: not among the case's destinations")
             continue
         got = licence_record(result, 0, dests.index(dest))
-        for key in ("requirement", "review_policy", "exceptions", "missing"):
+        for key in ("requirement", "review_policy", "exceptions", "missing", "country_groups"):
             if key in want and got[key] != want[key]:
                 failures.append(f"licences.{dest}.{key}: expected {want[key]!r}, got {got[key]!r}")
         for key in ("rule_ids", "flags"):

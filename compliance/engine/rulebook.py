@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 from .conditions import validate_condition
 from .countries import CountryGroups, validate_country_groups
 from .errors import RulebookInvalid
+from .vendors import MAX_FAMILIES, ModelCatalog, normalise_vendor, validate_models
 from .vocabulary import ECCNS, EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIES, RULE_KINDS
 
 LICENCE_ONLY_METRICS = {"eccn", "destination", "headquarters"}
@@ -24,7 +25,7 @@ EFFECT_KEYS = {"requirement", "review_policy", "exceptions", "exceptions_blocked
 RULE_KEYS = {"id", "kind", "title", "eccn", "when", "effect", "precedence", "effective_from",
              "effective_to", "citation", "source_url", "notes", "overlay"}
 PACK_KEYS = {"id", "title", "citation", "published", "effective_from", "source_url", "notes", "rules",
-             "tests", "status"}
+             "tests", "status", "vendors", "families"}
 
 
 def canonical_json(data: Any) -> str:
@@ -116,6 +117,9 @@ def validate_rulebook(content: Any) -> list[str]:
     packs = content.get("packs")
     if not isinstance(packs, list):
         return errors + ["packs: required list"]
+    errors += _validate_models(packs)
+    families = {f.get("id") for p in packs if isinstance(p, dict) and isinstance(p.get("families"), list)
+                for f in p["families"] if isinstance(f, dict)}
     seen_rules: dict[str, str] = {}
     seen_packs: set[str] = set()
     for pi, pack in enumerate(packs):
@@ -143,14 +147,56 @@ def validate_rulebook(content: Any) -> list[str]:
             errors.append(f"{pp}.rules: required list (may be empty, with notes saying why)")
             rules = []
         for ri, rule in enumerate(rules):
-            errors += _validate_rule(rule, f"{pp}.rules[{ri}]", groups, seen_rules)
+            errors += _validate_rule(rule, f"{pp}.rules[{ri}]", groups, seen_rules, families)
         tests = pack.get("tests", [])
         if not isinstance(tests, list):
             errors.append(f"{pp}.tests: must be a list")
     return errors
 
 
-def _validate_rule(rule: Any, rp: str, groups: set[str], seen: dict[str, str]) -> list[str]:
+def _validate_models(packs: list) -> list[str]:
+    """Vendor aliases and model families across packs: well formed, unique, and consistent."""
+    errors: list[str] = []
+    vendors: dict[str, str] = {}
+    aliases: dict[str, tuple[str, str]] = {}
+    families: dict[str, str] = {}
+    for pi, pack in enumerate(packs):
+        if not isinstance(pack, dict):
+            continue
+        pp = f"packs[{pi}]({pack.get('id')})"
+        errors += validate_models(pack.get("vendors"), pack.get("families"), pp)
+        for vid, spec in (pack.get("vendors") or {}).items() if isinstance(pack.get("vendors"), dict) else ():
+            if vid in vendors:
+                errors.append(f"{pp}.vendors.{vid}: vendor defined twice (also in {vendors[vid]})")
+            vendors[vid] = pp
+            names = [vid, *(spec.get("aliases") or [])] if isinstance(spec, dict) and isinstance(
+                spec.get("aliases") or [], list) else [vid]
+            for alias in names:
+                key = normalise_vendor(alias) if isinstance(alias, str) else ""
+                if key in aliases and aliases[key][0] != vid:
+                    errors.append(f"{pp}.vendors.{vid}.aliases: {alias!r} already names vendor {aliases[key][0]!r}")
+                aliases.setdefault(key, (vid, pp))
+    for pi, pack in enumerate(packs):
+        if not isinstance(pack, dict) or not isinstance(pack.get("families"), list):
+            continue
+        pp = f"packs[{pi}]({pack.get('id')})"
+        for fi, f in enumerate(pack["families"]):
+            if not isinstance(f, dict):
+                continue
+            fid = f.get("id")
+            if fid in families:
+                errors.append(f"{pp}.families[{fi}].id: family {fid!r} defined twice (also in {families[fid]})")
+            families[fid] = pp
+            if isinstance(f.get("vendor"), str) and f["vendor"] not in vendors:
+                errors.append(f"{pp}.families[{fi}].vendor: unknown vendor {f['vendor']!r}; "
+                              f"define it under some pack's vendors (known: {sorted(vendors)})")
+    if len(families) > MAX_FAMILIES:
+        errors.append(f"families: {len(families)} defined; at most {MAX_FAMILIES} are supported")
+    return errors
+
+
+def _validate_rule(rule: Any, rp: str, groups: set[str], seen: dict[str, str],
+                   families: set[str] | None = None) -> list[str]:
     errors: list[str] = []
     if not isinstance(rule, dict):
         return [f"{rp}: must be a mapping"]
@@ -182,7 +228,7 @@ def _validate_rule(rule: Any, rp: str, groups: set[str], seen: dict[str, str]) -
     if when is None:
         errors.append(f"{rp}.when: required condition")
     else:
-        errors += validate_condition(when, f"{rp}.when", groups)
+        errors += validate_condition(when, f"{rp}.when", groups, families)
         if kind == "classification":
             used = _metrics_used(when)
             bad = sorted(used & LICENCE_ONLY_METRICS)
@@ -257,6 +303,10 @@ class Rulebook:
                     effect=r.get("effect") or {}, notes=r.get("notes"), source_url=r.get("source_url"),
                 ))
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.models = ModelCatalog(
+            {vid: spec for p in self.packs for vid, spec in (p.get("vendors") or {}).items()},
+            [f for p in self.packs for f in p.get("families") or ()])
+        self.pattern_cache: dict[tuple[str, ...], dict[str, bool]] = {}  # `model` glob leaves, per pattern list
         self.rules_by_id: dict[str, Rule] = {r.id: r for r in rules}
         self._in_force: dict[date, InForce] = {}
 

@@ -43,6 +43,7 @@ class ProductTable:
     notes: list[list[str]] = field(default_factory=list)  # per row; empty when built from columns
     tpp_source: list[str] | None = None  # per row; None when built from columns
     _model_index: tuple[list[str], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _family_bits: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_components(self) -> bool:

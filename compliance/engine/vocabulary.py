@@ -64,8 +64,11 @@ METRICS: dict[str, Metric] = {
         Metric("transistors", "number", "count", "product", "Aggregated approximated transistor count."),
         Metric("datacenter", "bool", "", "product", "Designed or marketed for use in data centers."),
         Metric("kind", "category", "", "product", "ic, hbm or system.", KINDS),
+        Metric("model_family", "family", "", "product",
+               "Model family from the canonical vendor (alias table) and the family or name; a look-alike "
+               "name is unknown (a possible match). Systems also match their components."),
         Metric("model", "text", "", "product",
-               "'vendor/name' and 'vendor/family', lower-case; systems also match their components."),
+               "Raw 'vendor/name' and 'vendor/family' as typed, lower-case (prefer model_family)."),
         Metric("eccn", "category", "", "product",
                "The ECCN found by the classification rules (licence rules only).", ECCNS + ("none",)),
         Metric("contains_3a090a", "number", "count", "product",
@@ -85,6 +88,7 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "bool": ("==", "!="),
     "category": ("==", "!=", "in", "not_in"),
     "text": ("matches",),  # glob patterns, case-insensitive
+    "family": ("in", "not_in"),  # model family ids defined in the packs' `families`
     "country": ("in", "not_in", "in_group", "not_in_group"),
 }
 NUMERIC_OPS = (">=", ">", "<", "<=")

@@ -23,7 +23,7 @@ from ..engine import Rulebook, RulebookInvalid
 from ..engine.countries import COUNTRY_INDEX
 from ..engine.errors import ComplianceError, Conflict, InvalidInput, NotFound
 from ..engine.packtests import run_pack_tests
-from ..engine.rulebook import normalise
+from ..engine.rulebook import canonical_json, normalise
 from ..engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
 from ..models import AuditEvent, ReevaluationRun, RuleDraft, RuleVersion
 from .rule_export import dump_yaml
@@ -663,7 +663,8 @@ def diff_contents(old: dict, new: dict) -> dict[str, Any]:
     ng = (new.get("country_groups") or {}).get("groups") or {}
 
     def members(spec):
-        return {m if isinstance(m, str) else str(m) for m in (spec or {}).get("members") or []}
+        # dated entries compare by canonical JSON: key order differs between stores (JSONB sorts keys)
+        return {m if isinstance(m, str) else canonical_json(m) for m in (spec or {}).get("members") or []}
 
     groups = []
     for g in sorted(set(og) | set(ng)):

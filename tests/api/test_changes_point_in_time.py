@@ -25,12 +25,13 @@ def test_a800_became_controlled_between_june_2023_and_january_2024(client, viewe
     assert r.status_code == 200, r.json
     changed = {(i["sku"], i["destination"]) for i in r.json["items"]}
     # The October 2023 rewrite drops the I/O test: the A800 (NVLink 400 GB/s) becomes 3A090.a (its ECCN
-    # changes for every watched destination), and 3A090 items now need a licence for Russia (D:1/D:5).
-    assert changed == {("A800", d) for d in ("CN", "HK", "MO", "RU", "DE")} | {("H100", "RU")}
+    # changes for every watched destination). The H100 already needed a licence for Russia in June 2023
+    # (15 CFR 746.8: every CCL item), so it does not change.
+    assert changed == {("A800", d) for d in ("CN", "HK", "MO", "RU", "DE")}
     a800 = [i for i in r.json["items"] if i["destination"] == "CN"][0]
     assert a800["from"]["eccn"] is None and a800["to"]["eccn"] == "3A090.a"
     assert a800["to"]["requirement"] == "license_required"
-    assert r.json["changed_products"] == 2 and r.json["products"] == 5
+    assert r.json["changed_products"] == 1 and r.json["products"] == 5
     assert r.json["changed_rows"] == len(r.json["items"]) == sum(t["count"] for t in r.json["transitions"])
 
 

@@ -23,7 +23,9 @@ from compliance.engine.vocabulary import FORMAT_BITS
 FIRST, LAST = date(2022, 10, 7), date(2026, 11, 30)
 COUNTRIES = ["CN", "HK", "MO", "RU", "IR", "CU", "AE", "SA", "VN", "IL", "SG", "DE", "US", "JP", "IN", "BR", "TW"]
 NAMES = [("NVIDIA", "H20"), ("NVIDIA", "H100 SXM5"), ("NVIDIA", "A100 PCIe"), ("AMD", "Instinct MI308X"),
-         ("Example", "Chip"), ("NVIDIA", "HGX H20"), ("Acme", "Accel")]
+         ("Example", "Chip"), ("NVIDIA", "HGX H20"), ("Acme", "Accel"), ("Nvidia Corporation", "H20 96GB"),
+         ("Nvdia", "H20"), ("NVIDIA", "H20E"), ("Advanced Micro Devices, Inc.", "MI308X"), ("NVIDIA", "H800 PCIe"),
+         ("NVIDIA", "L40S"), ("AMD", "Instinct MI250X")]
 
 
 def random_ic(rng: random.Random) -> dict:

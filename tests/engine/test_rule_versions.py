@@ -76,11 +76,21 @@ def test_macau_joins_the_2022_licence_requirement_on_2023_01_17(decide, as_of, r
 
 
 def test_a800_changes_from_free_to_3a090a_between_2023_11_16_and_17(decide):
-    before, lic_before = decide(A800, "2023-11-16", ["CN"])
+    before, _ = decide(A800, "2023-11-16", ["CN"])
     after, lic_after = decide(A800, "2023-11-17", ["CN"])
-    assert before["eccn"] is None and lic_before["CN"]["requirement"] == "no_license_required"
+    assert before["eccn"] is None
     assert after["eccn"] == "3A090.a" and lic_after["CN"]["requirement"] == "license_required"
     assert after["rule_id"] == "us-2023-10.3a090.a"
+
+
+@pytest.mark.parametrize("as_of, requirement", [("2023-10-22", "no_license_required"),
+                                                ("2023-10-23", "license_required"),
+                                                ("2023-11-16", "license_required")])
+def test_the_early_effect_letter_binds_the_a800_from_2023_10_23(decide, as_of, requirement):
+    _, lic = decide(A800, as_of, ["CN"])
+    assert lic["CN"]["requirement"] == requirement
+    if requirement == "license_required":
+        assert "us-2023-10.overlay.nvidia-early-d5-macau" in lic["CN"]["rule_ids"]
 
 
 def test_the_2022_rule_still_applies_on_its_last_day_2023_11_16(decide):
@@ -88,10 +98,13 @@ def test_the_2022_rule_still_applies_on_its_last_day_2023_11_16(decide):
     assert cls["rule_id"] == "us-2022-10.3a090.a"
 
 
-@pytest.mark.parametrize("as_of, requirement", [("2023-11-16", "no_license_required"),
+@pytest.mark.parametrize("as_of, requirement", [("2023-10-22", "no_license_required"),
                                                 ("2023-11-17", "license_required")])
 def test_vietnam_d1_needs_a_licence_from_the_2023_rule(decide, as_of, requirement):
-    _, lic = decide(H100, as_of, ["VN"])
+    _, lic = decide(dict(H100, name="Accelerator X", vendor="Example"), as_of, ["VN"])
+    if as_of == "2023-10-22":
+        _, named = decide(H100, "2023-10-23", ["VN"])  # the H100 itself: by the early-effect letter
+        assert named["VN"]["requirement"] == "license_required"
     assert lic["VN"]["requirement"] == requirement
 
 

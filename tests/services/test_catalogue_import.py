@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -77,7 +78,7 @@ def test_parallel_import_stores_exactly_what_a_serial_import_stores(make_app, db
 
 def test_sample_catalogue_is_imported_once(make_app):
     app = make_app()
-    path = app.config["COMPLIANCE"].RULES_DIR.replace("rules", "compliance/data/sample_catalogue.json")
+    path = str(Path(app.config["COMPLIANCE"].RULES_DIR).parent / "compliance" / "data" / "sample_catalogue.json")
     rep = ensure_sample_catalogue(app, path)
     assert rep["rejected"] == 0 and rep["imported"] == len(json.load(open(path))["products"])
     assert ensure_sample_catalogue(app, path) is None
