@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from compliance.engine import ProductTable, evaluate, load_rulebook  # noqa: E402
-from compliance.engine.vocabulary import METRICS  # noqa: E402
+from compliance.engine.vocabulary import HBM_PACKAGINGS, METRICS  # noqa: E402
 
 AS_OF = date(2026, 6, 1)
 DESTINATIONS = ["CN", "AE", "DE", "MO", "SG"]
@@ -63,8 +63,15 @@ def synthetic_columns(n: int, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarr
     datacenter = (rng.random(n) < 0.6).astype(np.float64)
     datacenter[(rng.random(n) < 0.05) | hbm] = np.nan
     model = np.array(MODELS, dtype=object)[rng.integers(0, len(MODELS), n)]
+    # Release dates 2020 .. 2026 (as ordinals), a tenth known only to the month (a 30-day range), 10 % missing.
+    first = rng.integers(date(2020, 1, 1).toordinal(), date(2026, 12, 31).toordinal(), n).astype(np.float64)
+    last = first + np.where(rng.random(n) < 0.1, 30, 0)
+    gone = rng.random(n) < 0.1
+    first[gone] = last[gone] = np.nan
+    packaging = np.where(hbm & (rng.random(n) < 0.1), 2, np.where(hbm & (rng.random(n) < 0.1), 1, 0))
     cols = {"tpp": tpp, "performance_density": pd, "performance_density__na": pd_na, "io_bandwidth": io,
-            "dram_bandwidth": dram, "memory_bandwidth_density": mbd, "datacenter": datacenter}
+            "dram_bandwidth": dram, "memory_bandwidth_density": mbd, "datacenter": datacenter,
+            "release_date_first": first, "release_date_last": last, "hbm_packaging": packaging.astype(np.int8)}
     return cols, kind, model
 
 
@@ -73,7 +80,9 @@ def product_dicts(cols: dict, kind: np.ndarray, model: np.ndarray) -> list[dict]
     n = len(kind)
     out = []
     for i in range(n):
-        p = {"kind": str(kind[i]), "model": str(model[i])}
+        p = {"kind": str(kind[i]), "model": str(model[i]),
+             "release": (float(cols["release_date_first"][i]), float(cols["release_date_last"][i])),
+             "hbm_packaging": HBM_PACKAGINGS[int(cols["hbm_packaging"][i])]}
         for m in ("tpp", "performance_density", "io_bandwidth", "dram_bandwidth", "memory_bandwidth_density",
                   "datacenter", "transistors"):
             col = cols.get(m)
@@ -131,6 +140,23 @@ class PurePython:
             targets = value if isinstance(value, list) else [value]
             hit = p["kind"] in targets
             return not hit if op in ("!=", "not_in") else hit
+        if metric == "hbm_packaging":
+            if p["kind"] != "hbm":
+                return False
+            targets = value if isinstance(value, list) else [value]
+            hit = p["hbm_packaging"] in targets
+            return not hit if op in ("!=", "not_in") else hit
+        if metric == "release_date":
+            first, last = p["release"]
+            if first != first:  # NaN: not given
+                return None
+            day = date.fromisoformat(str(value)).toordinal()
+            lo, hi = self.OPS[op](first, day), self.OPS[op](last, day)
+            return lo if lo == hi else None
+        if metric == "transaction_type":
+            targets = value if isinstance(value, list) else [value]
+            hit = ctx["transaction_type"] in targets
+            return not hit if op in ("!=", "not_in") else hit
         if metric == "model_family":
             match, possible = self.models._resolve_one(p["model"])
             wanted = self.models.bits(value)
@@ -168,8 +194,9 @@ class PurePython:
                 return None, "indeterminate"
         return None, "not_controlled"
 
-    def licence(self, p: dict, eccn, status, dest: str, hq: str | None) -> tuple:
-        ctx = {"eccn": eccn, "status": status, "destination": dest, "headquarters": hq}
+    def licence(self, p: dict, eccn, status, dest: str, hq: str | None, transaction_type: str = "export") -> tuple:
+        ctx = {"eccn": eccn, "status": status, "destination": dest, "headquarters": hq,
+               "transaction_type": transaction_type}
         required = unknown = False
         policy, policy_decided = None, False
         exceptions: set[str] = set()

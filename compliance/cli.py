@@ -96,7 +96,11 @@ def main() -> None:
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Use this rules directory instead of the database's current version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full decisions as JSON.")
-def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, as_json: bool) -> None:
+@click.option("--transaction-type", "transaction_type", default="export", show_default=True,
+              type=click.Choice(["export", "reexport", "in_country_transfer"]),
+              help="Export from the US, reexport from abroad, or transfer within a country.")
+def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, as_json: bool,
+             transaction_type: str) -> None:
     """Classify the product(s) in FILE (JSON, JSON Lines or YAML)."""
     from .engine import build_table, evaluate, load_rulebook
     from .engine.explain import Explanation
@@ -110,7 +114,7 @@ def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, 
     hq_code = hq_codes[0] if hq else None
     if rules_dir:
         rulebook = load_rulebook(str(Path(rules_dir).resolve()))
-        result = evaluate(build_table(products), rulebook, day, dests, hq_code)
+        result = evaluate(build_table(products), rulebook, day, dests, hq_code, transaction_type)
         ex = Explanation.of(result)
         decisions = [{"product": {k: p.get(k) for k in ("sku", "name", "vendor")}, "classification": c,
                       "licences": lic, "as_of": day.isoformat(), "ruleset_revision": rulebook.revision}
@@ -119,7 +123,8 @@ def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, 
         from .services.classification import classify_products
 
         app = _app()
-        decisions = classify_products(app.extensions["rulebooks"], products, day, dests, hq_code).all()
+        decisions = classify_products(app.extensions["rulebooks"], products, day, dests, hq_code,
+                                      transaction_type=transaction_type).all()
     if as_json:
         click.echo(json.dumps(decisions if len(decisions) > 1 else decisions[0], indent=2, default=str))
         return

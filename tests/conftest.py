@@ -197,16 +197,16 @@ def headers_for():
 
 H100 = {"name": "H100 SXM5", "vendor": "NVIDIA", "family": "H100", "kind": "ic", "datacenter": True,
         "throughput": [{"format": "fp8", "dense_tops": 1979}], "die_area_mm2": 814,
-        "io_bandwidth_gb_per_s": 900, "memory_bandwidth_gb_per_s": 3350}
+        "io_bandwidth_gb_per_s": 900, "memory_bandwidth_gb_per_s": 3350, "release_date": "2022-09"}
 A800 = {"name": "A800 SXM4 80GB", "vendor": "NVIDIA", "family": "A800", "kind": "ic", "datacenter": True,
         "throughput": [{"format": "fp16", "dense_tops": 312}], "die_area_mm2": 826, "io_bandwidth_gb_per_s": 400,
-        "memory_bandwidth_gb_per_s": 2039}
+        "memory_bandwidth_gb_per_s": 2039, "release_date": "2022-11"}
 H20 = {"name": "H20", "vendor": "NVIDIA", "family": "H20", "kind": "ic", "datacenter": True,
        "throughput": [{"format": "fp16", "dense_tops": 148}], "die_area_mm2": 814, "io_bandwidth_gb_per_s": 900,
-       "memory_bandwidth_gb_per_s": 4000}
+       "memory_bandwidth_gb_per_s": 4000, "release_date": "2024"}
 RTX_4090 = {"name": "GeForce RTX 4090", "vendor": "NVIDIA", "kind": "ic", "datacenter": False,
             "throughput": [{"format": "fp8", "dense_tops": 660.6}], "die_area_mm2": 609,
-            "io_bandwidth_gb_per_s": 64, "memory_bandwidth_gb_per_s": 1008}
+            "io_bandwidth_gb_per_s": 64, "memory_bandwidth_gb_per_s": 1008, "release_date": "2022-10-12"}
 RTX_4090_D = {"name": "GeForce RTX 4090 D", "vendor": "NVIDIA", "kind": "ic", "datacenter": False,
               "throughput": [{"format": "fp8", "dense_tops": 588.35}], "die_area_mm2": 609,
               "io_bandwidth_gb_per_s": 64, "memory_bandwidth_gb_per_s": 1008}

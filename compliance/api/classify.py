@@ -65,7 +65,8 @@ class Classify(MethodView):
         """Classify one product as of a date, with licence requirements per destination."""
         hq = (body.get("end_user") or {}).get("headquarters")
         decisions = classify_products(_store(), [body["product"]], body["as_of"], body["destinations"], hq,
-                                      body.get("ruleset_revision"), body["detail"])
+                                      body.get("ruleset_revision"), body["detail"],
+                                      body["transaction_type"])
         decision = decisions.all()
         if body.get("record"):
             record_decisions(current_app.extensions["db"], _options(body, "product"), [body["product"]], decision,
@@ -94,7 +95,8 @@ class ClassifyBatch(MethodView):
         hq = (body.get("end_user") or {}).get("headquarters")
         products = body["products"]
         decisions = classify_products(_store(), products, body["as_of"], body["destinations"], hq,
-                                      body.get("ruleset_revision"), body["detail"])
+                                      body.get("ruleset_revision"), body["detail"],
+                                      body["transaction_type"])
         head = {"count": len(decisions), "as_of": body["as_of"].isoformat(),
                 "ruleset_revision": decisions.revision, "rule_version": decisions.rule_version}
         if body.get("record"):

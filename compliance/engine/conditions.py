@@ -11,6 +11,7 @@ explanation comes from the same pass as the decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable
 
 import numpy as np
@@ -99,6 +100,11 @@ def validate_condition(node: Any, path: str, groups: set[str] | None = None,
             bad = [v for v in vals if v not in m.values]
             if bad:
                 errors.append(f"{path}.value: {bad} not in {list(m.values)}")
+    elif m.type == "date":
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            errors.append(f"{path}.value: must be a date (YYYY-MM-DD), got {value!r}")
     elif m.type == "family":
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             errors.append(f"{path}.value: must be a list of model family ids, e.g. [nvidia/h20]")

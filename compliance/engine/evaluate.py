@@ -53,13 +53,15 @@ from .conditions import LeafResult, Truth, compare, evaluate_condition
 from .countries import COUNTRY_INDEX, ISO_COUNTRIES
 from .errors import InvalidInput
 from .rulebook import InForce, Rule, Rulebook
-from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE, ProductTable
+from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE, PACKAGING_CODE, ProductTable
 from .vendors import CACHE_LIMIT
-from .vocabulary import EXCEPTIONS, METRICS, REVIEW_POLICIES
+from .vocabulary import EXCEPTIONS, METRICS, REVIEW_POLICIES, TRANSACTION_TYPES
 
-DERIVED = ("contains_3a090a", "contains_3a090b")
+DERIVED = ("contains_3a090a", "contains_3a090b", "contains_3a090c", "contains_logic_ic")
 A_CODES = np.array([ECCN_CODE["3A090.a"], ECCN_CODE["4A090.a"]])
 B_CODES = np.array([ECCN_CODE["3A090.b"], ECCN_CODE["4A090.b"]])
+C_CODES = np.array([ECCN_CODE["3A090.c"]])
+TRANSACTION_CODE = {t: i for i, t in enumerate(TRANSACTION_TYPES)}
 
 
 def _key(node: dict) -> str:
@@ -141,6 +143,15 @@ class _ProductLeaves:
             if op in ("!=", "not_in"):
                 res = ~res
             return Truth(res, ~res), None, None
+        if metric == "hbm_packaging":  # HBM items only: not met for anything else, whatever the operator
+            targets = value if isinstance(value, list) else [value]
+            hbm = t.kind == KIND_CODE["hbm"]
+            res = np.isin(t.hbm_packaging, [PACKAGING_CODE[v] for v in targets])
+            if op in ("!=", "not_in"):
+                res = ~res
+            return Truth(res & hbm, ~res | ~hbm), None, None
+        if mtype == "date":
+            return self._date(node)
         if metric == "model":
             # a system matches when any part of it matches
             res = _propagate_up(t, _match_models(t, self.rulebook, value if isinstance(value, list) else [value]))
@@ -154,6 +165,18 @@ class _ProductLeaves:
                 return Truth(~hit & ~maybe, hit), None, None
             return Truth(hit, ~hit & ~maybe), None, None
         raise InvalidInput(f"metric {metric!r} cannot be used in a product condition")
+
+    def _date(self, node: dict):
+        """A date leaf over [first, last] possible days: unknown where the range straddles the threshold."""
+        threshold = float(date.fromisoformat(str(node["value"])).toordinal())
+        first, last = self.table.release[:, 0], self.table.release[:, 1]
+        op = node["op"]
+        with np.errstate(invalid="ignore"):
+            if op in ("<=", "<"):
+                t, f = compare(last, op, threshold), compare(first, ">" if op == "<=" else ">=", threshold)
+            else:
+                t, f = compare(first, op, threshold), compare(last, "<" if op == ">=" else "<=", threshold)
+        return Truth(t, f), None, None
 
     @staticmethod
     def _numeric(node: dict, values: np.ndarray, states: np.ndarray):
@@ -183,6 +206,7 @@ class Evaluation:
     derived_states: dict[str, np.ndarray]
     destinations: list[str] = field(default_factory=list)
     headquarters: np.ndarray | None = None  # int[k] country index or HQ_NONE
+    transaction: np.ndarray | None = None  # int8[k] index into TRANSACTION_TYPES
     requirement: np.ndarray | None = None  # int8[k, m]
     policy: np.ndarray | None = None  # int8[k, m]
     exceptions: np.ndarray | None = None  # uint8[k, m]
@@ -272,13 +296,21 @@ def _aggregate_components(table: ProductTable, d: int, eccn, status, leaf_fn: _P
     parents = table.parent[children]
     unknown = np.zeros(table.n, dtype=bool)
     np.logical_or.at(unknown, parents, status[children] == INDETERMINATE)
-    for metric, codes in (("contains_3a090a", A_CODES), ("contains_3a090b", B_CODES)):
+    is_ic = (table.kind[children] == KIND_CODE["ic"]).astype(np.float64)
+    sub_ics = leaf_fn.derived_values["contains_logic_ic"][children]  # parts of parts (already aggregated)
+    for metric, hits in (("contains_3a090a", np.isin(eccn[children], A_CODES)),
+                         ("contains_3a090b", np.isin(eccn[children], B_CODES)),
+                         ("contains_3a090c", np.isin(eccn[children], C_CODES)),
+                         ("contains_logic_ic", None)):
         counts = np.zeros(table.n)
-        np.add.at(counts, parents, np.isin(eccn[children], codes) * table.count[children])
+        if hits is None:
+            np.add.at(counts, parents, (is_ic + sub_ics) * table.count[children])
+        else:
+            np.add.at(counts, parents, hits * table.count[children])
         at = (table.depth == d) & (table.kind == KIND_CODE["system"])
         leaf_fn.derived_values[metric][at] = counts[at]
         st = leaf_fn.derived_states[metric]
-        st[at] = np.where(unknown[at] & (counts[at] == 0), MISSING, KNOWN)
+        st[at] = KNOWN if hits is None else np.where(unknown[at] & (counts[at] == 0), MISSING, KNOWN)
 
 
 def _country_codes(codes: Iterable[str], field_name: str) -> np.ndarray:
@@ -290,16 +322,30 @@ def _country_codes(codes: Iterable[str], field_name: str) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
+def _transaction_codes(value: str | Sequence[str], k: int) -> np.ndarray:
+    values = [value] * k if isinstance(value, str) else list(value)
+    if len(values) != k:
+        raise InvalidInput(f"transaction_type: {len(values)} given for {k} products",
+                           {"transaction_type": [f"give one per product ({k}), or one for all"]})
+    bad = sorted({str(v) for v in values if v not in TRANSACTION_CODE})
+    if bad:
+        raise InvalidInput(f"transaction_type: unknown {bad}",
+                           {"transaction_type": [f"must be one of {list(TRANSACTION_TYPES)}, got {bad}"]})
+    return np.array([TRANSACTION_CODE[v] for v in values], dtype=np.int8)
+
+
 def evaluate(
     table: ProductTable,
     rulebook: Rulebook,
     as_of: date,
     destinations: Sequence[str] = (),
     headquarters: str | Sequence[str | None] | None = None,
+    transaction_type: str | Sequence[str] = "export",
 ) -> Evaluation:
     """Classify every row of `table` as of `as_of`, and determine licences for each destination.
 
     `headquarters` is one country code for every product, or one per top-level product (None allowed).
+    `transaction_type` (export, reexport, in_country_transfer) likewise: one for all, or one per product.
     """
     rules = rulebook.in_force(as_of)
     eccn, status, decided_by, sinks, truths, leaf_fn = _classify(table, rulebook, rules.classification)
@@ -318,6 +364,7 @@ def evaluate(
         hq = np.array([HQ_NONE if h is None else _country_codes([h], "end_user.headquarters")[0]
                        for h in headquarters], dtype=np.int64)
     result.headquarters = hq
+    result.transaction = _transaction_codes(transaction_type, k)
     dest_codes = _country_codes(result.destinations, "destinations")
     _licences(result, leaf_fn, dest_codes, hq, k, m)
     return result
@@ -363,6 +410,12 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
         elif metric == "headquarters":
             res = country_membership(hq_eval, node).reshape(k, 1)
             out = (Truth(res, ~res), None, None)
+        elif metric == "transaction_type":
+            vals = node["value"] if isinstance(node["value"], list) else [node["value"]]
+            res = np.isin(result.transaction, [TRANSACTION_CODE[v] for v in vals])
+            if node["op"] in ("!=", "not_in"):
+                res = ~res
+            out = (Truth(res.reshape(k, 1), ~res.reshape(k, 1)), None, None)
         elif metric == "eccn":
             vals = node["value"] if isinstance(node["value"], list) else [node["value"]]
             res = np.isin(top_eccn, [ECCN_CODE[v] for v in vals])

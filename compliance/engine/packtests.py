@@ -35,7 +35,8 @@ def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResu
         as_of = date.fromisoformat(str(case["as_of"]))
         dests = list(case.get("destinations") or [])
         hq = (case.get("end_user") or {}).get("headquarters")
-        result = evaluate(build_table([case["product"]]), rulebook, as_of, dests, hq)
+        result = evaluate(build_table([case["product"]]), rulebook, as_of, dests, hq,
+                          case.get("transaction_type", "export"))
     except Exception as exc:  # a broken case is a failure to report, not a crash
         return CaseResult(pack_id, name, [f"could not evaluate: {exc}"])
     cls = classification_record(result, 0)

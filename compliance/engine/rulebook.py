@@ -20,7 +20,7 @@ from .errors import RulebookInvalid
 from .vendors import MAX_FAMILIES, ModelCatalog, normalise_vendor, validate_models
 from .vocabulary import ECCNS, EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIES, RULE_KINDS
 
-LICENCE_ONLY_METRICS = {"eccn", "destination", "headquarters"}
+LICENCE_ONLY_METRICS = {"eccn", "destination", "headquarters", "transaction_type"}
 EFFECT_KEYS = {"requirement", "review_policy", "exceptions", "exceptions_blocked", "flags", "note"}
 RULE_KEYS = {"id", "kind", "title", "eccn", "when", "effect", "precedence", "effective_from",
              "effective_to", "citation", "source_url", "notes", "overlay"}

@@ -7,12 +7,14 @@ a float64 column plus a state column: KNOWN, MISSING (the input was not given) o
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .vocabulary import FORMAT_BITS, FORMAT_NOTES, KINDS
+from .vocabulary import FORMAT_BITS, FORMAT_NOTES, HBM_PACKAGINGS, KINDS
 
 KNOWN, MISSING, NOT_APPLICABLE = 0, 1, 2
 NUMERIC_METRICS = (
@@ -25,6 +27,29 @@ NUMERIC_METRICS = (
     "datacenter",
 )
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+PACKAGING_CODE = {p: i for i, p in enumerate(HBM_PACKAGINGS)}
+_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def release_range(text: Any) -> tuple[float, float] | None:
+    """(first, last) possible day ordinal of a release date 'YYYY', 'YYYY-MM' or 'YYYY-MM-DD'; None if unreadable."""
+    if isinstance(text, date):
+        return float(text.toordinal()), float(text.toordinal())
+    m = _DATE.fullmatch(str(text or "").strip())
+    if not m:
+        return None
+    y, mo, d = int(m.group(1)), m.group(2), m.group(3)
+    try:
+        if d:
+            day = date(y, int(mo), int(d)).toordinal()
+            return float(day), float(day)
+        if mo:
+            first = date(y, int(mo), 1)
+            nxt = date(y + (first.month == 12), first.month % 12 + 1, 1)
+            return float(first.toordinal()), float(nxt.toordinal() - 1)
+        return float(date(y, 1, 1).toordinal()), float(date(y, 12, 31).toordinal())
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -40,10 +65,18 @@ class ProductTable:
     count: np.ndarray  # int64[n], how many of this component the parent holds (1 for top-level)
     depth: np.ndarray  # int16[n]
     top: np.ndarray  # int64[k]
+    release: np.ndarray | None = None  # float64[n, 2]: first and last possible release day (ordinal), NaN unknown
+    hbm_packaging: np.ndarray | None = None  # int8[n], index into HBM_PACKAGINGS (standalone unless given)
     notes: list[list[str]] = field(default_factory=list)  # per row; empty when built from columns
     tpp_source: list[str] | None = None  # per row; None when built from columns
     _model_index: tuple[list[str], np.ndarray] | None = field(default=None, repr=False, compare=False)
     _family_bits: tuple | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.release is None:
+            self.release = np.full((self.n, 2), np.nan)
+        if self.hbm_packaging is None:
+            self.hbm_packaging = np.zeros(self.n, dtype=np.int8)
 
     @property
     def has_components(self) -> bool:
@@ -99,10 +132,18 @@ class ProductTable:
             states[metric] = state
         _apply_kind_applicability(values, states, kind_codes)
         model_arr = np.asarray(model if model is not None else [""] * n, dtype=object)
+        release = np.full((n, 2), np.nan)
+        if columns.get("release_date_first") is not None:
+            release[:, 0] = np.asarray(columns["release_date_first"], dtype=np.float64)
+            release[:, 1] = np.asarray(columns.get("release_date_last", columns["release_date_first"]),
+                                       dtype=np.float64)
+        packaging = (np.asarray(columns["hbm_packaging"], dtype=np.int8) if columns.get("hbm_packaging") is not None
+                     else np.zeros(n, dtype=np.int8))
         return cls(
             n=n, values=values, states=states, kind=kind_codes, model=model_arr,
             parent=np.full(n, -1, dtype=np.int64), count=np.ones(n, dtype=np.int64),
             depth=np.zeros(n, dtype=np.int16), top=np.arange(n, dtype=np.int64),
+            release=release, hbm_packaging=packaging,
         )
 
 
@@ -163,8 +204,13 @@ def derive_metrics(product: Mapping[str, Any]) -> dict[str, Any]:
 
     # Applicable die area: non-planar logic dies only (HBM/DRAM excluded by the caller's data).
     area = None
-    if product.get("logic_dies"):
-        area = sum(d["area_mm2"] for d in product["logic_dies"] if d.get("non_planar", True))
+    unknown_dies = [i for i, d in enumerate(product.get("logic_dies") or ()) if d.get("non_planar") is None]
+    if unknown_dies:
+        # Unknown stays unknown: a die of unknown process may or may not count, so PD is not known.
+        notes.append("performance density unknown: " + ", ".join(f"logic_dies[{i}].non_planar" for i in unknown_dies)
+                     + " not given (FinFET/GAA or planar?)")
+    elif product.get("logic_dies"):
+        area = sum(d["area_mm2"] for d in product["logic_dies"] if d.get("non_planar"))
     elif product.get("die_area_mm2") is not None:
         area = float(product["die_area_mm2"])
     out["applicable_die_area_mm2"] = area
@@ -180,13 +226,21 @@ def derive_metrics(product: Mapping[str, Any]) -> dict[str, Any]:
     mem_bw = product.get("memory_bandwidth_gb_per_s")
     out["memory_bandwidth_density"] = None
     out["dram_bandwidth"] = None
+    packaging = product.get("hbm_packaging") or "standalone"
+    out["hbm_packaging"] = PACKAGING_CODE[packaging] if kind == "hbm" else 0
     if kind == "hbm":
         pkg = product.get("package_area_mm2")
         if mem_bw is not None and pkg:
             out["memory_bandwidth_density"] = mem_bw / pkg
+        if packaging == "co_packaged_with_processor":
+            notes.append("HBM co-packaged with a processing die: the package is classified by its logic IC "
+                         "(give it as kind 'ic'), not as 3A090.c")
     else:
         out["dram_bandwidth"] = mem_bw
     out["transistors"] = product.get("transistors")
+    out["release"] = release_range(product.get("release_date")) if product.get("release_date") else None
+    if product.get("release_date") and out["release"] is None:
+        notes.append(f"release_date {product['release_date']!r} not read (use YYYY, YYYY-MM or YYYY-MM-DD): unknown")
     dc = product.get("datacenter")
     out["datacenter"] = None if dc is None else (1.0 if dc else 0.0)
     return out
@@ -247,10 +301,25 @@ def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
         values[metric] = vals
         states[metric] = state
     _apply_kind_applicability(values, states, kind_codes)
+    release = np.full((n, 2), np.nan)
+    for i, row in enumerate(rows):
+        r = row.get("release") if kinds[i] != KIND_CODE["system"] else (
+            release_range(row["_declared"].get("release_date")) if row["_declared"].get("release_date") else None)
+        if r is not None:
+            release[i] = r
+    packaging = np.array([row.get("hbm_packaging", 0) for row in rows], dtype=np.int8)
 
     # Systems: per-IC metrics come from their components (max over parts), deepest first.
     system = kind_codes == KIND_CODE["system"]
     if system.any():
+        # A system is available once its last part is: its own release date, else the latest of its parts'
+        # (unknown if any part's is unknown).
+        own_release = system & ~np.isnan(release[:, 0])
+        release[system & ~own_release] = -np.inf
+        for d in range(int(depth.max()), 0, -1):
+            child = np.nonzero((depth == d) & ~own_release[parent.clip(0)] & (parent >= 0))[0]
+            np.maximum.at(release, parent[child], release[child])
+        release[np.isneginf(release)] = np.nan
         for metric in ("tpp", "dram_bandwidth", "datacenter", "io_bandwidth", "transistors"):
             for i in np.nonzero(system)[0]:
                 declared = rows[i]["_declared"]
@@ -264,10 +333,22 @@ def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
                 if given is not None:
                     values[metric][i] = float(given)
                     states[metric][i] = KNOWN
-        for metric in ("performance_density", "memory_bandwidth_density"):
-            states[metric][system] = NOT_APPLICABLE
+        states["performance_density"][system] = NOT_APPLICABLE
+        # A system made of HBM stacks has the highest memory bandwidth density of its stacks (License
+        # Exception HBM's < 3.3 test then holds only if it holds for every stack); others have none.
+        states["memory_bandwidth_density"][system] = NOT_APPLICABLE
         for d in range(int(depth.max()), 0, -1):
             child = np.nonzero(depth == d)[0]
+            for c in child:
+                p = parent[c]
+                if kind_codes[c] in (KIND_CODE["hbm"], KIND_CODE["system"]) and states["memory_bandwidth_density"][c] != NOT_APPLICABLE:
+                    st_c, st_p = states["memory_bandwidth_density"][c], states["memory_bandwidth_density"][p]
+                    v_c, v_p = values["memory_bandwidth_density"][c], values["memory_bandwidth_density"][p]
+                    if st_c == MISSING or st_p == MISSING:
+                        states["memory_bandwidth_density"][p] = MISSING
+                    elif st_p == NOT_APPLICABLE or v_c > v_p:
+                        values["memory_bandwidth_density"][p] = v_c
+                        states["memory_bandwidth_density"][p] = KNOWN
             for metric in ("tpp", "dram_bandwidth"):
                 for c in child:
                     p = parent[c]
@@ -286,6 +367,7 @@ def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
         model=np.array(models, dtype=object), parent=parent,
         count=np.array(counts, dtype=np.int64), depth=depth,
         top=np.array(top, dtype=np.int64),
+        release=release, hbm_packaging=packaging,
         notes=[row["notes"] for row in rows],
         tpp_source=[row.get("tpp_source", "missing") for row in rows],
     )

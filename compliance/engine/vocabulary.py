@@ -34,6 +34,13 @@ REVIEW_POLICIES = ("presumption_of_denial", "case_by_case", "presumption_of_appr
 EXCEPTIONS = ("NAC", "ACA", "HBM")
 ECCNS = ("3A090.a", "3A090.b", "3A090.c", "4A090.a", "4A090.b")
 RULE_KINDS = ("classification", "licence")
+# Who moves the item: an export from the US (the default), a reexport from abroad, or a transfer within
+# one foreign country. The January 2026 China policy applies to exports from the US only.
+TRANSACTION_TYPES = ("export", "reexport", "in_country_transfer")
+# How an HBM item is packaged (15 CFR 774, 3A090.c note): a stack or package sold as its own item, a stack
+# fixed to a logic die that serves as its control interface (still HBM), or HBM co-packaged with a
+# processing die (the package's dominant function is processing: classified by its logic IC, not 3A090.c).
+HBM_PACKAGINGS = ("standalone", "interface_logic_die", "co_packaged_with_processor")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,12 @@ METRICS: dict[str, Metric] = {
                "Total DRAM/HBM bandwidth of the chip (memory_bandwidth_gb_per_s of an IC)."),
         Metric("transistors", "number", "count", "product", "Aggregated approximated transistor count."),
         Metric("datacenter", "bool", "", "product", "Designed or marketed for use in data centers."),
+        Metric("release_date", "date", "date", "product",
+               "When the item was first commercially available (YYYY, YYYY-MM or YYYY-MM-DD; a partial date "
+               "is a range). Systems: their own, else the latest of their parts."),
+        Metric("hbm_packaging", "category", "", "product",
+               "HBM items: standalone, interface_logic_die (still HBM) or co_packaged_with_processor "
+               "(classified by its logic IC).", HBM_PACKAGINGS),
         Metric("kind", "category", "", "product", "ic, hbm or system.", KINDS),
         Metric("model_family", "family", "", "product",
                "Model family from the canonical vendor (alias table) and the family or name; a look-alike "
@@ -75,10 +88,16 @@ METRICS: dict[str, Metric] = {
                "Systems: number of components (recursively) classified 3A090.a / 4A090.a."),
         Metric("contains_3a090b", "number", "count", "product",
                "Systems: number of components (recursively) classified 3A090.b / 4A090.b."),
+        Metric("contains_3a090c", "number", "count", "product",
+               "Systems: number of HBM components (recursively) classified 3A090.c."),
+        Metric("contains_logic_ic", "number", "count", "product",
+               "Systems: number of IC components (recursively), whatever their classification."),
         Metric("destination", "country", "", "destination",
                "Destination country (ISO 3166 alpha-2; HK is evaluated as CN)."),
         Metric("headquarters", "country", "", "end_user",
                "Country where the end user or its ultimate parent is headquartered."),
+        Metric("transaction_type", "category", "", "transaction",
+               "export (from the US; the default), reexport or in_country_transfer.", TRANSACTION_TYPES),
     )
 }
 
@@ -88,7 +107,8 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "bool": ("==", "!="),
     "category": ("==", "!=", "in", "not_in"),
     "text": ("matches",),  # glob patterns, case-insensitive
-    "family": ("in", "not_in"),  # model family ids defined in the packs' `families`
+    "family": ("in", "not_in"),
+    "date": (">=", ">", "<", "<="),  # ISO dates; a partial input date is a range (unknown where it straddles)  # model family ids defined in the packs' `families`
     "country": ("in", "not_in", "in_group", "not_in_group"),
 }
 NUMERIC_OPS = (">=", ">", "<", "<=")
@@ -109,4 +129,6 @@ def describe() -> dict:
         "requirements": list(REQUIREMENTS),
         "review_policies": list(REVIEW_POLICIES),
         "exceptions": list(EXCEPTIONS),
+        "transaction_types": list(TRANSACTION_TYPES),
+        "hbm_packagings": list(HBM_PACKAGINGS),
     }

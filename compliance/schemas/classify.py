@@ -6,6 +6,7 @@ from datetime import date
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from marshmallow.utils import is_collection
 
+from ..engine.vocabulary import TRANSACTION_TYPES
 from .common import CountryCode, StrictBoolean
 from .product import ProductSchema
 from .product_loader import default_loader
@@ -36,6 +37,9 @@ class _DecisionOptions(Schema):
     destinations = fields.List(CountryCode(), load_default=list, validate=validate.Length(max=250),
                                metadata={"description": "ISO country codes; HK is evaluated as CN"})
     end_user = fields.Nested(EndUserSchema)
+    transaction_type = fields.String(load_default="export", validate=validate.OneOf(TRANSACTION_TYPES), metadata={
+        "description": "export (from the US; the default), reexport (from abroad) or in_country_transfer. The January "
+                       "2026 China case-by-case policy covers exports from the US only."})
     ruleset_revision = fields.String(validate=validate.Length(equal=64),
                                      metadata={"description": "Evaluate with this published revision instead of the current one"})
     record = StrictBoolean(load_default=False, metadata={"description": "Store a decision record and return its id"})

@@ -5,7 +5,7 @@ import math
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from ..engine.vocabulary import FORMAT_BITS, KINDS
+from ..engine.vocabulary import FORMAT_BITS, HBM_PACKAGINGS, KINDS
 from .common import Number, StrictBoolean
 
 MAX_COMPONENT_DEPTH = 16  # systems of systems of ...: deeper nesting is refused before it is loaded
@@ -34,8 +34,9 @@ class LogicDieSchema(Schema):
         unknown = RAISE
 
     area_mm2 = Number(required=True, validate=positive, metadata={"description": "Die area in mm²"})
-    non_planar = StrictBoolean(load_default=True, metadata={
-        "description": "Made on a non-planar transistor process (FinFET/GAA). Only these count for performance density."})
+    non_planar = StrictBoolean(metadata={
+        "description": "Made on a non-planar transistor process (FinFET/GAA): only these count for performance "
+                       "density. Not given: unknown, and the answer is indeterminate where performance density decides."})
 
 
 class ComponentSchema(Schema):
@@ -77,9 +78,16 @@ class ProductSchema(Schema):
     memory_bandwidth_gb_per_s = Number(validate=non_negative, metadata={
         "description": "IC: total DRAM/HBM bandwidth. HBM item: the stack's bandwidth. GB/s"})
     package_area_mm2 = Number(validate=positive, metadata={"description": "HBM: package or stack area, mm²"})
+    hbm_packaging = fields.String(validate=validate.OneOf(HBM_PACKAGINGS), metadata={
+        "description": "HBM items: standalone (the default: a stack or package sold as its own item), "
+                       "interface_logic_die (fixed to a logic die that serves as its control interface: still HBM), "
+                       "co_packaged_with_processor (the package's dominant function is processing: classify it by "
+                       "its logic IC, as kind 'ic')"})
     transistors = Number(validate=non_negative, metadata={"description": "Aggregated approximate transistor count"})
     process = fields.String(validate=validate.Length(max=100))
-    release_date = fields.String(validate=validate.Length(max=20))
+    release_date = fields.String(validate=validate.Length(max=20), metadata={
+        "description": "First commercially available: YYYY, YYYY-MM or YYYY-MM-DD (a partial date is a range; "
+                       "other text is kept but read as unknown). Used by the January 2026 China review policy."})
     components = fields.List(fields.Nested(ComponentSchema), metadata={"description": "Systems: parts and counts"})
     sources = fields.List(fields.Nested(SourceSchema))
     notes = fields.String(validate=validate.Length(max=5000))
@@ -120,6 +128,8 @@ class ProductSchema(Schema):
             errors.setdefault("components", []).append(f"only kind 'system' has components (kind is {kind!r})")
         if kind != "hbm" and data.get("package_area_mm2") is not None:
             errors.setdefault("package_area_mm2", []).append("package_area_mm2 applies to kind 'hbm' only")
+        if kind != "hbm" and data.get("hbm_packaging") is not None:
+            errors.setdefault("hbm_packaging", []).append("hbm_packaging applies to kind 'hbm' only")
         formats = [t["format"] for t in data.get("throughput") or []]
         dup = sorted({f for f in formats if formats.count(f) > 1})
         if dup:

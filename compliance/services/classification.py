@@ -66,13 +66,14 @@ def classify_products(
     headquarters: str | None = None,
     revision: str | None = None,
     detail: str = "full",
+    transaction_type: str = "export",
 ) -> Decisions:
     """Evaluate products as one table; their decisions, with the rule version that decided them."""
     if detail not in DETAILS:
         raise InvalidInput(f"detail must be one of {', '.join(DETAILS)}", {"detail": [f"must be one of {DETAILS}"]})
     version, rulebook = store.current(revision)
     dests = list(dict.fromkeys(destinations))
-    result = evaluate(build_table(products), rulebook, as_of, dests, headquarters)
+    result = evaluate(build_table(products), rulebook, as_of, dests, headquarters, transaction_type)
     return Decisions(Explanation.of(result), products, as_of, rulebook.revision, version.number, detail)
 
 

@@ -25,7 +25,7 @@ throughput                  ``fmt:tops`` items joined by ``;``, e.g. ``fp8:1979;
 dense_<fmt>_tops,           per-format alternative to ``throughput``, e.g. ``dense_fp8_tops``
 sparse_<fmt>_tops           (may be combined with ``throughput`` for other formats)
 logic_dies                  ``area[:np|planar]`` items joined by ``;``, e.g. ``814:np;120:planar``
-                            (``np`` = non-planar, the default)
+                            (``np`` = non-planar; no suffix: process unknown, the answer says so)
 components                  ``SKU*count`` items joined by ``;``, e.g. ``H100-SXM*8;CPU-X*2``
                             (count defaults to 1). SKUs refer to products of the same file or
                             already in the catalogue.
@@ -60,7 +60,7 @@ from ..schemas.product_loader import default_loader
 from .product_columns import product_columns, table_from_rows
 
 FORMATS = ("csv", "json", "jsonl")
-TEXT_COLUMNS = ("sku", "name", "vendor", "family", "kind", "process", "release_date", "notes")
+TEXT_COLUMNS = ("sku", "name", "vendor", "family", "kind", "process", "release_date", "hbm_packaging", "notes")
 NUMBER_COLUMNS = ("tpp", "die_area_mm2", "io_bandwidth_gb_per_s", "memory_bandwidth_gb_per_s", "package_area_mm2",
                   "transistors")
 OTHER_COLUMNS = ("datacenter", "throughput", "logic_dies", "components", "source_url")
@@ -249,7 +249,7 @@ def csv_row_to_spec(row: dict[str, str]) -> dict[str, Any]:
         if len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("np", "planar")):
             raise RowError("logic_dies", f"expected 'area' or 'area:np' or 'area:planar', got {item!r}")
         dies.append({"area_mm2": _number("logic_dies", parts[0]),
-                     "non_planar": len(parts) == 1 or parts[1].lower() == "np"})
+                     **({"non_planar": parts[1].lower() == "np"} if len(parts) == 2 else {})})
     if dies:
         spec["logic_dies"] = dies
     comps = []

@@ -44,12 +44,16 @@ def random_ic(rng: random.Random) -> dict:
     if r < 0.5:
         p["die_area_mm2"] = rng.uniform(100, 1600)
     elif r < 0.8:
-        p["logic_dies"] = [{"area_mm2": rng.uniform(50, 900), "non_planar": rng.random() < 0.8}
+        p["logic_dies"] = [{"area_mm2": rng.uniform(50, 900),
+                            **({"non_planar": rng.random() < 0.8} if rng.random() < 0.85 else {})}
                            for _ in range(rng.randint(1, 3))]
     if rng.random() < 0.7:
         p["io_bandwidth_gb_per_s"] = rng.choice([rng.uniform(0, 1800), 600, 599.9])
     if rng.random() < 0.7:
         p["memory_bandwidth_gb_per_s"] = rng.choice([rng.uniform(100, 9000), 6500])
+    if rng.random() < 0.8:
+        p["release_date"] = rng.choice(["2022", "2024-06", "2026-01", "2026-01-15", "2026-01-16", "2025-12-31",
+                                        "Q3 2023"])
     return p
 
 
@@ -59,6 +63,8 @@ def random_hbm(rng: random.Random) -> dict:
         p["memory_bandwidth_gb_per_s"] = rng.uniform(100, 1500)
     if rng.random() < 0.85:
         p["package_area_mm2"] = rng.uniform(90, 200)
+    if rng.random() < 0.3:
+        p["hbm_packaging"] = rng.choice(["standalone", "interface_logic_die", "co_packaged_with_processor"])
     return p
 
 
@@ -90,10 +96,11 @@ def test_evaluating_n_products_as_one_table_equals_evaluating_each_alone(ruleboo
     as_of = random_date(rng)
     dests = rng.sample(COUNTRIES, rng.randint(1, 6))
     hq = [rng.choice(COUNTRIES + [None] * 6) for _ in products]
+    tx = [rng.choice(["export", "export", "reexport", "in_country_transfer"]) for _ in products]
 
-    batch = evaluate(build_table(products), rulebook, as_of, dests, hq)
+    batch = evaluate(build_table(products), rulebook, as_of, dests, hq, tx)
     for i, product in enumerate(products):
-        alone = evaluate(build_table([product]), rulebook, as_of, dests, hq[i])
+        alone = evaluate(build_table([product]), rulebook, as_of, dests, hq[i], tx[i])
         context = f"seed {seed}, product {i}, {as_of}: {json.dumps(product)[:300]}"
         assert comparable(classification_record(batch, i)) == comparable(classification_record(alone, 0)), context
         for j in range(len(dests)):

@@ -90,7 +90,7 @@ def test_rules_validate_fails_when_a_pack_case_fails(tmp_path):
     shutil.copytree(RULES_DIR, copy)
     path = copy / "packs" / "2024-12-02-hbm.yaml"
     pack = yaml.safe_load(path.read_text())
-    pack["rules"][0]["when"]["all"][1]["value"] = 20  # an MBD threshold no stack reaches
+    pack["rules"][0]["when"]["all"][2]["value"] = 20  # an MBD threshold no stack reaches
     path.write_text(yaml.safe_dump(pack))
     result = CliRunner().invoke(main, ["rules", "validate", str(copy)])
     assert result.exit_code == 1

@@ -23,7 +23,7 @@ def test_csv_layout_maps_to_the_product_schema_fields():
                     "throughput": [{"format": "fp8", "dense_tops": 1979}, {"format": "fp16", "dense_tops": 989.5},
                                    {"format": "int8", "sparse_tops": 10}, {"format": "fp4", "dense_tops": 5}],
                     "logic_dies": [{"area_mm2": 814, "non_planar": True}, {"area_mm2": 120, "non_planar": False},
-                                   {"area_mm2": 50, "non_planar": True}],
+                                   {"area_mm2": 50}],
                     "components": [{"product": {"sku": "A"}, "count": 8}, {"product": {"sku": "B"}, "count": 1}],
                     "sources": [{"url": "https://x"}]}
 
