@@ -323,6 +323,8 @@ def _country_codes(codes: Iterable[str], field_name: str) -> np.ndarray:
 
 
 def _transaction_codes(value: str | Sequence[str], k: int) -> np.ndarray:
+    if isinstance(value, str) and value in TRANSACTION_CODE:  # one for all: no per-product list
+        return np.full(k, TRANSACTION_CODE[value], dtype=np.int8)
     values = [value] * k if isinstance(value, str) else list(value)
     if len(values) != k:
         raise InvalidInput(f"transaction_type: {len(values)} given for {k} products",
