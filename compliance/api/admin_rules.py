@@ -125,8 +125,10 @@ class Draft(MethodView):
         set_threshold {rule_id, path, value}; add_rule {pack_id, rule}; update_rule {rule_id, changes};
         end_rule {rule_id, effective_to}; remove_rule {rule_id}; add_pack {pack}; remove_pack {pack_id};
         set_country_group {group, members}; add_overlay {id, title, citation, effective_from, effective_to?,
-        products: [patterns], destinations?, groups?, headquarters?, headquarters_groups?, requirement?,
-        review_policy?, precedence?, pack_id?, tests?} (expands to a licence rule)."""
+        families: [model family ids] or products: [patterns], destinations?, groups?, headquarters?,
+        headquarters_groups?, requirement?, review_policy?, precedence?, pack_id?, tests?} (expands to a licence
+        rule); set_vendor {vendor, name?, aliases, pack_id?, remove?} (the vendor alias table);
+        set_family {family: {id, vendor, name, names?, lookalikes?, citation?}, pack_id?}."""
         return rv.apply_edits(_db(), draft_id, body["ops"], g.actor)
 
     @require_role("admin")

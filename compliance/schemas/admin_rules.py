@@ -7,7 +7,7 @@ from .changes import PageQuerySchema as PaginationQuerySchema
 from .common import CountryCode, StrictBoolean, id_range
 
 OP_NAMES = ("set_threshold", "add_rule", "update_rule", "end_rule", "remove_rule", "add_pack", "remove_pack",
-            "add_overlay", "set_country_group")
+            "add_overlay", "set_country_group", "set_vendor", "set_family")
 
 
 class DraftCreateSchema(Schema):

@@ -345,14 +345,69 @@ def _op_set_country_group(content: dict, op: dict) -> None:
     spec["members"] = copy.deepcopy(members)
 
 
+def _vendor_home(content: dict, vendor: str, pack_id: Any) -> dict:
+    """The pack that defines `vendor`, else the named pack (default: the alias table, vendor-aliases)."""
+    for pack in content.get("packs") or []:
+        if isinstance(pack.get("vendors"), dict) and vendor in pack["vendors"]:
+            return pack
+    return _find_pack(content, pack_id or "vendor-aliases")
+
+
+def _op_set_vendor(content: dict, op: dict) -> None:
+    """Create or replace a canonical vendor and its aliases (the alias table product letters match on)."""
+    _require(op, "vendor")
+    vendor, aliases = op["vendor"], op.get("aliases", [])
+    if not isinstance(vendor, str) or not re.fullmatch(r"[a-z0-9][a-z0-9 _-]*", vendor):
+        raise InvalidInput("bad vendor id", {"vendor": ["must be a canonical vendor id: lower-case letters, "
+                                                        "digits, '-' or '_' (e.g. nvidia)"]})
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise InvalidInput("bad aliases", {"aliases": ["must be a list of vendor names as catalogues spell them"]})
+    name = op.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidInput("bad name", {"name": ["must be the vendor's display name"]})
+    pack = _vendor_home(content, vendor, op.get("pack_id"))
+    vendors = pack.setdefault("vendors", {})
+    if op.get("remove"):
+        vendors.pop(vendor, None)
+        return
+    spec = dict(vendors.get(vendor) or {})
+    spec["name"] = name or spec.get("name") or vendor
+    spec["aliases"] = list(dict.fromkeys(a.strip() for a in aliases))
+    if op.get("note"):
+        spec["note"] = str(op["note"])
+    vendors[vendor] = spec
+
+
+def _op_set_family(content: dict, op: dict) -> None:
+    """Create or replace a model family ({id, vendor, name, names?, lookalikes?, citation?}) in a pack."""
+    _require(op, "family")
+    fam = op["family"]
+    if not isinstance(fam, dict) or not isinstance(fam.get("id"), str) or "/" not in fam["id"]:
+        raise InvalidInput("family needs an id", {"family.id": ["required 'vendor/model' id, e.g. nvidia/h20"]})
+    for pack in content.get("packs") or []:
+        for i, f in enumerate(pack.get("families") or []):
+            if isinstance(f, dict) and f.get("id") == fam["id"]:
+                pack["families"][i] = copy.deepcopy(fam)
+                return
+    if not op.get("pack_id"):
+        raise InvalidInput("pack_id required", {"pack_id": [f"family {fam['id']!r} is new: name the pack to add it to"]})
+    _find_pack(content, op["pack_id"]).setdefault("families", []).append(copy.deepcopy(fam))
+
+
 def overlay_rule(op: dict) -> dict:
     """Expand an overlay ('H20: licence required for China from 2025-04-09') into a licence rule."""
     errors: dict[str, list[str]] = {}
-    for name in ("id", "title", "citation", "effective_from", "products"):
+    for name in ("id", "title", "citation", "effective_from"):
         if op.get(name) in (None, "", []):
             errors[name] = ["required"]
     products = op.get("products") or []
-    if not isinstance(products, list) or not all(isinstance(p, str) and p.strip() for p in products):
+    families = op.get("families") or []
+    if not isinstance(families, list) or not all(isinstance(f, str) and "/" in f for f in families):
+        errors["families"] = ["must be a list of model family ids, e.g. 'nvidia/h20'"]
+    elif not (products or families):
+        errors["families"] = ["give families (model family ids, matched on canonical vendor + model family) "
+                              "or products (name patterns)"]
+    elif not isinstance(products, list) or not all(isinstance(p, str) and p.strip() for p in products):
         errors["products"] = ["must be a list of product patterns, e.g. 'nvidia/h20' or 'H20'"]
     dests = op.get("destinations") or []
     groups = op.get("groups") or []
@@ -408,7 +463,8 @@ def overlay_rule(op: dict) -> dict:
     rule = {"id": op["id"], "kind": "licence", "title": op["title"], "citation": op["citation"],
             "effective_from": _check_date(op["effective_from"], "effective_from"), "precedence": precedence,
             "overlay": True,
-            "when": {"all": [{"metric": "model", "op": "matches", "value": patterns},
+            "when": {"all": [{"metric": "model_family", "op": "in", "value": list(families)} if families else
+                             {"metric": "model", "op": "matches", "value": patterns},
                              where[0] if len(where) == 1 else {"any": where}]},
             "effect": effect}
     if op.get("effective_to"):
@@ -449,6 +505,8 @@ OPS: dict[str, Callable[[dict, dict], None]] = {
     "remove_pack": _op_remove_pack,
     "add_overlay": _op_add_overlay,
     "set_country_group": _op_set_country_group,
+    "set_vendor": _op_set_vendor,
+    "set_family": _op_set_family,
 }
 
 
