@@ -5,10 +5,12 @@ from .base import Base, utcnow
 from .catalogue import Catalogue, ImportReport, Product
 from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun, WebhookDelivery, WebhookSubscription
 from .decisions import DecisionRecord
+from .determinations import Determination, DeterminationPolicy, DeterminationReview
 from .rules import AuditEvent, RuleDraft, RuleVersion
 
 __all__ = [
     "Base", "utcnow", "ApiKey", "AuditEvent", "RuleDraft", "RuleVersion", "Catalogue", "ImportReport",
     "Product", "Audit", "AuditChunk", "AuditResult", "ChangeRecord", "ReevaluationChunk",
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
+    "Determination", "DeterminationPolicy", "DeterminationReview",
 ]

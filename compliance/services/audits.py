@@ -31,6 +31,7 @@ from ..engine.evaluate import Evaluation
 from ..engine.explain import margins_and_missing
 from ..engine.vocabulary import REQUIREMENTS
 from ..models import Audit, AuditChunk, AuditResult, Catalogue, RuleVersion
+from .determinations import audit_needs_review
 from .product_columns import id_ranges, load_chunk
 
 log = logging.getLogger(__name__)
@@ -327,6 +328,8 @@ def audit_status(db: Database, audit_id: int) -> dict[str, Any]:
         counts = {"products": products_done, "by_eccn": merged["by_eccn"], "by_status": merged["by_status"],
                   "licences": partial["licences"], "outcomes": merged["outcomes"]}
     counts.pop("outcomes", None)
+    if audit.status == "done":  # determinations in force that this audit's answers contradict
+        counts["determinations_needing_review"] = audit_needs_review(db, audit_id)["needs_review"]
     timings = dict(audit.timings or {})
     if audit.status != "done":
         now = _now()
