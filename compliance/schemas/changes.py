@@ -60,7 +60,7 @@ class WebhookCreateSchema(Schema):
     url = fields.String(required=True, validate=validate.Length(min=8, max=2000))
     secret = fields.String(validate=validate.Length(min=16, max=200),
                            metadata={"description": "HMAC secret (default: generated and returned once)"})
-    events = fields.List(fields.String(validate=validate.OneOf(["changes.published", "ping"])),
+    events = fields.List(fields.String(validate=validate.OneOf(["changes.published", "determination.needs_review", "ping"])),
                          validate=validate.Length(min=1))
 
 

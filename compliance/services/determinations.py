@@ -429,19 +429,22 @@ def _disagreements(rows, revision: str) -> dict[str, Any]:
 
 def sync_reviews(session, catalogue_id: int, cause: str, run_id: int | None = None,
                  product_ids: Iterable[int] | None = None, lo_id: int | None = None,
-                 hi_id: int | None = None) -> list[int]:
+                 hi_id: int | None = None, skus: list[str] | None = None) -> list[int]:
     """Record, once, each in-force determination whose product's computed answer moved since it was last
     seen (or that disagrees on record), inside the caller's transaction; queue `determination.needs_review`
-    webhooks. Returns the webhook delivery ids to dispatch after commit."""
-    return _sync(session, catalogue_id, cause, run_id, product_ids, lo_id, hi_id)
+    webhooks. Returns the webhook delivery ids to dispatch after commit (`dispatch_after_commit`)."""
+    return _sync(session, catalogue_id, cause, run_id, product_ids, lo_id, hi_id, skus)
 
 
 def _sync(session, catalogue_id: int, cause: str, run_id: int | None = None,
-          product_ids: Iterable[int] | None = None, lo_id: int | None = None, hi_id: int | None = None) -> list[int]:
+          product_ids: Iterable[int] | None = None, lo_id: int | None = None, hi_id: int | None = None,
+          skus: list[str] | None = None) -> list[int]:
     D, R = Determination, DeterminationReview
     q = select(D, Product).outerjoin(Product, Product.id == D.product_id).where(_in_force(catalogue_id))
     if product_ids is not None:
         q = q.where(D.product_id.in_(list(product_ids)))
+    if skus is not None and len(skus) <= 1000:  # a big import checks the whole catalogue's determinations
+        q = q.where(D.sku.in_(skus))
     if lo_id is not None:
         q = q.where(D.product_id >= lo_id)
     if hi_id is not None:

@@ -57,6 +57,7 @@ from ..engine.vocabulary import FORMAT_BITS
 from ..models import Catalogue, ImportReport, Product
 from ..schemas.product import ProductSchema
 from ..schemas.product_loader import default_loader
+from .determinations import dispatch_after_commit, sync_reviews
 from .product_columns import product_columns, table_from_rows
 
 FORMATS = ("csv", "json", "jsonl")
@@ -684,8 +685,12 @@ def write_products(db: Database, catalogue_id: int, specs: list[dict], rulebook,
     rows = product_rows(catalogue_id, specs, rulebook, revision, stored)
     with db.session() as s:
         if db.is_postgres:
-            return _copy_upsert_lines(s, [_copy_line(r) for r in rows])
-        return _sqlite_upsert(s, catalogue_id, rows)
+            counts = _copy_upsert_lines(s, [_copy_line(r) for r in rows])
+        else:
+            counts = _sqlite_upsert(s, catalogue_id, rows)
+        # determinations of the written products whose computed answer moved now need review
+        dispatch_after_commit(s, sync_reviews(s, catalogue_id, "spec_change", skus=[r["sku"] for r in rows]))
+    return counts
 
 
 def _sqlite_upsert(session, catalogue_id: int, rows: list[dict]) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from ..engine import Evaluation, Rulebook, evaluate
 from ..engine.codes import ECCN_LABELS, POLICY_LABELS, REQUIREMENT_LABELS, STATUS_LABELS
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
+from .determinations import dispatch_after_commit, sync_reviews
 from .product_columns import ChunkPart, load_chunk
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,9 @@ def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
             if refresh:
                 cur = new if as_of == today else evaluate(part.table, new_rb, today, [])
                 _refresh_products(s, part.ids, cur, new_rb.revision, today)
+        if refresh:  # determinations whose product's computed answer moved now need review
+            dispatch_after_commit(s, sync_reviews(s, chunk.catalogue_id, "rule_change", run_id, lo_id=chunk.lo_id,
+                                                  hi_id=chunk.hi_id))
         chunk.status = "done"
         chunk.finished_at = datetime.now(timezone.utc)
         chunk.counts = {"changed_rows": n_records, "changed_products": n_products,
