@@ -220,13 +220,9 @@ class CatalogueAudits(MethodView):
     @blp.response(200)
     def get(self, catalogue_id: int):
         """Audits of a catalogue, newest first."""
-        from ..models import Audit
+        from ..services.audits import list_audits
 
         svc.get_catalogue(_db(), catalogue_id)
-        with _db().session() as s:
-            audits = s.scalars(select(Audit).where(Audit.catalogue_id == catalogue_id).order_by(Audit.id.desc())
-                               .limit(100)).all()
-            items = [{"id": a.id, "status": a.status, "as_of": a.as_of.isoformat(), "destinations": a.destinations,
-                      "total": a.total, "url": url_for("audits.AuditItem", audit_id=a.id),
-                      "created_at": a.created_at.isoformat() if a.created_at else None} for a in audits]
+        items = [{k: v for k, v in a.items() if k != "catalogue_id"} | {"url": url_for("audits.AuditItem", audit_id=a["id"])}
+                 for a in list_audits(_db(), catalogue_id)]
         return jsonify({"items": items})

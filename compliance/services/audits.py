@@ -351,6 +351,21 @@ def audit_status(db: Database, audit_id: int) -> dict[str, Any]:
     }
 
 
+def list_audits(db: Database, catalogue_id: int | None = None, status: Sequence[str] | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """Audits, newest first: of one catalogue and/or in the given statuses (e.g. the running ones)."""
+    q = select(Audit)
+    if catalogue_id is not None:
+        q = q.where(Audit.catalogue_id == catalogue_id)
+    if status:
+        q = q.where(Audit.status.in_(list(status)))
+    with db.session() as s:
+        audits = s.scalars(q.order_by(Audit.id.desc()).limit(limit)).all()
+        return [{"id": a.id, "catalogue_id": a.catalogue_id, "status": a.status, "as_of": a.as_of.isoformat(),
+                 "destinations": a.destinations, "total": a.total,
+                 "created_at": a.created_at.isoformat() if a.created_at else None} for a in audits]
+
+
 class OutcomeDecoder:
     """Turns stored outcome strings back into labels, via the pinned revision's licence rules in force."""
 
