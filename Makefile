@@ -11,6 +11,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check compliance worker tests bench
+	sh scripts/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed

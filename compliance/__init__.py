@@ -22,6 +22,8 @@ def create_app(config: Config | dict | None = None) -> Flask:
     init_rules(app, config)
     init_celery(app, config)
     init_api(app)
+    from .console import blp as console  # the web console (compliance/console/)
+    app.register_blueprint(console)
     register_commands(app)
     return app
 
@@ -41,9 +43,9 @@ def configure_flask(app: Flask, config: Config) -> None:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL="/console/vendor/swagger-ui/",  # served by the app (compliance/console/docs.py)
         OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        OPENAPI_REDOC_URL="/console/static/vendor/redoc/redoc.standalone.js",
     )
 
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from .engine.errors import Forbidden, NotFound, Unauthorized
-from .models import ApiKey, AuditEvent
+from .models import ApiKey, AuditEvent, ConsoleSession
 from .models.auth import ROLES
 
 KEY_PREFIX = "cck_"
@@ -66,17 +66,80 @@ def authenticate() -> None:
     plain = _presented_key()
     if not plain:
         return
-    db = current_app.extensions["db"]
+    identity = identify_key(current_app.extensions["db"], plain)
+    if identity is None:
+        g.auth_error = "the API key is unknown or revoked"
+        return
+    g.actor, g.role = identity
+
+
+def actor_of(key: ApiKey) -> str:
+    """The actor recorded for everything done with this key (API and console alike)."""
+    return f"{key.name} ({key.prefix}…)"
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _touch(key: ApiKey) -> None:
+    now = datetime.now(timezone.utc)
+    if key.last_used_at is None or (now - _aware(key.last_used_at)).total_seconds() > 60:
+        key.last_used_at = now
+
+
+def identify_key(db, plain: str) -> tuple[str, str] | None:
+    """(actor, role) of a live key, or None when it is unknown or revoked."""
     with db.session() as s:
         key = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain)))
         if key is None or key.revoked_at is not None:
-            g.auth_error = "the API key is unknown or revoked"
-            return
-        now = datetime.now(timezone.utc)
-        last = key.last_used_at
-        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=timezone.utc))).total_seconds() > 60:
-            key.last_used_at = now
-        g.actor, g.role = f"{key.name} ({key.prefix}…)", key.role
+            return None
+        _touch(key)
+        return actor_of(key), key.role
+
+
+# ---------- web console sessions: an API key exchanged for a session cookie ----------
+
+CONSOLE_SESSION_HOURS = 12
+
+
+def open_console_session(db, plain: str) -> tuple[str, str] | None:
+    """Exchange a live API key for a console session: (token for the cookie, role), or None.
+
+    Only sha256(token) is stored; the session acts with the key's role and as the key's actor."""
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        key = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain.strip())))
+        if key is None or key.revoked_at is not None:
+            return None
+        _touch(key)
+        s.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
+        token = secrets.token_urlsafe(32)
+        s.add(ConsoleSession(token_hash=hash_key(token), key_id=key.id, csrf_token=secrets.token_urlsafe(32),
+                             created_at=now, expires_at=now + timedelta(hours=CONSOLE_SESSION_HOURS)))
+        return token, key.role
+
+
+def console_identity(db, token: str) -> tuple[str, str, str] | None:
+    """(actor, role, csrf token) of a live console session, or None (unknown, expired, key revoked)."""
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        row = s.execute(select(ConsoleSession, ApiKey).join(ApiKey, ApiKey.id == ConsoleSession.key_id)
+                        .where(ConsoleSession.token_hash == hash_key(token))).first()
+        if row is None:
+            return None
+        sess, key = row
+        if key.revoked_at is not None or _aware(sess.expires_at) <= now:
+            s.delete(sess)
+            return None
+        _touch(key)
+        return actor_of(key), key.role, sess.csrf_token
+
+
+def close_console_session(db, token: str) -> None:
+    """Sign out: the session row goes, so the cookie (or any copy of it) stops working."""
+    with db.session() as s:
+        s.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == hash_key(token)))
 
 
 def require_role(role: str):

@@ -40,13 +40,14 @@ def init_api(app: Flask) -> Api:
         "info": {"description": (
             "Classify AI chips against ECCN 3A090/4A090 as of any date, determine licence requirements per "
             "destination and end user, audit catalogues in batch, and manage versioned rules. "
-            "Authenticate with 'Authorization: Bearer <key>' (or 'X-API-Key: <key>'). Not legal advice.")},
+            # Markdown: the docs pages render it, and a bare <key> would be taken as an HTML tag.
+            "Authenticate with `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Not legal advice.")},
         # Every operation needs a key unless it says otherwise (health: security []), so the docs
         # page's "Try it out" sends the key it is given.
         "security": [{"ApiKey": []}, {"ApiKeyHeader": []}],
     })
     api.spec.components.security_scheme("ApiKey", {"type": "http", "scheme": "bearer",
-                                                   "description": "Authorization: Bearer <key>"})
+                                                   "description": "`Authorization: Bearer <key>`"})
     api.spec.components.security_scheme("ApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     from . import classify, health, rules
 

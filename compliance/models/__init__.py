@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models. One module per area; import everything here for Alembic."""
 from .audits import Audit, AuditChunk, AuditResult
-from .auth import ApiKey
+from .auth import ApiKey, ConsoleSession
 from .base import Base, utcnow
 from .catalogue import Catalogue, ImportReport, Product
 from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun, WebhookDelivery, WebhookSubscription
@@ -9,7 +9,7 @@ from .determinations import Determination, DeterminationPolicy, DeterminationRev
 from .rules import AuditEvent, RuleDraft, RuleVersion
 
 __all__ = [
-    "Base", "utcnow", "ApiKey", "AuditEvent", "RuleDraft", "RuleVersion", "Catalogue", "ImportReport",
+    "Base", "utcnow", "ApiKey", "ConsoleSession", "AuditEvent", "RuleDraft", "RuleVersion", "Catalogue", "ImportReport",
     "Product", "Audit", "AuditChunk", "AuditResult", "ChangeRecord", "ReevaluationChunk",
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",

@@ -42,7 +42,7 @@ def test_streamed_downloads_document_their_media_types(client):
 def test_every_operation_but_health_requires_the_api_key(client):
     spec, ops = _operations(client)
     schemes = spec["components"]["securitySchemes"]
-    assert schemes["ApiKey"] == {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"}
+    assert schemes["ApiKey"] == {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <key>`"}
     assert schemes["ApiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     default = spec["security"]
     assert default == [{"ApiKey": []}, {"ApiKeyHeader": []}]

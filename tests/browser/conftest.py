@@ -1,0 +1,114 @@
+"""Real-browser tests: Debian's headless Chromium, driven by Playwright (the system browser, never a
+downloaded one), against the app served by a real HTTP server on 127.0.0.1 (ports 8160-8169 unless
+TEST_LIVE_PORTS says otherwise). Under CI=true a missing browser is a failure, not a skip."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CI
+
+CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
+PORTS = os.environ.get("TEST_LIVE_PORTS", "8160-8169")
+SCREENSHOTS = Path(os.environ.get("TEST_SCREENSHOTS", "/tmp/console-screenshots"))
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    lo, hi = (int(x) for x in PORTS.split("-"))
+    for port in range(lo, hi + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing (make test installs Debian's chromium: scripts/ensure-chromium)"
+        if CI:
+            pytest.fail(message + " (CI=true: a missing browser is a failure)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+class LiveServer:
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.port = _free_port()
+        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live(make_app):
+    """The app (SQLite, embedded jobs, the bundled rules and the sample catalogue) on a real HTTP port."""
+    from compliance.config import SETTINGS
+
+    sample = next(s.default for s in SETTINGS if s.env == "SAMPLE_CATALOGUE")
+    app = make_app()
+    from compliance.services.catalogues import ensure_sample_catalogue
+
+    ensure_sample_catalogue(app, sample)
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, live):
+    context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page_without_js(browser, live):
+    context = browser.new_context(base_url=live.url, java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def key_for(live, role: str, name: str | None = None) -> str:
+    from compliance.auth import create_api_key
+
+    _, plain = create_api_key(live.app.extensions["db"], name or f"browser {role}", role, actor="tests")
+    return plain
+
+
+def browser_sign_in(page, key: str) -> None:
+    page.goto("/sign-in")
+    page.fill("#api_key", key)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
