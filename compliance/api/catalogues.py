@@ -5,11 +5,10 @@ import math
 
 from flask import current_app, g, jsonify, request, url_for
 from flask.views import MethodView
-from sqlalchemy import select
 
 from ..auth import require_role
-from ..engine.errors import InvalidInput, NotFound
-from ..models import ImportReport, Product
+from ..engine.errors import InvalidInput
+from ..models import Product
 from ..schemas.audit import AuditCreateSchema
 from ..schemas.catalogue import (
     CatalogueCreateSchema,
@@ -20,7 +19,7 @@ from ..schemas.catalogue import (
 )
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
-from ..services.imports import detect_format, import_file, report_dict
+from ..services.imports import detect_format, import_file
 from .blueprint import Blueprint
 
 blp = Blueprint("catalogues", __name__, url_prefix="/api/v1", description="Catalogues, products and imports")
@@ -152,10 +151,7 @@ class Imports(MethodView):
         result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename)
         if result.rows_read == 0:
             pass  # an empty (but well-formed) file is a valid import of nothing
-        with _db().session() as s:
-            rep = s.get(ImportReport, result.report_id)
-            body = report_dict(rep)
-        resp = jsonify(body)
+        resp = jsonify(svc.import_report(_db(), result.report_id))
         resp.status_code = 201
         resp.headers["Location"] = url_for("catalogues.ImportItem", report_id=result.report_id)
         return resp
@@ -164,12 +160,7 @@ class Imports(MethodView):
     @blp.response(200)
     def get(self, catalogue_id: int):
         """Import reports of a catalogue, newest first (without the row errors)."""
-        svc.get_catalogue(_db(), catalogue_id)
-        with _db().session() as s:
-            reps = s.scalars(select(ImportReport).where(ImportReport.catalogue_id == catalogue_id)
-                             .order_by(ImportReport.id.desc()).limit(100)).all()
-            items = [{k: v for k, v in report_dict(r).items() if k not in ("errors", "warnings")} for r in reps]
-        return jsonify({"items": items})
+        return jsonify({"items": svc.import_reports(_db(), catalogue_id)})
 
 
 @blp.route("/imports/<int:report_id>")
@@ -178,11 +169,7 @@ class ImportItem(MethodView):
     @blp.response(200, ImportReportSchema)
     def get(self, report_id: int):
         """One import report with every rejected row."""
-        with _db().session() as s:
-            rep = s.get(ImportReport, report_id)
-            if rep is None:
-                raise NotFound(f"no import report {report_id}")
-            return jsonify(report_dict(rep))
+        return jsonify(svc.import_report(_db(), report_id))
 
 
 @blp.route("/catalogues/<int:catalogue_id>/audits")

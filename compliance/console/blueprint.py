@@ -6,6 +6,7 @@ records the same actor whichever door the action came through."""
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from functools import wraps
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from ..auth import console_identity
 from ..engine.errors import ComplianceError
 from ..models.auth import ROLES
 
+log = logging.getLogger(__name__)
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/console/static")
 
@@ -116,6 +118,20 @@ def identity_context():
             "pages": current_app.view_functions}
 
 
+@blp.app_template_global("errors_near")
+def _errors_near(errors, path):
+    from .forms import errors_near
+
+    return errors_near(errors or {}, path)
+
+
+@blp.app_template_filter("pretty_json")
+def pretty_json(value) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
 @blp.app_template_filter("merge")
 def merge(args: dict, **more) -> dict:
     """{{ url_for(endpoint, **(args | merge(page=2))) }}: the same query with some values replaced."""
@@ -130,3 +146,9 @@ def domain_error(exc: ComplianceError):
 @blp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     return render_template("console/error.html", status=exc.code, message=exc.description or exc.name), exc.code
+
+
+@blp.errorhandler(Exception)
+def unexpected_error(exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return render_template("console/error.html", status=500, message="unexpected error; it has been logged"), 500

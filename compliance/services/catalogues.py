@@ -120,11 +120,23 @@ def delete_catalogue(db: Database, catalogue_id: int) -> None:
         s.execute(delete(Catalogue).where(Catalogue.id == catalogue_id))
 
 
+PRODUCT_SORTS = ("id", "sku", "name", "vendor", "eccn", "status", "tpp", "performance_density", "updated_at")
+
+
 def list_products(db: Database, catalogue_id: int, page: int, per_page: int, vendor: str | None = None,
-                  eccn: str | None = None, status: str | None = None, q: str | None = None
+                  eccn: str | None = None, status: str | None = None, q: str | None = None, sort: str = "id"
                   ) -> tuple[list[Product], int]:
-    """One page of a catalogue's products (ordered by id) and the total matching the filters."""
+    """One page of a catalogue's products and the total matching the filters. `sort` is one of
+    PRODUCT_SORTS, '-' first for descending (ties, and the default, by id)."""
     from sqlalchemy import func
+
+    from ..engine.errors import InvalidInput
+
+    column = sort.lstrip("-")
+    if column not in PRODUCT_SORTS:
+        raise InvalidInput(f"cannot sort by {column!r}", {"sort": [f"must be one of {', '.join(PRODUCT_SORTS)}"]})
+    order = getattr(Product, column)
+    order = order.desc().nulls_last() if sort.startswith("-") else order.asc().nulls_last()
 
     get_catalogue(db, catalogue_id)
     cond = Product.catalogue_id == catalogue_id
@@ -139,11 +151,56 @@ def list_products(db: Database, catalogue_id: int, page: int, per_page: int, ven
         cond &= func.lower(Product.sku).like(like) | func.lower(Product.name).like(like)
     with db.session() as s:
         total = s.scalar(select(func.count()).select_from(Product).where(cond))
-        items = list(s.scalars(select(Product).where(cond).order_by(Product.id)
+        items = list(s.scalars(select(Product).where(cond).order_by(order, Product.id)
                                .offset((page - 1) * per_page).limit(per_page)))
         for p in items:
             s.expunge(p)
     return items, int(total or 0)
+
+
+def product_points(db: Database, catalogue_id: int, limit: int = 3000) -> dict[str, Any]:
+    """(sku, name, eccn, status, tpp, performance_density) of the products that have both metrics, for a
+    chart: all of them up to `limit`, past it an even sample by id (`sampled` says so)."""
+    from sqlalchemy import func
+
+    get_catalogue(db, catalogue_id)
+    cond = (Product.catalogue_id == catalogue_id) & Product.tpp.is_not(None) & Product.performance_density.is_not(None)
+    cols = (Product.sku, Product.name, Product.eccn, Product.status, Product.tpp, Product.performance_density)
+    with db.session() as s:
+        total = int(s.scalar(select(func.count()).select_from(Product).where(cond)) or 0)
+        q = select(*cols).where(cond)
+        step = -(-total // limit) if total > limit else 1
+        if step > 1:
+            q = q.where(Product.id % step == 0)
+        rows = s.execute(q.order_by(Product.id).limit(limit)).all()
+    points = [{"sku": r[0], "name": r[1], "eccn": r[2], "status": r[3], "tpp": r[4], "performance_density": r[5]}
+              for r in rows]
+    return {"total": total, "shown": len(points), "sampled": step > 1, "points": points}
+
+
+def import_reports(db: Database, catalogue_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """A catalogue's import reports, newest first, without their row errors."""
+    from ..models import ImportReport
+    from .imports import report_dict
+
+    get_catalogue(db, catalogue_id)
+    with db.session() as s:
+        reps = s.scalars(select(ImportReport).where(ImportReport.catalogue_id == catalogue_id)
+                         .order_by(ImportReport.id.desc()).limit(limit)).all()
+        return [{k: v for k, v in report_dict(r).items() if k not in ("errors", "warnings")} for r in reps]
+
+
+def import_report(db: Database, report_id: int) -> dict[str, Any]:
+    """One import report with every rejected row (404 if absent)."""
+    from ..engine.errors import NotFound
+    from ..models import ImportReport
+    from .imports import report_dict
+
+    with db.session() as s:
+        rep = s.get(ImportReport, report_id)
+        if rep is None:
+            raise NotFound(f"no import report {report_id}")
+        return report_dict(rep)
 
 
 def get_product(db: Database, catalogue_id: int, sku: str) -> Product:
