@@ -49,6 +49,15 @@ def revoke_api_key(db, key_id: int, actor: str = "cli") -> ApiKey:
         return key
 
 
+def list_api_keys(db) -> list[ApiKey]:
+    """Every key (name, role, prefix, state; never the key), oldest first."""
+    with db.session() as s:
+        keys = list(s.scalars(select(ApiKey).order_by(ApiKey.id)))
+        for k in keys:
+            s.expunge(k)
+        return keys
+
+
 def _presented_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):

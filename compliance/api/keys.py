@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask.views import MethodView
-from sqlalchemy import select
 
-from ..auth import create_api_key, require_role, revoke_api_key
-from ..models import ApiKey
+from ..auth import create_api_key, list_api_keys, require_role, revoke_api_key
 from ..schemas.changes import CreatedKeySchema, KeyCreateSchema, KeyListSchema, KeySchema
 from .blueprint import Blueprint
 
@@ -19,8 +17,7 @@ class Keys(MethodView):
     @blp.response(200, KeyListSchema)
     def get(self):
         """Keys with name, role, prefix and state (the keys themselves are not stored)."""
-        with current_app.extensions["db"].session() as s:
-            return {"items": list(s.scalars(select(ApiKey).order_by(ApiKey.id)))}
+        return {"items": list_api_keys(current_app.extensions["db"])}
 
     @require_role("admin")
     @blp.arguments(KeyCreateSchema)

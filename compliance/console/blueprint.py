@@ -115,7 +115,7 @@ NAV = (("console.classify", "Classify", "viewer"), ("console.catalogues", "Catal
 def identity_context():
     nav = [item for item in NAV if item[0] in current_app.view_functions]
     return {"actor": g.get("actor"), "role": g.get("role"), "has_role": has_role, "nav_items": nav,
-            "pages": current_app.view_functions}
+            "endpoints": current_app.view_functions}
 
 
 @blp.app_template_global("errors_near")

@@ -1,0 +1,333 @@
+"""Rules: versions with their packs and citations, the rules in force on a date, a diff between any two
+versions, the activity log; and for admins the draft editor (edit forms, the packs' own tests, impact
+preview with its chart, publish with the storm guard and the 409, discard, roll back). Every action is
+the API's service call (compliance.services.rule_versions) with the signed-in key's actor."""
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from flask import current_app, g, redirect, render_template, request, url_for
+
+from ..engine.errors import ComplianceError, Conflict, InvalidInput, RulebookInvalid
+from ..engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
+from ..schemas.admin_rules import (
+    AuditTrailQuerySchema,
+    DiffQuerySchema,
+    DraftCreateSchema,
+    DraftEditSchema,
+    PreviewSchema,
+    PublishSchema,
+)
+from ..services import rule_versions as rv
+from ..services.reevaluation import list_runs
+from . import charts
+from .blueprint import _db, _store, blp, has_role, role_required
+from .forms import codes, domain_errors, flatten_errors, load, number, parse_json
+
+NUMERIC_METRICS = ("tpp", "performance_density", "io_bandwidth", "memory_bandwidth_density", "dram_bandwidth",
+                   "transistors")
+
+
+# ---------------------------------------------------------------- reading
+
+@blp.route("/rules")
+@role_required("viewer")
+def rules():
+    version, rulebook = _store().current()
+    try:
+        as_of = date.fromisoformat(request.args.get("as_of", ""))
+    except ValueError:
+        as_of = date.today()
+    live = rulebook.in_force(as_of)
+    in_force = [r.describe() for r in live.classification + live.licence]
+    versions = rv.list_versions(_db())
+    return render_template("console/rules.html", version=rv.version_summary(version), versions=versions,
+                           in_force=in_force, as_of=as_of, packs=rulebook.packs, runs=list_runs(_db(), limit=10))
+
+
+@blp.route("/rules/versions/<int:number>")
+@role_required("viewer")
+def version(number: int):
+    detail = rv.version_detail(_db(), number)
+    current = rv.list_versions(_db())[0]["number"]
+    return render_template("console/version.html", v=detail, current=current, errors={}, form={},
+                           notice=_notice())
+
+
+def _notice() -> str | None:
+    """A short message after a redirect (published, rolled back), rebuilt from the query."""
+    if request.args.get("published"):
+        return f"Published version {request.args['published']}; re-evaluation run #{request.args.get('run', '?')} started."
+    return None
+
+
+@blp.route("/rules/versions/<int:number>/export")
+@role_required("viewer")
+def version_export(number: int):
+    from flask import Response
+
+    fmt = request.args.get("format", "zip")
+    if fmt not in ("zip", "yaml"):
+        raise InvalidInput("format: must be zip or yaml", {"format": ["must be one of: zip, yaml"]})
+    body, mimetype, filename = rv.export_version(_db(), number, fmt)
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.route("/rules/diff")
+@role_required("viewer")
+def diff():
+    versions = rv.list_versions(_db())
+    raw = {k: request.args[k] for k in ("from", "to") if request.args.get(k, "").strip()}
+    result, errors = None, {}
+    if raw:
+        loaded, errors = load(DiffQuerySchema(), {k: number(v) for k, v in raw.items()})
+        if loaded is not None:
+            result = rv.diff_versions(_db(), loaded["from_"], loaded["to"])
+    return render_template("console/diff.html", versions=versions, result=result, errors=errors, raw=raw)
+
+
+@blp.route("/rules/activity")
+@role_required("auditor")
+def activity():
+    raw = {k: v for k, v in request.args.items() if k in ("page", "action", "actor") and v.strip()}
+    query, errors = load(AuditTrailQuerySchema(), {k: (number(v) if k == "page" else v) for k, v in raw.items()})
+    query = query or {"page": 1, "per_page": 100}
+    trail = rv.audit_trail(_db(), query["page"], 100, query.get("action"), query.get("actor"))
+    args = {k: v for k, v in raw.items() if k != "page"}
+    return render_template("console/activity.html", trail=trail, errors=errors, args=args,
+                           pages=max(1, -(-trail["total"] // 100)))
+
+
+@blp.route("/rules/versions/<int:number>/rollback", methods=["POST"])
+@role_required("admin")
+def rollback(number: int):
+    loaded, errors = load(PublishSchema(), _publish_body(request.form))
+    if loaded is not None:
+        try:
+            out = rv.rollback_to(current_app, number, g.actor, loaded["reason"], loaded.get("as_of"), loaded["confirm"])
+        except ComplianceError as exc:
+            errors = _publish_errors(exc)
+        else:
+            return redirect(url_for("console.version", number=out["number"], published=out["number"], run=out["run_id"]))
+    detail = rv.version_detail(_db(), number)
+    current = rv.list_versions(_db())[0]["number"]
+    return render_template("console/version.html", v=detail, current=current, errors=errors, form=request.form,
+                           notice=None), 422 if "storm" not in errors else 428
+
+
+# ---------------------------------------------------------------- drafts
+
+@blp.route("/rules/drafts", methods=["GET", "POST"])
+@role_required("admin")
+def drafts():
+    errors: dict[str, list[str]] = {}
+    form = request.form.to_dict()
+    if request.method == "POST":
+        body: dict[str, Any] = {"title": form.get("title", "")}
+        if form.get("base_version", "").strip():
+            body["base_version"] = number(form["base_version"])
+        loaded, errors = load(DraftCreateSchema(), body)
+        if loaded is not None:
+            try:
+                d = rv.create_draft(_db(), g.actor, loaded.get("base_version"), loaded["title"])
+            except InvalidInput as exc:
+                errors = domain_errors(exc)
+            else:
+                return redirect(url_for("console.draft", draft_id=d["id"]))
+    return render_template("console/drafts.html", drafts=rv.list_drafts(_db()), versions=rv.list_versions(_db()),
+                           errors=errors, form=form), (422 if errors else 200)
+
+
+def threshold_leaves(content: dict) -> list[dict[str, Any]]:
+    """Every numeric condition leaf of the draft: (rule id, path, metric, op, value), for set_threshold."""
+    out: list[dict[str, Any]] = []
+
+    def walk(node, path, rule):
+        if not isinstance(node, dict):
+            return
+        if "metric" in node:
+            if node["metric"] in NUMERIC_METRICS and isinstance(node.get("value"), (int, float)):
+                out.append({"rule_id": rule["id"], "path": path, "metric": node["metric"], "op": node.get("op"),
+                            "value": node["value"], "label": node.get("label") or ""})
+            return
+        for key in ("all", "any"):
+            for i, child in enumerate(node.get(key) or []):
+                walk(child, f"{path}.{key}[{i}]", rule)
+        if "not" in node:
+            walk(node["not"], f"{path}.not", rule)
+
+    for pack in content.get("packs") or []:
+        for rule in pack.get("rules") or []:
+            walk(rule.get("when") or {}, "when", rule)
+    return out
+
+
+def rule_ids(content: dict) -> list[str]:
+    return [r["id"] for p in content.get("packs") or [] for r in p.get("rules") or []]
+
+
+def _draft_page(draft_id: int, status: int = 200, **extra):
+    d = rv.get_draft(_db(), draft_id)
+    ctx = {"d": d, "leaves": threshold_leaves(d["content"]), "rule_ids": rule_ids(d["content"]),
+           "groups": sorted(((d["content"].get("country_groups") or {}).get("groups") or {}).items()),
+           "requirements": REQUIREMENTS[:2], "policies": REVIEW_POLICIES, "op": None, "errors": {}, "form": {},
+           "preview": None, "preview_chart": None, "publish_errors": {}, "publish_form": {},
+           "base_diff": rv.diff_contents(rv.version_detail(_db(), d["base_version"])["content"], d["content"]),
+           "today": date.today().isoformat()}
+    ctx.update(extra)
+    return render_template("console/draft.html", **ctx), status
+
+
+@blp.route("/rules/drafts/<int:draft_id>")
+@role_required("admin")
+def draft(draft_id: int):
+    return _draft_page(draft_id)[0]
+
+
+def op_from_form(form) -> dict[str, Any]:
+    """One edit operation from its form (field names are the op's own)."""
+    op = form.get("op", "")
+    if op == "set_threshold":
+        leaf = form.get("leaf", "")
+        rule_id, _, path = leaf.partition("|")
+        return {"op": op, "rule_id": rule_id, "path": path, "value": number(form.get("value", ""))}
+    if op == "end_rule":
+        return {"op": op, "rule_id": form.get("rule_id", ""), "effective_to": form.get("effective_to", "")}
+    if op == "remove_rule":
+        return {"op": op, "rule_id": form.get("rule_id", "")}
+    if op == "set_country_group":
+        return {"op": op, "group": form.get("group", "").strip(), "members": [c.upper() for c in codes(form.get("members", ""))]}
+    if op == "add_overlay":
+        out: dict[str, Any] = {"op": op}
+        for name in ("id", "title", "citation", "effective_from", "effective_to", "requirement", "review_policy",
+                     "notes"):
+            if form.get(name, "").strip():
+                out[name] = form[name].strip()
+        for name in ("products",):
+            out[name] = [p.strip() for p in form.get(name, "").split(",") if p.strip()]
+        for name in ("destinations", "groups"):
+            if form.get(name, "").strip():
+                out[name] = [c.upper() if name == "destinations" else c for c in codes(form[name])]
+        return out
+    return {"op": op}
+
+
+@blp.route("/rules/drafts/<int:draft_id>/edit", methods=["POST"])
+@role_required("admin")
+def draft_edit(draft_id: int):
+    """Apply the form's edit (or a pasted list of operations): PATCH /rules/drafts/{id}, all or none."""
+    form = request.form.to_dict()
+    if form.get("op") == "json":
+        ops, errors = parse_json(form.get("ops", ""), "ops")
+        body = {"ops": ops if isinstance(ops, list) else [ops]} if not errors else None
+    else:
+        body, errors = {"ops": [op_from_form(request.form)]}, {}
+    if body is not None:
+        loaded, errors = load(DraftEditSchema(), body)
+        if loaded is not None:
+            try:
+                rv.apply_edits(_db(), draft_id, loaded["ops"], g.actor)
+            except InvalidInput as exc:
+                errors = {k.removeprefix("ops[0].") if form.get("op") != "json" else k: v
+                          for k, v in domain_errors(exc).items()}
+                errors = {k.removeprefix("ops.0."): v for k, v in errors.items()}
+            else:
+                return redirect(url_for("console.draft", draft_id=draft_id, edited=form.get("op")) + "#validation")
+    return _draft_page(draft_id, 422, op=form.get("op"), errors=errors, form=form)
+
+
+@blp.route("/rules/drafts/<int:draft_id>/preview", methods=["POST"])
+@role_required("admin")
+def draft_preview(draft_id: int):
+    """POST /rules/drafts/{id}/preview: the dry run over every catalogue, with its transitions drawn."""
+    body: dict[str, Any] = {"item_limit": 200}
+    if request.form.get("as_of", "").strip():
+        body["as_of"] = request.form["as_of"].strip()
+    if request.form.get("destinations", "").strip():
+        body["destinations"] = codes(request.form["destinations"])
+    loaded, errors = load(PreviewSchema(), body)
+    if loaded is None:
+        return _draft_page(draft_id, 422, op="preview", errors=errors, form=request.form)
+    try:
+        preview = rv.preview_draft(current_app, draft_id, loaded.get("as_of"), loaded.get("destinations"),
+                                   loaded["item_limit"])
+    except (InvalidInput, RulebookInvalid) as exc:
+        return _draft_page(draft_id, 422, op="preview", errors=domain_errors(exc) if isinstance(exc, InvalidInput)
+                           else {"_form": list(exc.errors)}, form=request.form)
+    return _draft_page(draft_id, preview=preview, preview_chart=transition_chart(preview), form=request.form,
+                       op="preview")[0]
+
+
+def transition_chart(preview: dict):
+    """Products x destinations moving between outcomes, over every catalogue."""
+    totals: dict[str, int] = {}
+    for cat in preview.get("catalogues") or []:
+        for t in cat.get("transitions") or []:
+            label = _transition_label(t)
+            totals[label] = totals.get(label, 0) + int(t.get("count") or 0)
+    items = sorted(totals.items(), key=lambda kv: -kv[1])[:30]
+    return charts.bars([(k, v, "#1f5fbf") for k, v in items])
+
+
+def _transition_label(t: dict) -> str:
+    def side(x):
+        if isinstance(x, dict):
+            parts = [x.get("eccn") or "not listed", (x.get("requirement") or "").replace("_", " ")]
+            if x.get("review_policy"):
+                parts.append(x["review_policy"].replace("_", " "))
+            return " · ".join(p for p in parts if p)
+        return str(x)
+
+    dest = f"{t['destination']}: " if t.get("destination") else ""
+    return f"{dest}{side(t.get('from'))} → {side(t.get('to'))}"
+
+
+def _publish_body(form) -> dict[str, Any]:
+    body: dict[str, Any] = {"reason": form.get("reason", "").strip(), "confirm": form.get("confirm") == "true"}
+    if form.get("as_of", "").strip():
+        body["as_of"] = form["as_of"].strip()
+    return body
+
+
+def _publish_errors(exc: ComplianceError) -> dict[str, list[str]]:
+    """409 (someone else published first) and 428 (storm guard) as clear messages on the form."""
+    if isinstance(exc, Conflict):
+        return {"conflict": [exc.message]}
+    if exc.status == 428:
+        return {"storm": [exc.message], "confirm": ["tick to confirm this publish"]}
+    if isinstance(exc, RulebookInvalid):
+        return {"_form": [exc.message] + list(exc.errors)[:20]}
+    return flatten_errors(exc.errors) if exc.errors else {"_form": [exc.message]}
+
+
+@blp.route("/rules/drafts/<int:draft_id>/publish", methods=["POST"])
+@role_required("admin")
+def draft_publish(draft_id: int):
+    loaded, errors = load(PublishSchema(), _publish_body(request.form))
+    status = 422
+    if loaded is not None:
+        try:
+            out = rv.publish_draft(current_app, draft_id, g.actor, loaded["reason"], loaded.get("as_of"),
+                                   loaded["confirm"])
+        except ComplianceError as exc:
+            errors, status = _publish_errors(exc), exc.status
+        else:
+            return redirect(url_for("console.version", number=out["number"], published=out["number"], run=out["run_id"]))
+    return _draft_page(draft_id, status, publish_errors=errors, publish_form=request.form)
+
+
+@blp.route("/rules/drafts/<int:draft_id>/discard", methods=["POST"])
+@role_required("admin")
+def draft_discard(draft_id: int):
+    rv.discard_draft(_db(), draft_id, g.actor)
+    return redirect(url_for("console.drafts"))
+
+
+@blp.app_template_filter("compact_json")
+def compact_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+__all__ = ["has_role"]
