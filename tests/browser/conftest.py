@@ -109,6 +109,7 @@ def browser_sign_in(page, key: str) -> None:
     page.wait_for_url("**/")
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, full_page: bool = True) -> None:
+    """A screenshot in TEST_SCREENSHOTS (default /tmp/console-screenshots), to look at; docs/console holds copies."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

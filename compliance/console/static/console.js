@@ -14,5 +14,9 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll]").forEach(poll);
+    // [data-autosubmit]: changing the field submits its form (e.g. the chart's date moves the threshold lines).
+    document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
+      el.addEventListener("change", function () { if (el.value) { el.form.submit(); } });
+    });
   });
 })();
