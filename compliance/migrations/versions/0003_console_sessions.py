@@ -1,13 +1,13 @@
 """console sessions (web console sign-in)
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_console_sessions
+Revises: 0002_determinations
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003_console_sessions'
+down_revision = '0002_determinations'
 branch_labels = None
 depends_on = None
 
