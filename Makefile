@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# pytest-xdist workers of `make test` (each builds its own template databases once).
+TEST_WORKERS ?= auto
 
 .PHONY: run test install bench clean
 
@@ -12,7 +14,7 @@ run: install
 test: install
 	$(BIN)/ruff check compliance worker tests bench
 	sh scripts/ensure-chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

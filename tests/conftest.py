@@ -2,9 +2,13 @@
 answering; under CI=true a service that still does not answer fails the run instead of skipping."""
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 import zlib
@@ -56,7 +60,16 @@ def pytest_sessionstart(session):
         ensure_service(name)
 
 
-# ---------- databases ----------
+# ---------- databases: built once per session, copied for each test ----------
+#
+# Migrating and seeding a database costs seconds; copying one costs milliseconds. Each xdist worker
+# builds one template per (dialect, rules directory) on first use, and every test gets a copy: a file
+# copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL. A copy is a real, separate database, so
+# tests with several connections, background threads or real Celery worker processes see exactly what
+# they would see on a freshly migrated one (a rolled-back transaction could not give them that).
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
 
 def _admin_connect():
     import psycopg
@@ -64,14 +77,23 @@ def _admin_connect():
     return psycopg.connect(PG_ADMIN_URL, autocommit=True)
 
 
-def create_pg_database() -> str:
-    """A new empty PostgreSQL database; returns its SQLAlchemy URL."""
-    require_service("postgresql")
-    name = f"cc_test_{uuid.uuid4().hex[:12]}"
-    with _admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+def _pg_url(name: str) -> str:
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     return f"{base}/{name}"
+
+
+def reserve_pg_url() -> str:
+    """The URL of a new, uniquely named PostgreSQL database that does not exist yet (see provision)."""
+    require_service("postgresql")
+    return _pg_url(f"cc_test_{WORKER}_{uuid.uuid4().hex[:12]}")
+
+
+def create_pg_database() -> str:
+    """A new empty PostgreSQL database; returns its SQLAlchemy URL."""
+    url = reserve_pg_url()
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}"')
+    return url
 
 
 def drop_pg_database(url: str) -> None:
@@ -80,10 +102,82 @@ def drop_pg_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def rules_key(rules_dir: str) -> str:
+    """Identifies a rules directory by its files' contents (copies of rules/ share a template)."""
+    digest = hashlib.sha256()
+    root = Path(rules_dir)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+class SchemaTemplates:
+    """Migrated and seeded template databases of one test session, and the copies made from them."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.sqlite: dict[str, Path] = {}
+        self.postgres: dict[str, str] = {}
+
+    def provision(self, url: str, rules_dir: str) -> None:
+        """Make the database at `url` a migrated database seeded from `rules_dir`, unless it exists."""
+        if url.startswith("sqlite:///"):
+            target = Path(url[len("sqlite:///"):])
+            if not target.exists():
+                shutil.copyfile(self._sqlite_template(rules_dir), target)
+        elif url.startswith("postgresql"):
+            name = url.rsplit("/", 1)[1]
+            with _admin_connect() as conn:
+                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                    return
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._pg_template(rules_dir)}"')
+
+    def _sqlite_template(self, rules_dir: str) -> Path:
+        key = rules_key(rules_dir)
+        if key not in self.sqlite:
+            path = self.directory / f"template-{key}.db"
+            _migrate_and_seed(f"sqlite:///{path}", rules_dir)
+            assert not Path(f"{path}-wal").exists(), "the template's WAL was not checkpointed"
+            self.sqlite[key] = path
+        return self.sqlite[key]
+
+    def _pg_template(self, rules_dir: str) -> str:
+        key = rules_key(rules_dir)
+        if key not in self.postgres:
+            url = create_pg_database()
+            _migrate_and_seed(url, rules_dir)  # disposes its connections: a template must have none
+            self.postgres[key] = url.rsplit("/", 1)[1]
+        return self.postgres[key]
+
+    def drop(self) -> None:
+        for name in self.postgres.values():
+            drop_pg_database(_pg_url(name))
+
+
+def _migrate_and_seed(url: str, rules_dir: str) -> None:
+    from compliance.db import Database
+    from compliance.services.rulebooks import RulebookStore
+
+    db = Database(url)
+    try:
+        db.upgrade()
+        RulebookStore(db, rules_dir).seed()
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def schema_templates(tmp_path_factory):
+    templates = SchemaTemplates(tmp_path_factory.mktemp("schema-templates"))
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
 def pg_url():
-    """A fresh, empty PostgreSQL database for one test."""
-    url = create_pg_database()
+    """The URL of a PostgreSQL database of this test's own; make_app / provision creates it as a copy
+    of the migrated and seeded template (create_pg_database() gives an empty one instead)."""
+    url = reserve_pg_url()
     yield url
     drop_pg_database(url)
 
@@ -95,11 +189,11 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path):
-    """Runs the test once on SQLite and once on PostgreSQL."""
+    """Runs the test once on SQLite and once on PostgreSQL (created by make_app, as for pg_url)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'compliance.db'}"
     else:
-        url = create_pg_database()
+        url = reserve_pg_url()
         yield url
         drop_pg_database(url)
 
@@ -109,26 +203,33 @@ def redis_url():
     """A Redis database index of its own, flushed before the test.
 
     The index comes from the checkout's path (or TEST_REDIS_DB), so two checkouts testing at once on
-    one machine never share a broker queue."""
+    one machine never share a broker queue. Within a checkout, tests that use it take turns: each holds
+    a lock on the index for its whole run, so parallel pytest-xdist workers (or two pytest runs) never
+    flush or consume each other's queues."""
     require_service("redis")
     import redis
 
     root = str(Path(__file__).resolve().parents[1])
     index = int(os.environ.get("TEST_REDIS_DB", 1 + zlib.crc32(root.encode()) % 15))
     url = f"{REDIS_URL}/{index}"
-    redis.Redis.from_url(url).flushdb()
-    return url
+    with open(Path(tempfile.gettempdir()) / f"compliance-tests-redis-{index}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        redis.Redis.from_url(url).flushdb()
+        yield url
 
 
 # ---------- apps and clients ----------
 
 @pytest.fixture
-def make_app(tmp_path: Path):
+def make_app(tmp_path: Path, schema_templates):
     """Factory: make_app(DATABASE_URL=..., **settings) -> Flask app (SQLite in tmp_path by default).
 
+    A database that does not exist yet is first made a copy of the migrated template seeded from the
+    app's RULES_DIR (see SchemaTemplates); an existing one (a second app on it) is used as it is.
     Every JSON response the app gives is validated against its OpenAPI spec (tests/spec_check.py);
     the test fails at teardown on any mismatch."""
     from compliance import create_app
+    from compliance.config import Config
     from tests.spec_check import install
 
     apps = []
@@ -138,7 +239,9 @@ def make_app(tmp_path: Path):
         settings.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
         settings.setdefault("CELERY_BROKER_URL", "")
         settings.setdefault("SAMPLE_CATALOGUE", "")
-        app = create_app(settings)
+        config = Config.from_env(settings)
+        schema_templates.provision(config.DATABASE_URL, config.RULES_DIR)
+        app = create_app(config)
         app.config["TESTING"] = True
         install(app, mismatches)
         apps.append(app)
@@ -166,10 +269,9 @@ def client(app):
 
 
 def _headers(app, role: str) -> dict[str, str]:
-    from compliance.auth import create_api_key
+    from tests.factories import api_headers
 
-    _, plain = create_api_key(app.extensions["db"], f"test {role}", role, actor="tests")
-    return {"Authorization": f"Bearer {plain}"}
+    return api_headers(app, role)
 
 
 @pytest.fixture

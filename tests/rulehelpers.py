@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from tests.conftest import H20, H100, RTX_4090_D
+from tests.factories import catalogue, product
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,12 +49,8 @@ def rules_without_h20_packs(tmp_path: Path) -> str:
 
 
 def make_scenario_catalogue(app, name: str = "scenario") -> int:
-    from compliance.services.catalogues import create_catalogue, upsert_products
-
-    db = app.extensions["db"]
-    cat = create_catalogue(db, name, destinations=WATCHED)
-    upsert_products(db, cat.id, [dict(H20, sku="H20"), dict(H100, sku="H100"), dict(RTX_4090_D, sku="RTX-4090-D")])
-    return cat.id
+    products = [product(H20, sku="H20"), product(H100, sku="H100"), product(RTX_4090_D, sku="RTX-4090-D")]
+    return catalogue(app, products, name=name, destinations=WATCHED)
 
 
 def change_set(items) -> set[tuple[str, str]]:

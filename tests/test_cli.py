@@ -16,12 +16,16 @@ RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 
 
 @pytest.fixture
-def runner(tmp_path, monkeypatch):
+def runner(tmp_path, monkeypatch, schema_templates):
     """A CliRunner whose app uses a fresh SQLite database (no sample catalogue, no broker)."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    from compliance.config import Config
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SAMPLE_CATALOGUE", "")
     monkeypatch.setenv("CELERY_BROKER_URL", "")
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    schema_templates.provision(url, Config.from_env().RULES_DIR)
     return CliRunner()
 
 

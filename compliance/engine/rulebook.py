@@ -338,13 +338,15 @@ def load_rulebook_content(directory: str | Path) -> dict:
     """Read rules/: every packs/*.yaml (sorted by name) and country_groups.yaml."""
     import yaml
 
+    # libyaml's parser with the safe constructor: the same values as yaml.safe_load, ten times faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     directory = Path(directory)
     packs = []
     for path in sorted((directory / "packs").glob("*.yaml")):
         with path.open(encoding="utf-8") as fh:
-            packs.append(yaml.safe_load(fh))
+            packs.append(yaml.load(fh, Loader=loader))
     with (directory / "country_groups.yaml").open(encoding="utf-8") as fh:
-        groups = yaml.safe_load(fh)
+        groups = yaml.load(fh, Loader=loader)
     return normalise({"packs": packs, "country_groups": groups})
 
 

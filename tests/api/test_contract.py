@@ -50,13 +50,16 @@ def test_every_operation_but_health_requires_the_api_key(client):
     assert open_ops == [("get", "/api/v1/health")]
 
 
-def test_a_response_that_breaks_its_schema_is_caught(tmp_path):
+def test_a_response_that_breaks_its_schema_is_caught(tmp_path, schema_templates):
     """The spec check itself can fail: a body that contradicts the documented schema is reported."""
     from compliance import create_app
+    from compliance.config import Config
     from tests.spec_check import install
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CELERY_BROKER_URL": "",
-                      "SAMPLE_CATALOGUE": ""})
+    config = Config.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CELERY_BROKER_URL": "",
+                              "SAMPLE_CATALOGUE": ""})
+    schema_templates.provision(config.DATABASE_URL, config.RULES_DIR)
+    app = create_app(config)
     seen: list[str] = []
     install(app, seen)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_pg_database, drop_pg_database, require_service
+from tests.conftest import drop_pg_database, require_service, reserve_pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,14 +70,16 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_env(tmp_path, redis_url):
-    """PostgreSQL database + Redis broker + a Flask app using them (not embedded)."""
+def worker_env(tmp_path, redis_url, schema_templates):
+    """PostgreSQL database (a copy of the migrated template) + Redis broker + a Flask app using them."""
     require_service("postgresql")
     from compliance import create_app
+    from compliance.config import Config
 
-    db_url = create_pg_database()
+    db_url = reserve_pg_url()
     settings = {"DATABASE_URL": db_url, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url,
                 "SAMPLE_CATALOGUE": ""}
+    schema_templates.provision(db_url, Config.from_env(settings).RULES_DIR)
     app = create_app(settings)
     env = dict(os.environ, **{k: v for k, v in settings.items()}, PYTHONPATH=str(ROOT))
     yield WorkerEnv(db_url, redis_url, app, env)

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from compliance.services.webhooks import SIGNATURE_HEADER, verify
-from tests.conftest import H20, H100, RTX_4090_D, create_pg_database, drop_pg_database, require_service
+from tests.conftest import H20, H100, RTX_4090_D, drop_pg_database, require_service, reserve_pg_url
 from tests.integration.conftest import ROOT, WorkerEnv, wait_until
 from tests.rulehelpers import (
     H20_APRIL_2025_OVERLAY,
@@ -27,14 +27,15 @@ SECRET = "s3cret-for-the-e2e-webhook-0123456789"
 
 
 @pytest.fixture
-def worker_env(tmp_path, redis_url):
+def worker_env(tmp_path, redis_url, schema_templates):
     """Overrides the shared fixture: the database is seeded from rules/ WITHOUT the two 2025 H20 packs."""
     require_service("postgresql")
     from compliance import create_app
 
-    db_url = create_pg_database()
+    db_url = reserve_pg_url()
     settings = {"DATABASE_URL": db_url, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url,
                 "SAMPLE_CATALOGUE": "", "RULES_DIR": rules_without_h20_packs(tmp_path)}
+    schema_templates.provision(db_url, settings["RULES_DIR"])
     app = create_app(settings)
     env = dict(os.environ, **settings, PYTHONPATH=str(ROOT), WEBHOOK_BACKOFF_SECONDS="0.5")
     yield WorkerEnv(db_url, redis_url, app, env)
