@@ -4,7 +4,6 @@ TEST_LIVE_PORTS says otherwise). Under CI=true a missing browser is a failure, n
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from pathlib import Path
 
@@ -19,15 +18,16 @@ SCREENSHOTS = Path(os.environ.get("TEST_SCREENSHOTS", "/tmp/console-screenshots"
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
+def _serve_on_a_free_port(app):
+    """A server bound to the first free port of PORTS (bound at once: parallel xdist workers race)."""
+    from werkzeug.serving import make_server
+
     lo, hi = (int(x) for x in PORTS.split("-"))
     for port in range(lo, hi + 1):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+        try:
+            return port, make_server("127.0.0.1", port, app, threaded=True)
+        except (OSError, SystemExit):  # werkzeug exits when the port is taken
+            continue
     raise RuntimeError(f"no free port in {PORTS}")
 
 
@@ -48,11 +48,8 @@ def browser():
 
 class LiveServer:
     def __init__(self, app):
-        from werkzeug.serving import make_server
-
         self.app = app
-        self.port = _free_port()
-        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self.port, self.server = _serve_on_a_free_port(app)
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
