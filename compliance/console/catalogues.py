@@ -193,6 +193,14 @@ def standing_over_time(spec: dict, destinations: list[str], until: date) -> list
 @blp.route("/catalogues/<int:catalogue_id>/products/<path:sku>")
 @role_required("viewer")
 def product(catalogue_id: int, sku: str):
+    return product_page(catalogue_id, sku)
+
+
+def product_page(catalogue_id: int, sku: str, det_form: dict | None = None, det_errors: dict | None = None,
+                 status: int = 200):
+    """The product page; a determination form that failed comes back with its errors next to the fields."""
+    from .determinations import product_context
+
     db = _db()
     cat = svc.get_catalogue(db, catalogue_id)
     p = svc.get_product(db, catalogue_id, sku)
@@ -223,4 +231,6 @@ def product(catalogue_id: int, sku: str):
                                     f"{' — ' + ', '.join(lic.get('rule_ids') or []) if lic.get('rule_ids') else ''}"})
     changes = list_changes(db, 1, 50, catalogue_id=catalogue_id, product=sku)["items"]
     return render_template("console/product.html", cat=cat, p=p, periods=periods, picked=picked, error=error,
-                           timeline=charts.timeline(segments, rows), changes=changes)
+                           timeline=charts.timeline(segments, rows), changes=changes,
+                           det_form=det_form or {}, det_errors=det_errors or {},
+                           **product_context(catalogue_id, sku)), status

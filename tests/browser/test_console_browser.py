@@ -197,3 +197,26 @@ def test_more_pages_read_without_javascript(page_without_js, live):
     page.goto("/catalogues")
     page.click("#catalogue-list a")
     assert page.locator("#chart circle.point").count() > 10
+
+
+def test_record_a_determination_then_find_it_needing_review(page, live):
+    """An officer records a determination that disagrees with the engine on the sample catalogue's first
+    product; the page shows both answers and why it needs review, and the catalogue's list finds it."""
+    browser_sign_in(page, key_for(live, "auditor", "Officer Eve"))
+    page.click("nav >> text=Catalogues")
+    page.click("#catalogue-list a")
+    page.click("#determinations-link")
+    assert "need review" in page.locator("#summary").inner_text()
+    page.locator("#standings a").first.click()
+    page.click("#record-determination summary")
+    page.fill("#eccn", "not an eccn")
+    page.click("#record-determination button[type=submit]")
+    assert page.locator("#eccn-error").is_visible()  # the API's message, next to the field
+    page.fill("#eccn", "EAR99")
+    page.fill("[id='basis.text']", "the vendor's letter says this is a consumer part")
+    page.click("#record-determination button[type=submit]")
+    assert "Officer Eve" in page.locator("#computed-vs-determined").inner_text()
+    assert "determined EAR99" in page.locator("#review-reasons").inner_text()
+    shot(page, "determination")
+    page.goto(page.url.split("/products/")[0] + "/determinations?state=needs_review")
+    assert page.locator("#standings tbody tr").count() >= 1
