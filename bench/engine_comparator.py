@@ -3,7 +3,7 @@
     flock /work/team/bench.lock taskset -c 0 .venv/bin/python bench/engine_comparator.py
     flock /work/team/bench.lock taskset -c 0 .venv/bin/python bench/engine_comparator.py --sizes 100000 --repeat 5
 
-`numpy_evaluate` is what a person would write by hand for one date: the 6 classification and 16 licence
+`numpy_evaluate` is what a person would write by hand for one date: the 6 classification and 18 licence
 rules in force on 2026-06-01 written out as NumPy expressions over the table's columns, with Kleene
 three-valued logic as (definitely true, definitely false) pairs, product parts as (k, 1) columns and
 destination parts as (1, m) rows. It reads the same `ProductTable` (values, states, kind, packaging,
@@ -11,7 +11,8 @@ release range, model keys) and the same data the rules refer to (country-group m
 the rulebook's model-family resolutions); it does not walk condition trees. Both are timed on the same
 table, the model-key pass counted in every run of both (the per-key resolutions stay cached on the
 rulebook, as in production), and they must agree on every cell: ECCN, status, and per (product,
-destination) the requirement, review policy, exceptions and matched rules (`rule_bits`). The ratio is
+destination) the requirement, review policy, exceptions, the rules that decided the answer (`rule_bits`) and
+the notices (`notice_bits`). The ratio is
 engine time / comparator time. `tests/engine/test_engine_comparator.py` runs the same agreement check,
 so the two cannot drift apart.
 """
@@ -62,6 +63,7 @@ LICENCE_IDS = ["us-746.embargo.e1-e2", "us-746.8.belarus.ccl", "us-746.8.russia.
                "us-2025-04.overlay.amd-mi308", "us-2025-04.overlay.nvidia-h20", "us-2023-10.licence.d5-macau",
                "us-2023-10.licence.headquarters", "us-2024-12.licence.hbm", "us-2023-10.licence.d1-d4-d5",
                "us-2024-04.exception.aca", "us-2024-04.exception.nac", "us-2024-12.exception.hbm",
+               "us-2025-01.notice.ai-diffusion", "us-2026-01.notice.system-caps-per-chip",
                "us-746.flag.belarus", "us-746.flag.russia-belarus"]
 DENIAL, APPROVAL, CASE = (np.int8(REVIEW_POLICIES.index(p)) for p in
                           ("presumption_of_denial", "presumption_of_approval", "case_by_case"))
@@ -202,7 +204,8 @@ def numpy_evaluate(table: ProductTable, rulebook, destinations, headquarters=Non
     mo = d_in("MO")
     product_exc = OR(AND(eccn_in("3A090.a", "4A090.a"), col(num("datacenter", "==", 0.0))),
                      AND(eccn_in("3A090.b", "4A090.b"), col(num("datacenter", "==", 1.0))))
-    # (t, f, requires a licence, review policy or None, blocks exceptions, exception bit)
+    system_col = (system.reshape(k, 1), ~system.reshape(k, 1))
+    # (t, f, requires a licence, review policy or None, blocks exceptions, exception bit); flags: FLAG_RULES
     rules = [
         (d_group("E:1", "E:2"), True, DENIAL, True, 0),
         (AND(any_eccn, d_in("BY")), True, DENIAL, True, 0),
@@ -220,9 +223,12 @@ def numpy_evaluate(table: ProductTable, rulebook, destinations, headquarters=Non
          EXC_BIT["ACA"]),
         (AND(product_exc, OR(d5, mo, hq_d5_or_mo)), False, None, False, EXC_BIT["NAC"]),
         (AND(is_c, col(num("memory_bandwidth_density", "<", 3.3))), False, None, False, EXC_BIT["HBM"]),
+        (eccn_in("3A090.a", "4A090.a"), False, None, False, 0),  # AI Diffusion: a notice, not applied
+        (AND(system_col, eccn_in("4A090.a", "4A090.b"), cn_mo, (export, ~export)), False, None, False, 0),
         (d_in("BY"), False, None, False, 0),
         (d_in("RU"), False, None, False, 0),
     ]
+    flag_rules = {0, len(rules) - 4, len(rules) - 3, len(rules) - 2, len(rules) - 1}  # rules that set flags
     shape = (k, m)
     req_t = np.zeros(shape, dtype=bool)
     req_u = np.zeros(shape, dtype=bool)
@@ -254,14 +260,30 @@ def numpy_evaluate(table: ProductTable, rulebook, destinations, headquarters=Non
     exc[blocked | ~req_t] = 0
     policy[~req_t & (policy != POLICY_UNKNOWN)] = POLICY_NONE
     policy[requirement == NO_LICENCE_REQUIRED] = POLICY_NONE
+    # What decided each answer: where a licence is required, the rules requiring one (or blocking exceptions)
+    # and the first matching policy rule (the lowest set bit); the exception rules whose exception stands.
+    # Rules that only set flags are notices (as are flag rules that decided nothing).
+    def mask(pick):
+        return np.uint64(sum(1 << i for i, r in enumerate(rules) if pick(i, *r[1:])))
+    required = requirement == LICENCE_REQUIRED
+    decided = np.where(required, bits & mask(lambda i, req, pol, blk, e: req or blk), np.uint64(0))
+    with_policy = bits & mask(lambda i, req, pol, blk, e: pol is not None)
+    first = with_policy & (~with_policy + np.uint64(1))
+    decided |= np.where(required & (policy >= 0), first, np.uint64(0))
+    for bit in (EXC_BIT["NAC"], EXC_BIT["ACA"], EXC_BIT["HBM"]):
+        granted = (exc & np.uint8(bit)) != 0
+        decided |= np.where(granted, bits & mask(lambda i, req, pol, blk, e: e == bit), np.uint64(0))
+    notice = mask(lambda i, req, pol, blk, e: not (req or blk or pol is not None or e))
+    notices = bits & (notice | (mask(lambda i, *_: i in flag_rules) & ~decided))
     return {"eccn": eccn, "status": status, "requirement": requirement, "policy": policy, "exceptions": exc,
-            "rule_bits": bits}
+            "rule_bits": decided, "notice_bits": notices}
 
 
 def engine_arrays(result) -> dict[str, np.ndarray]:
     top = result.table.top
     return {"eccn": result.eccn[top], "status": result.status[top], "requirement": result.requirement,
-            "policy": result.policy, "exceptions": result.exceptions, "rule_bits": result.rule_bits}
+            "policy": result.policy, "exceptions": result.exceptions, "rule_bits": result.rule_bits,
+            "notice_bits": result.notice_bits}
 
 
 def disagreements(engine: dict, hand: dict) -> dict[str, int]:

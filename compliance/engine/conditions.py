@@ -1,7 +1,10 @@
 """Condition trees: validation against the vocabulary, and three-valued vectorised evaluation.
 
 A condition is `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` or a leaf
-`{"metric": "tpp", "op": ">=", "value": 4800}`. Any node may carry `label` and `note`.
+`{"metric": "tpp", "op": ">=", "value": 4800}`. Any node may carry `label` and `note`. A direct child of
+a classification rule's top-level `all` may carry `release: "<why>"`: a note that releases items from
+the paragraph its siblings describe (the 3A090 datacenter note), so that an item meeting the paragraph
+but released by the note is explained as such (`release_parts`).
 
 Evaluation is Kleene logic over whole columns: every node yields two boolean arrays,
 `t` (definitely met) and `f` (definitely not met); a row where neither holds is unknown because an
@@ -19,7 +22,7 @@ import numpy as np
 from .vocabulary import METRICS, NUMERIC_OPS, OPERATORS
 
 BOOL_NODES = ("all", "any", "not")
-NODE_KEYS = {"label", "note", "id"}
+NODE_KEYS = {"label", "note", "id", "release"}
 
 
 @dataclass
@@ -58,6 +61,8 @@ def validate_condition(node: Any, path: str, groups: set[str] | None = None,
     extra = set(node) - NODE_KEYS - set(BOOL_NODES) - {"metric", "op", "value"}
     if extra:
         errors.append(f"{path}: unknown keys {sorted(extra)}")
+    if "release" in node and (not isinstance(node["release"], str) or not node["release"].strip()):
+        errors.append(f"{path}.release: must be a non-empty text (why the note releases the item)")
     if bool_keys:
         if len(bool_keys) > 1 or "metric" in node:
             errors.append(f"{path}: a node is exactly one of all / any / not / leaf")
@@ -146,6 +151,46 @@ def leaves(node: dict, path: str = "when") -> list[tuple[str, dict]]:
     return [(path, node)]
 
 
+def release_parts(when: dict) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
+    """(paragraph children, release children) of a top-level `all`, each with its path; ([], []) if none."""
+    children = when.get("all") if isinstance(when, dict) else None
+    if not isinstance(children, list) or not any(isinstance(c, dict) and "release" in c for c in children):
+        return [], []
+    parts = [(f"when.all[{i}]", c) for i, c in enumerate(children)]
+    return [p for p in parts if "release" not in p[1]], [p for p in parts if "release" in p[1]]
+
+
+def misplaced_releases(node: Any, path: str = "when", top: bool = True) -> list[str]:
+    """Paths of `release` keys anywhere but on a direct child of the top-level `all`."""
+    out: list[str] = []
+    if not isinstance(node, dict):
+        return out
+    if "release" in node and not (path.startswith("when.all[") and path.count("[") == 1):
+        out.append(f"{path}.release")
+    for key in ("all", "any"):
+        if isinstance(node.get(key), list):
+            out += [p for i, c in enumerate(node[key]) for p in misplaced_releases(c, f"{path}.{key}[{i}]", False)]
+    if isinstance(node.get("not"), dict):
+        out += misplaced_releases(node["not"], f"{path}.not", False)
+    return out
+
+
+def truth_from_leaves(node: dict, path: str, leaf_truth: dict[str, Truth]) -> Truth:
+    """Recombine a (sub)tree's Kleene truth from its evaluated leaves (by path): no metric is read again."""
+    if "all" in node or "any" in node:
+        is_all = "all" in node
+        key = "all" if is_all else "any"
+        parts = [truth_from_leaves(c, f"{path}.{key}[{i}]", leaf_truth) for i, c in enumerate(node[key])]
+        t, f = parts[0].t, parts[0].f
+        for p in parts[1:]:
+            t, f = (t & p.t, f | p.f) if is_all else (t | p.t, f & p.f)
+        return Truth(t, f)
+    if "not" in node:
+        inner = truth_from_leaves(node["not"], f"{path}.not", leaf_truth)
+        return Truth(inner.f, inner.t)
+    return leaf_truth[path]
+
+
 LeafFn = Callable[[dict], tuple[Truth, np.ndarray | None, np.ndarray | None]]
 
 
@@ -206,4 +251,4 @@ def margin_of(values: np.ndarray, threshold: float) -> np.ndarray:
 
 
 __all__ = ["Truth", "LeafResult", "validate_condition", "evaluate_condition", "leaves", "compare",
-           "margin_of", "NUMERIC_OPS"]
+           "margin_of", "NUMERIC_OPS", "release_parts", "misplaced_releases", "truth_from_leaves"]

@@ -16,7 +16,8 @@ materialising the cross product of inputs. Precedence (documented in rules/READM
   * review policy: from the highest-precedence matching rule that sets one;
   * exceptions: the union over matching rules, cleared by a matching `exceptions_blocked` rule,
     and only reported where a licence is required;
-  * rule ids / citations: every licence rule that matched.
+  * rule ids / citations: the matching rules that decided the answer (`deciding_bits`); rules that only
+    set flags or a note are notices, shown beside the answer with their citations.
 """
 from __future__ import annotations
 
@@ -211,7 +212,9 @@ class Evaluation:
     policy: np.ndarray | None = None  # int8[k, m]
     exceptions: np.ndarray | None = None  # uint8[k, m]
     flags: np.ndarray | None = None  # uint32[k, m]
-    rule_bits: np.ndarray | None = None  # uint64[k, m]
+    rule_bits: np.ndarray | None = None  # uint64[k, m]: the licence rules that decided each answer
+    notice_bits: np.ndarray | None = None  # uint64[k, m]: matched rules that only tell (flags, notes)
+    matched_bits: np.ndarray | None = None  # uint64[k, m]: every licence rule that matched
     flag_names: list[str] = field(default_factory=list)
     licence_leaves: list[list[LeafResult]] = field(default_factory=list)
     licence_truths: list[Truth] = field(default_factory=list)
@@ -481,6 +484,52 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
     exc[exc_blocked | (requirement != LICENCE_REQUIRED)] = 0
     policy[(requirement != LICENCE_REQUIRED) & (policy != POLICY_UNKNOWN)] = POLICY_NONE
     policy[requirement == NO_LICENCE_REQUIRED] = POLICY_NONE
+    decided, notices = deciding_bits(rules if m else (), bits, requirement, policy, exc)
     result.requirement, result.policy, result.exceptions = requirement, policy, exc
-    result.flags, result.flag_names, result.rule_bits, result.licence_leaves = flags, flag_names, bits, sinks
+    result.flags, result.flag_names, result.licence_leaves = flags, flag_names, sinks
+    result.rule_bits, result.notice_bits, result.matched_bits = decided, notices, bits
     result.licence_truths = truths
+
+
+def rule_masks(rules: Sequence[Rule]) -> dict[str, int]:
+    """Bit masks over the licence rules in force, by what each rule's effect does."""
+    masks = {"requirement": 0, "policy": 0, "flags": 0, "notice": 0} | {f"exception:{e}": 0 for e in EXCEPTIONS}
+    for li, rule in enumerate(rules):
+        eff, bit = rule.effect, 1 << li
+        if eff.get("requirement") == "license_required" or eff.get("exceptions_blocked"):
+            masks["requirement"] |= bit
+        if eff.get("review_policy"):
+            masks["policy"] |= bit
+        for e in eff.get("exceptions", []):
+            masks[f"exception:{e}"] |= bit
+        if eff.get("flags"):
+            masks["flags"] |= bit
+        if not (eff.get("requirement") == "license_required" or eff.get("exceptions_blocked")
+                or eff.get("review_policy") or eff.get("exceptions")):
+            masks["notice"] |= bit  # flags / a note only: it tells, it decides nothing
+    return masks
+
+
+def deciding_bits(rules: Sequence[Rule], bits: np.ndarray, requirement: np.ndarray, policy: np.ndarray,
+                  exceptions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the licence rules matched per cell (`bits`), (those that decided the answer, the notices).
+
+    Decided: where a licence is required, every matching rule that requires one (or blocks exceptions), and
+    the rule that set the review policy (the highest-precedence matching policy rule: the lowest set bit,
+    rules being in precedence order); each exception rule whose exception is in the answer. A rule that
+    matched but changed nothing (NAC where no licence is needed or exceptions are blocked, a lower policy
+    outranked) is not listed. Notices: rules that only set flags or a note (and flag rules that decided
+    nothing), reported beside the answer with their citation, not as its reasons.
+    """
+    masks = rule_masks(rules)
+    required = requirement == LICENCE_REQUIRED
+    decided = np.where(required, bits & np.uint64(masks["requirement"]), np.uint64(0))
+    with_policy = bits & np.uint64(masks["policy"])
+    first_policy = with_policy & (~with_policy + np.uint64(1))  # lowest set bit = highest precedence
+    np.bitwise_or(decided, first_policy, out=decided, where=required & (policy >= 0))
+    for e in EXCEPTIONS:
+        if masks[f"exception:{e}"]:
+            np.bitwise_or(decided, bits & np.uint64(masks[f"exception:{e}"]), out=decided,
+                          where=(exceptions & np.uint8(EXC_BIT[e])) != 0)
+    notices = bits & (np.uint64(masks["notice"]) | (np.uint64(masks["flags"]) & ~decided))
+    return decided, notices

@@ -27,11 +27,11 @@ from .codes import (
     exception_names,
     policy_label,
 )
-from .conditions import LeafResult
+from .conditions import LeafResult, release_parts, truth_from_leaves
 from .evaluate import DERIVED, Evaluation
 from .rulebook import Rule
 from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE
-from .vocabulary import METRICS, REQUIREMENTS
+from .vocabulary import HBM_PACKAGINGS, METRICS, REQUIREMENTS
 
 KIND_NAMES = {v: k for k, v in KIND_CODE.items()}
 STATE_NAMES = {KNOWN: "known", MISSING: "missing", NOT_APPLICABLE: "not_applicable"}
@@ -137,6 +137,7 @@ class Explanation:
         self._reasons: list[str] | None = None
         self._explaining: list[list[int]] | None = None
         self._words: np.ndarray | None = None
+        self._released: list[tuple] | None = None
 
     @classmethod
     def of(cls, ev: Evaluation) -> "Explanation":
@@ -222,17 +223,23 @@ class Explanation:
                                   "op": leaf.op, "threshold": leaf.threshold}
         met = np.where(leaf.truth.t[rows], 0, np.where(leaf.truth.f[rows], 1, 2)).tolist()
         label = {"label": leaf.label} if leaf.label else {}
-        if leaf.values is None:  # kind / model: always known, the value is the product's
+        if leaf.values is None:  # kind / packaging / model: always known, the value is the product's own
+            states_of: list[str] = ["known"] * len(rows)
             if leaf.metric == "kind":
                 names = [KIND_NAMES[k] for k in self.table.kind[rows].tolist()]
+            elif leaf.metric == "hbm_packaging":  # an HBM item's packaging; nothing for other kinds
+                hbm = (self.table.kind[rows] == KIND_CODE["hbm"]).tolist()
+                names = [HBM_PACKAGINGS[p] if h else None
+                         for p, h in zip(self.table.hbm_packaging[rows].tolist(), hbm)]
+                states_of = ["known" if h else "not_applicable" for h in hbm]
             else:
                 names = [m.split("|")[0] for m in self.table.model[rows].tolist()]
             shared: dict[tuple, dict] = {}
             out = []
-            for m, name in zip(met, names):
-                rec = shared.get((m, name))
+            for m, name, st in zip(met, names, states_of):
+                rec = shared.get((m, name, st))
                 if rec is None:
-                    rec = shared[(m, name)] = {**static, "met": _MET[m], **label, "state": "known", "value": name}
+                    rec = shared[(m, name, st)] = {**static, "met": _MET[m], **label, "state": st, "value": name}
                 out.append(rec)
             return out
         states = leaf.states[rows].tolist()
@@ -295,6 +302,61 @@ class Explanation:
             self._explaining = self._decode_per_row(self._words, lambda row, positions, done: positions)
         return self._explaining
 
+    def released(self) -> list[tuple]:
+        """Per table row: the paragraphs it meets but is released from by a note, as
+        ((rule index, paragraph name, release text, met numeric leaf positions), ...); empty for most rows.
+
+        A classification rule whose top-level `all` has children marked `release` (the 3A090 datacenter
+        note) releases a not-controlled row when every other child is met and a release child is not.
+        """
+        if self._released is not None:
+            return self._released
+        ev, n = self.ev, self.table.n
+        not_controlled = ev.status == NOT_CONTROLLED
+        words = _bitset_columns(n, len(self.leaves))
+        per_rule: dict[int, tuple[np.ndarray, str]] = {}
+        for ri, rule in enumerate(ev.rules.classification):
+            paragraph, releases = release_parts(rule.when)
+            if not releases or not paragraph:
+                continue
+            sink = ev.class_leaves[ri]
+            by_path = {leaf.path: leaf.truth for leaf in sink}
+            met = not_controlled.copy()
+            for path, node in paragraph:
+                met &= truth_from_leaves(node, path, by_path).t
+            freed = np.zeros(n, dtype=bool)
+            for path, node in releases:
+                freed |= truth_from_leaves(node, path, by_path).f
+            rows = met & freed
+            if not rows.any():
+                continue
+            per_rule[ri] = (rows, "; ".join(node["release"] for _, node in releases))
+            inside = tuple(path + "." for path, _ in paragraph)
+            for cl in self.leaves:
+                if cl.rule_index == ri and cl.leaf.path.startswith(inside):
+                    _set_bit(words, cl.position, rows & cl.leaf.truth.t)
+        out: list[tuple] = [()] * n
+        if per_rule:
+            positions = self._decode_per_row(words, lambda row, ps, done: ps)
+            for row in np.nonzero(np.any([rows for rows, _ in per_rule.values()], axis=0))[0].tolist():
+                found = []
+                for ri, (rows, text) in per_rule.items():
+                    if rows[row]:
+                        mine = [p for p in positions[row] if self.leaves[p].rule_index == ri]
+                        numeric = {self.leaves[p].key: p for p in reversed(mine) if self.leaves[p].numeric}
+                        found.append((ri, self._paragraph_name(ri, mine), text, tuple(sorted(numeric.values()))))
+                out[row] = tuple(found)
+        self._released = out
+        return out
+
+    def _paragraph_name(self, ri: int, positions: list[int]) -> str:
+        """'3A090.a.2' from the rule's ECCN and the labels of its met leaves ('a.2'); else the ECCN."""
+        eccn = self.ev.rules.classification[ri].eccn or ""
+        labels = list(dict.fromkeys(self.leaves[p].leaf.label for p in positions if self.leaves[p].leaf.label))
+        stem, _, letter = eccn.rpartition(".")
+        names = [f"{stem}.{lb}" if lb.startswith(letter + ".") else f"{eccn} ({lb})" for lb in labels]
+        return " and ".join(names) if names else eccn
+
     def reasons(self) -> list[str]:
         """Per table row: the sentence that explains its classification."""
         if self._reasons is not None:
@@ -303,6 +365,7 @@ class Explanation:
         rules = ev.rules.classification
         items = self.explaining_leaves()
         missing = self.missing()
+        released = self.released()
         status = ev.status.tolist()
         decided_by = ev.decided_by.tolist()
         heads = [f"{r.eccn}: {r.title} [{r.citation}]" for r in rules]
@@ -318,6 +381,14 @@ class Explanation:
                            + (f" (needed by {rules[by].id})" if by >= 0 else ""))
             elif not rules:
                 out.append("no classification rules in force on this date")
+            elif released[row]:
+                parts = []
+                for ri, name, text, met in released[row]:
+                    detail = "; ".join(self._met_text(p, row) for p in met)
+                    parts.append(f"meets {name}, not controlled: {text} [{rules[ri].citation}]"
+                                 + (f" ({detail})" if detail else ""))
+                failed = "; ".join(self._failed_text(p, row) for p in positions)
+                out.append("; ".join(parts) + (f"; no other paragraph is met: {failed}" if failed else ""))
             else:
                 detail = "; ".join(self._failed_text(p, row) for p in positions)
                 out.append("no 3A090/4A090 paragraph is met" + (f": {detail}" if detail else ""))
@@ -385,6 +456,9 @@ class Explanation:
         for r, e, st, by, conds, mets, kind in zip(rows.tolist(), eccn, status, decided_by, conditions, metrics,
                                                     t.kind[rows].tolist()):
             deciding = rules[by] if by >= 0 and st == "controlled" else None
+            notes = list(t.notes[r]) if t.notes else []
+            if deciding is not None and deciding.compliance_from is not None and ev.as_of < deciding.compliance_from:
+                notes.append(compliance_date_text(deciding))
             rec: dict[str, Any] = {
                 "eccn": e, "status": st,
                 "rule_id": deciding.id if deciding else None,
@@ -393,7 +467,7 @@ class Explanation:
                 "conditions": list(conds),
                 "missing": list(missing[r]),
                 "metrics": mets,
-                "notes": list(t.notes[r]) if t.notes else [],
+                "notes": notes,
             }
             if with_components and kind == SYSTEM:
                 children = np.nonzero(t.parent == r)[0]
@@ -465,7 +539,8 @@ class Explanation:
             ev.rule_bits.astype(np.uint64),
             ev.flags.astype(np.uint64),
             hq_none.astype(np.uint64),
-        ]).reshape(7, k * m)
+            ev.notice_bits.astype(np.uint64),
+        ]).reshape(8, k * m)
         positions = [(li, leaf) for li in range(len(ev.licence_leaves)) for leaf in ev.licence_leaves[li]]
         words = _bitset_columns(k * m, len(positions))
         need = (ev.requirement != NO_LICENCE_REQUIRED) | (ev.policy == POLICY_UNKNOWN)
@@ -479,7 +554,7 @@ class Explanation:
 
     def _licence_record(self, sig: list[int]) -> dict[str, Any]:
         ev = self.ev
-        j, req_code, pol_code, exc, bits, flags, hq_none = sig[:7]
+        j, req_code, pol_code, exc, bits, flags, hq_none, notice_bits = sig[:8]
         pol_code -= 8
         dest = ev.destinations[j]
         groups = ev.rulebook.country_groups
@@ -487,7 +562,7 @@ class Explanation:
         req = REQUIREMENTS[req_code]
         matched = [r for li, r in enumerate(ev.rules.licence) if bits >> li & 1]
         names = [("classification" if self._licence_positions[p][1].metric == "eccn"
-                  else self._licence_positions[p][1].metric) for p in _bit_positions(sig[7:])]
+                  else self._licence_positions[p][1].metric) for p in _bit_positions(sig[8:])]
         missing = list(dict.fromkeys(names))
         notes = []
         if pol_code == POLICY_UNKNOWN and req == "license_required":
@@ -496,6 +571,12 @@ class Explanation:
             notes.append("end-user headquarters not given: the headquarters rule was not applied")
         if dest != evaluated_as:
             notes.append(f"{dest} is evaluated as {evaluated_as}")
+        for li, r in enumerate(ev.rules.licence):  # notices: what the answer must be read with, cited
+            if notice_bits >> li & 1:
+                notes.append(notice_text(r))
+        for r in matched:
+            if r.compliance_from is not None and ev.as_of < r.compliance_from:
+                notes.append(compliance_date_text(r))
         return {
             "destination": dest,
             "evaluated_as": evaluated_as,
@@ -534,8 +615,31 @@ class Explanation:
             for i, v in zip(idx.tolist(), diffs):
                 text = f"{prefix}{v:+g}"
                 margins[i] = text if not margins[i] else margins[i] + ";" + text
+        released = self.released()
+        for i, row in enumerate(top.tolist()):
+            if released[row]:  # a paragraph met but released by its note: say so first, with its margins
+                tokens = []
+                for _, name, text, met in released[row]:
+                    tokens.append(f"meets {name} (not controlled: {text})")
+                    for p in met:
+                        leaf = self.leaves[p].leaf
+                        v = self._raw(leaf.values)[row] - float(leaf.threshold)
+                        tokens.append(f"{leaf.metric}{leaf.op}{leaf.threshold:g}:{v:+g}")
+                margins[i] = ";".join(tokens + ([margins[i]] if margins[i] else []))
         missing = self.missing()
         return margins, [";".join(missing[row]) for row in top.tolist()]
+
+
+def notice_text(rule: Rule) -> str:
+    """A notice rule in an answer: its note (or title) with its citation and id."""
+    text = rule.effect.get("note") or rule.title
+    return f"{text} [{rule.citation}] ({rule.id})"
+
+
+def compliance_date_text(rule: Rule) -> str:
+    """A rule in force but not yet due: effective, with a later compliance date."""
+    return (f"{rule.id} is effective from {rule.effective_from.isoformat()} but its compliance date is "
+            f"{rule.compliance_from.isoformat()} [{rule.citation}]")
 
 
 # ---- the per-row API (CLI, pack tests, engine tests) ----

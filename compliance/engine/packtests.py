@@ -2,7 +2,9 @@
 
 A case names a date, a product, destinations and an optional end user, and the expected outcome.
 `eccn`, `status`, `rule_id`, `missing`, requirement, review_policy, exceptions and country_groups
-must match exactly; `metrics` values must match to 0.01; `rule_ids` and `flags` must all be present.
+must match exactly; `metrics` values must match to 0.01; `rule_ids` and `flags` must all be present,
+`not_rule_ids` all absent; `reason_contains` is a substring of the classification reason; each of
+`notes_contain` is a substring of some note and none of `notes_lack` is (classification and licences).
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResu
             failures.append(f"{key}: expected {expect[key]!r}, got {cls.get(key)!r}")
     if "missing" in expect and cls["missing"] != expect["missing"]:
         failures.append(f"missing: expected {expect['missing']}, got {cls['missing']}")
+    if "reason_contains" in expect and expect["reason_contains"] not in cls["reason"]:
+        failures.append(f"reason: {expect['reason_contains']!r} not in {cls['reason']!r}")
+    failures += _notes("notes", cls["notes"], expect)
     for metric, want in (expect.get("metrics") or {}).items():
         got = cls["metrics"].get(metric)
         if got is None or abs(float(got) - float(want)) > 0.01:
@@ -62,7 +67,19 @@ def run_case(rulebook: Rulebook, pack_id: str, case: dict[str, Any]) -> CaseResu
             absent = [x for x in want.get(key, []) if x not in got[key]]
             if absent:
                 failures.append(f"licences.{dest}.{key}: {absent} not in {got[key]}")
+        present = [x for x in want.get("not_rule_ids", []) if x in got["rule_ids"]]
+        if present:
+            failures.append(f"licences.{dest}.rule_ids: {present} should not be listed: {got['rule_ids']}")
+        failures += _notes(f"licences.{dest}.notes", got["notes"], want)
     return CaseResult(pack_id, name, failures)
+
+
+def _notes(where: str, notes: list[str], want: dict[str, Any]) -> list[str]:
+    failures = [f"{where}: no note contains {text!r}: {notes}"
+                for text in want.get("notes_contain", []) if not any(text in n for n in notes)]
+    failures += [f"{where}: a note contains {text!r}: {notes}"
+                 for text in want.get("notes_lack", []) if any(text in n for n in notes)]
+    return failures
 
 
 def run_pack_tests(rulebook: Rulebook) -> list[CaseResult]:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .conditions import validate_condition
+from .conditions import misplaced_releases, release_parts, validate_condition
 from .countries import CountryGroups, validate_country_groups
 from .errors import RulebookInvalid
 from .vendors import MAX_FAMILIES, ModelCatalog, normalise_vendor, validate_models
@@ -23,7 +23,7 @@ from .vocabulary import ECCNS, EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIE
 LICENCE_ONLY_METRICS = {"eccn", "destination", "headquarters", "transaction_type"}
 EFFECT_KEYS = {"requirement", "review_policy", "exceptions", "exceptions_blocked", "flags", "note"}
 RULE_KEYS = {"id", "kind", "title", "eccn", "when", "effect", "precedence", "effective_from",
-             "effective_to", "citation", "source_url", "notes", "overlay"}
+             "effective_to", "compliance_from", "citation", "source_url", "notes", "overlay"}
 PACK_KEYS = {"id", "title", "citation", "published", "effective_from", "source_url", "notes", "rules",
              "tests", "status", "vendors", "families"}
 
@@ -75,6 +75,7 @@ class Rule:
     effect: dict = field(default_factory=dict)
     notes: str | None = None
     source_url: str | None = None
+    compliance_from: date | None = None  # in force from effective_from, but due only from this day
 
     def in_force(self, as_of: date) -> bool:
         return self.effective_from <= as_of and (self.effective_to is None or as_of <= self.effective_to)
@@ -94,6 +95,8 @@ class Rule:
             out["notes"] = self.notes
         if self.source_url:
             out["source_url"] = self.source_url
+        if self.compliance_from:
+            out["compliance_from"] = self.compliance_from.isoformat()
         return out
 
 
@@ -224,11 +227,22 @@ def _validate_rule(rule: Any, rp: str, groups: set[str], seen: dict[str, str],
     end = _date(rule.get("effective_to"), f"{rp}.effective_to", errors)
     if start and end and end < start:
         errors.append(f"{rp}.effective_to: {end} is before effective_from {start}")
+    due = _date(rule.get("compliance_from"), f"{rp}.compliance_from", errors)
+    if start and due and due <= start:
+        errors.append(f"{rp}.compliance_from: {due} must be after effective_from {start}")
+    if end and due and due > end:
+        errors.append(f"{rp}.compliance_from: {due} is after effective_to {end}")
     when = rule.get("when")
     if when is None:
         errors.append(f"{rp}.when: required condition")
     else:
         errors += validate_condition(when, f"{rp}.when", groups, families)
+        misplaced = misplaced_releases(when)
+        if kind != "classification":
+            misplaced += [p + ".release" for p, _ in release_parts(when)[1]]
+        for where in misplaced:
+            errors.append(f"{rp}.{where}: `release` is only allowed on a direct child of a classification "
+                          "rule's top-level `all`")
         if kind == "classification":
             used = _metrics_used(when)
             bad = sorted(used & LICENCE_ONLY_METRICS)
@@ -301,6 +315,7 @@ class Rulebook:
                     effective_to=date.fromisoformat(r["effective_to"]) if r.get("effective_to") else None,
                     citation=r["citation"], pack_id=pack["id"], eccn=r.get("eccn"),
                     effect=r.get("effect") or {}, notes=r.get("notes"), source_url=r.get("source_url"),
+                    compliance_from=date.fromisoformat(r["compliance_from"]) if r.get("compliance_from") else None,
                 ))
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.models = ModelCatalog(

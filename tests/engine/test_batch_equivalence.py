@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from compliance.engine import ProductTable, build_table, derive_metrics, evaluate
-from compliance.engine.explain import classification_record, licence_record
+from compliance.engine.explain import classification_record, licence_record, margins_and_missing
 from compliance.engine.table import model_key
 from compliance.engine.vocabulary import FORMAT_BITS
 
@@ -99,9 +99,11 @@ def test_evaluating_n_products_as_one_table_equals_evaluating_each_alone(ruleboo
     tx = [rng.choice(["export", "export", "reexport", "in_country_transfer"]) for _ in products]
 
     batch = evaluate(build_table(products), rulebook, as_of, dests, hq, tx)
+    margins = margins_and_missing(batch)
     for i, product in enumerate(products):
         alone = evaluate(build_table([product]), rulebook, as_of, dests, hq[i], tx[i])
         context = f"seed {seed}, product {i}, {as_of}: {json.dumps(product)[:300]}"
+        assert (margins[0][i], margins[1][i]) == tuple(col[0] for col in margins_and_missing(alone)), context
         assert comparable(classification_record(batch, i)) == comparable(classification_record(alone, 0)), context
         for j in range(len(dests)):
             assert comparable(licence_record(batch, i, j)) == comparable(licence_record(alone, 0, j)), context

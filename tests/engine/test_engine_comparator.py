@@ -43,6 +43,7 @@ def test_engine_equals_the_hand_coded_numpy_evaluation(rulebook, seed):
     assert len(np.unique(engine["policy"])) >= 4
     assert len(np.unique(engine["exceptions"])) >= 3
     assert len(np.unique(engine["rule_bits"])) >= 10
+    assert len(np.unique(engine["notice_bits"])) >= 3  # none, AI Diffusion, Russia/Belarus flags
 
 
 def test_a_wrong_comparator_cell_is_seen(rulebook):

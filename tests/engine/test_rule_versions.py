@@ -161,4 +161,10 @@ def test_the_ai_diffusion_rule_never_creates_a_licence_requirement(decide, ruleb
     assert {d: r["requirement"] for d, r in lic.items()} == {
         "DE": "no_license_required", "IN": "no_license_required", "BR": "no_license_required"}
     pack = next(p for p in rulebook.packs if p["id"] == "us-2025-01-ai-diffusion")
-    assert pack["status"] == "never_in_force" and pack["rules"] == []
+    assert pack["status"] == "never_in_force"
+    # its one rule only tells: no requirement, policy or exception, so it can never decide an answer
+    (rule,) = pack["rules"]
+    assert set(rule["effect"]) == {"flags", "note"}
+    for r in lic.values():
+        assert r["flags"] == ["ai_diffusion_not_applied"] and r["rule_ids"] == []
+        assert any(n.startswith("Not applied: the AI Diffusion framework (90 FR 4544") for n in r["notes"])
