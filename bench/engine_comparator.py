@@ -3,7 +3,7 @@
     flock /work/team/bench.lock taskset -c 0 .venv/bin/python bench/engine_comparator.py
     flock /work/team/bench.lock taskset -c 0 .venv/bin/python bench/engine_comparator.py --sizes 100000 --repeat 5
 
-`numpy_evaluate` is what a person would write by hand for one date: the 6 classification and 18 licence
+`numpy_evaluate` is what a person would write by hand for one date: the 6 classification and 19 licence
 rules in force on 2026-06-01 written out as NumPy expressions over the table's columns, with Kleene
 three-valued logic as (definitely true, definitely false) pairs, product parts as (k, 1) columns and
 destination parts as (1, m) rows. It reads the same `ProductTable` (values, states, kind, packaging,
@@ -62,7 +62,8 @@ LICENCE_IDS = ["us-746.embargo.e1-e2", "us-746.8.belarus.ccl", "us-746.8.russia.
                "us-2026-01.policy.china-case-by-case", "us-2025-07.overlay.h20-mi308-approval",
                "us-2025-04.overlay.amd-mi308", "us-2025-04.overlay.nvidia-h20", "us-2023-10.licence.d5-macau",
                "us-2023-10.licence.headquarters", "us-2024-12.licence.hbm", "us-2023-10.licence.d1-d4-d5",
-               "us-2024-04.exception.aca", "us-2024-04.exception.nac", "us-2024-12.exception.hbm",
+               "us-2024-04.exception.aca", "us-2024-04.exception.nac", "us-2024-04.notice.review-policy-uncertain",
+               "us-2024-12.exception.hbm",
                "us-2025-01.notice.ai-diffusion", "us-2026-01.notice.system-caps-per-chip",
                "us-746.flag.belarus", "us-746.flag.russia-belarus"]
 DENIAL, APPROVAL, CASE = (np.int8(REVIEW_POLICIES.index(p)) for p in
@@ -222,13 +223,16 @@ def numpy_evaluate(table: ProductTable, rulebook, destinations, headquarters=Non
         (AND(product_exc, d_group("D:1", "D:4"), NOT(d5), NOT(mo), NOT(hq_d5_or_mo)), False, None, False,
          EXC_BIT["ACA"]),
         (AND(product_exc, OR(d5, mo, hq_d5_or_mo)), False, None, False, EXC_BIT["NAC"]),
+        # notice: a possible April 2024 case-by-case policy (unverified), not for 746.8 / embargoed destinations
+        (AND(OR(eccn_in("3A090.b", "4A090.b"), AND(eccn_in("3A090.a", "4A090.a"), col(num("datacenter", "==", 0.0)))),
+             OR(d5, mo), NOT(d_in("RU", "BY")), NOT(d_group("E:1", "E:2"))), False, None, False, 0),
         (AND(is_c, col(num("memory_bandwidth_density", "<", 3.3))), False, None, False, EXC_BIT["HBM"]),
         (eccn_in("3A090.a", "4A090.a"), False, None, False, 0),  # AI Diffusion: a notice, not applied
         (AND(system_col, eccn_in("4A090.a", "4A090.b"), cn_mo, (export, ~export)), False, None, False, 0),
         (d_in("BY"), False, None, False, 0),
         (d_in("RU"), False, None, False, 0),
     ]
-    flag_rules = {0, len(rules) - 4, len(rules) - 3, len(rules) - 2, len(rules) - 1}  # rules that set flags
+    flag_rules = {0, 13, len(rules) - 4, len(rules) - 3, len(rules) - 2, len(rules) - 1}  # rules that set flags
     shape = (k, m)
     req_t = np.zeros(shape, dtype=bool)
     req_u = np.zeros(shape, dtype=bool)

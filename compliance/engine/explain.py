@@ -459,6 +459,8 @@ class Explanation:
             notes = list(t.notes[r]) if t.notes else []
             if deciding is not None and deciding.compliance_from is not None and ev.as_of < deciding.compliance_from:
                 notes.append(compliance_date_text(deciding))
+            if deciding is not None and deciding.uncertain:
+                notes.append(uncertain_text(deciding))
             rec: dict[str, Any] = {
                 "eccn": e, "status": st,
                 "rule_id": deciding.id if deciding else None,
@@ -574,9 +576,13 @@ class Explanation:
         for li, r in enumerate(ev.rules.licence):  # notices: what the answer must be read with, cited
             if notice_bits >> li & 1:
                 notes.append(notice_text(r))
+        policy_rule = next((r for r in matched if r.effect.get("review_policy")), None) if pol_code >= 0 else None
         for r in matched:
             if r.compliance_from is not None and ev.as_of < r.compliance_from:
                 notes.append(compliance_date_text(r))
+            # a policy rule's uncertainty is about its policy: said where it set the answer's policy
+            if r.uncertain and (r is policy_rule or not r.effect.get("review_policy")):
+                notes.append(uncertain_text(r))
         return {
             "destination": dest,
             "evaluated_as": evaluated_as,
@@ -634,6 +640,11 @@ def notice_text(rule: Rule) -> str:
     """A notice rule in an answer: its note (or title) with its citation and id."""
     text = rule.effect.get("note") or rule.title
     return f"{text} [{rule.citation}] ({rule.id})"
+
+
+def uncertain_text(rule: Rule) -> str:
+    """A deciding rule whose reading our sources leave uncertain."""
+    return f"Uncertain ({rule.id}): {rule.uncertain} [{rule.citation}]"
 
 
 def compliance_date_text(rule: Rule) -> str:

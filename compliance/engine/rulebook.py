@@ -23,7 +23,7 @@ from .vocabulary import ECCNS, EXCEPTIONS, METRICS, REQUIREMENTS, REVIEW_POLICIE
 LICENCE_ONLY_METRICS = {"eccn", "destination", "headquarters", "transaction_type"}
 EFFECT_KEYS = {"requirement", "review_policy", "exceptions", "exceptions_blocked", "flags", "note"}
 RULE_KEYS = {"id", "kind", "title", "eccn", "when", "effect", "precedence", "effective_from",
-             "effective_to", "compliance_from", "citation", "source_url", "notes", "overlay"}
+             "effective_to", "compliance_from", "citation", "source_url", "notes", "overlay", "uncertain"}
 PACK_KEYS = {"id", "title", "citation", "published", "effective_from", "source_url", "notes", "rules",
              "tests", "status", "vendors", "families"}
 
@@ -76,6 +76,7 @@ class Rule:
     notes: str | None = None
     source_url: str | None = None
     compliance_from: date | None = None  # in force from effective_from, but due only from this day
+    uncertain: str | None = None  # what in this rule our sources leave uncertain: said in every answer it decides
 
     def in_force(self, as_of: date) -> bool:
         return self.effective_from <= as_of and (self.effective_to is None or as_of <= self.effective_to)
@@ -97,6 +98,8 @@ class Rule:
             out["source_url"] = self.source_url
         if self.compliance_from:
             out["compliance_from"] = self.compliance_from.isoformat()
+        if self.uncertain:
+            out["uncertain"] = self.uncertain
         return out
 
 
@@ -227,6 +230,8 @@ def _validate_rule(rule: Any, rp: str, groups: set[str], seen: dict[str, str],
     end = _date(rule.get("effective_to"), f"{rp}.effective_to", errors)
     if start and end and end < start:
         errors.append(f"{rp}.effective_to: {end} is before effective_from {start}")
+    if "uncertain" in rule and (not isinstance(rule["uncertain"], str) or not rule["uncertain"].strip()):
+        errors.append(f"{rp}.uncertain: must be a non-empty text (what is uncertain, and why)")
     due = _date(rule.get("compliance_from"), f"{rp}.compliance_from", errors)
     if start and due and due <= start:
         errors.append(f"{rp}.compliance_from: {due} must be after effective_from {start}")
@@ -316,6 +321,7 @@ class Rulebook:
                     citation=r["citation"], pack_id=pack["id"], eccn=r.get("eccn"),
                     effect=r.get("effect") or {}, notes=r.get("notes"), source_url=r.get("source_url"),
                     compliance_from=date.fromisoformat(r["compliance_from"]) if r.get("compliance_from") else None,
+                    uncertain=r.get("uncertain"),
                 ))
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.models = ModelCatalog(

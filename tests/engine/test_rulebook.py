@@ -69,6 +69,41 @@ def test_effective_to_before_effective_from_is_an_error(content):
     assert errors_of(broken) == [f"{path}.effective_to: 2022-12-31 is before effective_from 2023-01-17"]
 
 
+def test_compliance_from_must_fall_after_effective_from_and_within_the_rule(content):
+    broken = copy.deepcopy(content)
+    pi, ri, path = rule_path(broken, "us-2024-12.licence.hbm")
+    broken["packs"][pi]["rules"][ri]["compliance_from"] = "2024-12-02"
+    assert errors_of(broken) == [f"{path}.compliance_from: 2024-12-02 must be after effective_from 2024-12-02"]
+    broken["packs"][pi]["rules"][ri].update(compliance_from="2025-02-01", effective_to="2025-01-31")
+    assert errors_of(broken) == [f"{path}.compliance_from: 2025-02-01 is after effective_to 2025-01-31"]
+    broken["packs"][pi]["rules"][ri].update(compliance_from="2024-13-01", effective_to=None)
+    assert errors_of(broken)[0].startswith(f"{path}.compliance_from: not a date")
+
+
+def test_release_is_only_allowed_on_a_top_level_child_of_a_classification_rule(content):
+    broken = copy.deepcopy(content)
+    pi, ri, path = rule_path(broken, "us-2023-10.3a090.a")
+    rule = broken["packs"][pi]["rules"][ri]
+    rule["when"]["all"][1]["any"][0]["release"] = "no"  # inside a paragraph
+    rule["when"]["all"][2]["release"] = ""  # empty text
+    errors = errors_of(broken)
+    assert f"{path}.when.all[1].any[0].release: `release` is only allowed on a direct child of a classification " \
+           "rule's top-level `all`" in errors
+    assert f"{path}.when.all[2].release: must be a non-empty text (why the note releases the item)" in errors
+    broken = copy.deepcopy(content)
+    pi, ri, path = rule_path(broken, "us-2023-10.licence.d5-macau")
+    broken["packs"][pi]["rules"][ri]["when"]["all"][0]["release"] = "x"
+    assert errors_of(broken) == [f"{path}.when.all[0].release: `release` is only allowed on a direct child of a "
+                                 "classification rule's top-level `all`"]
+
+
+def test_uncertain_must_be_text(content):
+    broken = copy.deepcopy(content)
+    pi, ri, path = rule_path(broken, "us-2023-10.licence.d1-d4-d5")
+    broken["packs"][pi]["rules"][ri]["uncertain"] = 3
+    assert errors_of(broken) == [f"{path}.uncertain: must be a non-empty text (what is uncertain, and why)"]
+
+
 def test_duplicate_rule_ids_are_errors_naming_both_places(content):
     broken = copy.deepcopy(content)
     pi, ri, first = rule_path(broken, "us-2023-10.3a090.a")
