@@ -42,8 +42,9 @@ def test_classify_prints_a_readable_decision(runner, products_file):
     out = r.stdout
     assert "NVIDIA H100 SXM5  (as of 2025-05-01" in out
     assert "ECCN: 3A090.a   status: controlled" in out
-    assert "-> CN: license_required (presumption_of_denial)" in out
-    assert "-> AE: license_required (presumption_of_approval)" in out
+    # the AI Diffusion notice: codified, not enforced, shown as a flag on every 3A090.a answer
+    assert "-> CN: license_required (presumption_of_denial; flags ai_diffusion_not_applied)" in out
+    assert "-> AE: license_required (presumption_of_approval; flags ai_diffusion_not_applied)" in out
     assert "NVIDIA H20" in out and "ECCN: -   status: not_controlled" in out
     assert "tpp=15832" in out and "tpp from throughput:fp8" in out
 

@@ -108,12 +108,12 @@ def test_validation_reports_every_schema_error_and_failing_pack_test_and_publish
     # Schema-valid but breaking the packs' own test cases: every failing case is reported with its path.
     d2 = _draft(client, admin, [{"op": "end_rule", "rule_id": "us-2023-10.licence.d5-macau", "effective_to": "2024-12-31"}])
     assert d2["validation"]["valid"] is False
-    assert d2["validation"]["tests"]["failed"] == len(d2["validation"]["errors"]) == 6
+    assert d2["validation"]["tests"]["failed"] == len(d2["validation"]["errors"]) == 7
     assert all(e.startswith(("packs(us-2026-01-china-review-policy).tests[",
                              "packs(us-2023-10-advanced-computing-rewrite).tests[Cambodia was a D:5"))
                for e in d2["validation"]["errors"])
     pub2 = client.post(f"/api/v1/rules/drafts/{d2['id']}/publish", json={"reason": "r", "confirm": True}, headers=admin)
-    assert pub2.status_code == 422 and len(pub2.json["errors"]) == 6
+    assert pub2.status_code == 422 and len(pub2.json["errors"]) == 7
     assert client.get(f"/api/v1/rules/drafts/{d2['id']}", headers=admin).json["status"] == "open"
 
 
