@@ -40,6 +40,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
     Setting("WEBHOOK_BACKOFF_SECONDS", "1", "First retry delay of a failed webhook delivery; doubles per attempt (capped)."),
     Setting("REEVALUATION_STALL_SECONDS", "300", "A re-evaluation run showing no progress this long is restarted by the sweeper."),
+    Setting("SCREENING_THRESHOLD", "88", "Party screening: a name score (0-100, after the country/address signals) at or "
+            "above this is a hit. See docs/screening.md for precision and recall at each threshold."),
+    Setting("SCREENING_SAMPLE", str(REPO_ROOT / "compliance" / "data" / "entity_list_sample.json"),
+            "Screening list sample (real Entity List entries) that becomes the CSL list's first snapshot on first use "
+            "(empty string: none). A sample only: import the current CSL."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
 )
 
@@ -67,6 +72,8 @@ class Config:
     WEBHOOK_TIMEOUT_SECONDS: float
     WEBHOOK_BACKOFF_SECONDS: float
     REEVALUATION_STALL_SECONDS: float
+    SCREENING_THRESHOLD: float
+    SCREENING_SAMPLE: str
     LOG_LEVEL: str
     extra: dict = field(default_factory=dict)
 
@@ -110,6 +117,8 @@ class Config:
             problems.append(f"RULES_DIR: {typed['RULES_DIR']!r} is not a directory")
         if not 0 < float(typed.get("STORM_GUARD_SHARE") or 0) <= 1:
             problems.append("STORM_GUARD_SHARE: must be in (0, 1]")
+        if not 50 <= float(typed.get("SCREENING_THRESHOLD") or 0) <= 100:
+            problems.append("SCREENING_THRESHOLD: must be in [50, 100]")
         if problems:
             raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
         extra = {k: v for k, v in (overrides or {}).items() if k not in typed}

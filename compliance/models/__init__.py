@@ -7,10 +7,12 @@ from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun, WebhookDe
 from .decisions import DecisionRecord
 from .determinations import Determination, DeterminationPolicy, DeterminationReview
 from .rules import AuditEvent, RuleDraft, RuleVersion
+from .screening import HitReview, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
 
 __all__ = [
     "Base", "utcnow", "ApiKey", "ConsoleSession", "AuditEvent", "RuleDraft", "RuleVersion", "Catalogue", "ImportReport",
     "Product", "Audit", "AuditChunk", "AuditResult", "ChangeRecord", "ReevaluationChunk",
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",
+    "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview",
 ]

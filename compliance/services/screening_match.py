@@ -1,0 +1,305 @@
+"""Restricted-party name matching: normalisation and scoring (pure: no database, no Flask).
+
+A name is normalised (Unicode NFKD with diacritics dropped, case folded, punctuation to spaces, `&` to
+`and`, legal forms such as Co., Ltd., GmbH, LLC, Corporation and 有限公司 removed) into tokens. A party is
+scored against every name and alias of every candidate entry:
+
+* token score: each token of one side is paired with its most similar token on the other side, both
+  directions, weighted by token weight (generic words such as "international" weigh 0.3, place names such as
+  "Beijing" 0.1, distinctive ones 1), so word order does not matter, a typo costs little and a missing or extra distinctive word costs a
+  lot. Two tokens are similar by their edit distance with transpositions (OSA): equal 1.0; one edit in a
+  token of 5+ letters 0.92 (8+ letters 0.95); two edits in 9+ letters 0.85; otherwise 0 - so "Huawai" is
+  Huawei but "Inspire" is not Inspur. Tokens of four letters or fewer must be equal (or differ by a plural s);
+* compact score: when the two sides have different token counts (a split or joined transliteration,
+  "Zhong Ke" / "Zhongke"), the Indel ratio of the names with spaces removed;
+* the name score is the larger of the two (0-100); then the country and the address are supporting signals:
+  the party's country among the entry's countries adds COUNTRY_BONUS, a different one subtracts
+  COUNTRY_PENALTY; an address that matches one of the entry's addresses adds ADDRESS_BONUS.
+
+A hit is a score at or above the threshold (a setting, SCREENING_THRESHOLD). Every hit carries the entry, the
+name or alias matched, each component and a sentence saying why.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, JaroWinkler
+
+DEFAULT_THRESHOLD = 88.0
+COUNTRY_BONUS = 3.0
+COUNTRY_PENALTY = 10.0
+ADDRESS_BONUS = 4.0
+ADDRESS_MATCH = 80.0  # token_set_ratio of normalised addresses counted as "the same address"
+
+# Legal forms, removed wherever they stand as tokens (after punctuation is gone: "co., ltd." -> "co ltd").
+LEGAL_FORMS = frozenset("""
+co company companies corp corporation corporations inc incorporated ltd limited llc l l c plc gmbh mbh ag kg
+sa sas sarl srl spa bv nv kk pte pty oy ab jsc ojsc pjsc cjsc ooo zao oao llp lp lc pllc
+""".split())
+# Multi-token legal forms as they read after normalisation.
+LEGAL_PHRASES = (("k", "k"), ("s", "a"), ("b", "v"), ("n", "v"), ("s", "p", "a"), ("co", "ltd"))
+# Chinese legal forms (longest first); 公司 = company.
+CJK_LEGAL = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "公司")
+# Descriptive words dropped wherever they stand when something else remains ("Huawei Technologies" -> "huawei").
+DROPPED_WORDS = frozenset({"technologies", "technology", "tech"})
+# Abbreviations read as the word they stand for.
+ABBREVIATIONS = {"intl": "international", "int": "international", "mfg": "manufacturing", "natl": "national",
+                 "nat": "national", "inst": "institute", "ctr": "center", "cntr": "center", "sci": "science",
+                 "info": "information", "elec": "electronics", "dev": "development", "ind": "industry",
+                 "indus": "industry", "sys": "systems", "grp": "group", "hldgs": "holdings", "hldg": "holding",
+                 "svcs": "services", "univ": "university", "res": "research", "eng": "engineering",
+                 "telecom": "telecommunications", "semi": "semiconductor", "semicon": "semiconductor",
+                 "microelec": "microelectronics", "comp": "computing", "tianjing": "tianjin"}
+STOPWORDS = frozenset({"the", "of", "and", "for", "de", "la", "le", "der", "die", "und"})
+# Words common to many company names: they weigh less, so a shared "semiconductor" is not a match.
+GENERIC = frozenset("""
+technology technologies tech information info industry industries industrial international group holdings holding
+trading trade science sciences scientific research institute institution center centre national electronics
+electronic electric microelectronics semiconductor semiconductors integrated circuit circuits
+system systems development design services service network networks communication communications
+manufacturing engineering enterprise enterprises global investment investments import export intelligent
+intelligence digital data software solutions products equipment devices device materials energy power new
+""".split())
+# Place names: often added or left out of a party's name ("Beijing Biren" / "Biren"), so they weigh least.
+PLACES = frozenset("""
+beijing shanghai shenzhen tianjin guangzhou chengdu wuxi nanjing hangzhou wuhan suzhou hefei jinan xian ningbo
+dalian qingdao xiamen chongqing anhui jiangsu zhejiang guangdong sichuan hunan hubei shandong china chinese
+hong kong taiwan singapore dubai moscow berlin munich paris london
+""".split())
+GENERIC_WEIGHT = 0.3
+PLACE_WEIGHT = 0.1
+
+_PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("ß", "ss").replace("ø", "o").replace("Ø", "o").replace("đ", "d").replace("ł", "l")
+    return text.casefold()
+
+
+def tokens(name: str) -> list[str]:
+    """The normalised tokens of a name (legal forms and stopwords removed)."""
+    text = _fold(name or "")
+    for form in CJK_LEGAL:
+        text = text.replace(form, " ")
+    text = text.replace("&", " and ").replace("'", "").replace("’", "")
+    text = _PUNCT.sub(" ", text)
+    raw = [t for t in _SPACE.split(text) if t]
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        phrase = next((p for p in LEGAL_PHRASES if tuple(raw[i:i + len(p)]) == p), None)
+        if phrase is not None and len(raw) > len(phrase):
+            i += len(phrase)
+            continue
+        out.append(raw[i])
+        i += 1
+    out = [ABBREVIATIONS.get(t, t) for t in out]
+    kept = [t for t in out if t not in LEGAL_FORMS and t not in STOPWORDS]
+    if not kept:  # a name made only of legal words ("The Company") keeps them
+        kept = out
+    dropped = [t in DROPPED_WORDS or (len(t) >= 8 and any(_token_sim(t, w) for w in ("technology", "technologies")))
+               for t in kept]
+    if not all(dropped):
+        kept = [t for t, d in zip(kept, dropped) if not d]
+    return kept
+
+
+def normalise(name: str) -> str:
+    return " ".join(tokens(name))
+
+
+def address_text(address: str) -> str:
+    text = _PUNCT.sub(" ", _fold(address or ""))
+    return " ".join(t for t in _SPACE.split(text) if t)
+
+
+def token_weight(token: str) -> float:
+    if token in PLACES:
+        return PLACE_WEIGHT
+    if token in GENERIC:
+        return GENERIC_WEIGHT
+    if token.isdigit():
+        return 0.5
+    return 1.0
+
+
+def _token_sim(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    if a + "s" == b or b + "s" == a:  # plural
+        return 0.95
+    longest = max(len(a), len(b))
+    if min(len(a), len(b)) <= 4 or _CJK.search(a) or _CJK.search(b):
+        return 0.0
+    d = OSA.distance(a, b, score_cutoff=2)
+    if d == 1:
+        return 0.95 if longest >= 8 else 0.92
+    if d == 2 and longest >= 9:
+        return 0.85
+    return 0.0
+
+
+def token_score(qt: list[str], ct: list[str]) -> float:
+    """Symmetric weighted best-pair token similarity, 0-100."""
+    if not qt or not ct:
+        return 0.0
+    num = den = 0.0
+    for side, other in ((qt, ct), (ct, qt)):
+        for t in side:
+            w = token_weight(t)
+            num += w * max(_token_sim(t, o) for o in other)
+            den += w
+    return 100.0 * num / den
+
+
+def name_components(qt: list[str], ct: list[str]) -> dict[str, float]:
+    q, c = " ".join(qt), " ".join(ct)
+    comp = {"token": round(token_score(qt, ct), 2),
+            "token_sort": round(fuzz.token_sort_ratio(q, c), 2),
+            "jaro_winkler": round(100.0 * JaroWinkler.similarity(q.replace(" ", ""), c.replace(" ", "")), 2)}
+    comp["compact"] = round(fuzz.ratio(q.replace(" ", ""), c.replace(" ", "")), 2) if len(qt) != len(ct) else 0.0
+    comp["name"] = max(comp["token"], comp["compact"])
+    return comp
+
+
+@dataclass
+class IndexedName:
+    entry_pos: int
+    name: str
+    kind: str  # "name" | "alias"
+    toks: list[str]
+
+
+@dataclass
+class Candidate:
+    """An entry as the matcher needs it (the service maps database rows to these)."""
+
+    id: int
+    list_name: str
+    source: str
+    name: str
+    alt_names: list[str]
+    countries: list[str]
+    addresses: list[str]
+    content_sha: str
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Hit:
+    entry: Candidate
+    matched_name: str
+    matched_kind: str
+    score: float
+    components: dict
+    why: str
+
+
+class MatchIndex:
+    """Every name and alias of a set of entries, with a token index to find candidates quickly."""
+
+    def __init__(self, entries: list[Candidate]):
+        self.entries = entries
+        self.names: list[IndexedName] = []
+        self._by_token: dict[str, set[int]] = defaultdict(set)
+        self._by_gram: dict[str, set[str]] = defaultdict(set)
+        self._by_compact: dict[str, set[int]] = defaultdict(set)
+        for pos, e in enumerate(entries):
+            for kind, nm in [("name", e.name)] + [("alias", a) for a in e.alt_names]:
+                toks = tokens(nm)
+                if not toks:
+                    continue
+                idx = len(self.names)
+                self.names.append(IndexedName(pos, nm, kind, toks))
+                for t in toks:
+                    self._by_token[t].add(idx)
+                    for g in _grams(t):
+                        self._by_gram[g].add(t)
+                self._by_compact["".join(toks)[:4]].add(idx)
+        self.entry_addresses = [[address_text(a) for a in e.addresses if a] for e in entries]
+
+    def _candidates(self, qt: list[str]) -> set[int]:
+        found: set[int] = set()
+        for t in qt:
+            if t in self._by_token:
+                found |= self._by_token[t]
+            if len(t) <= 2:
+                continue
+            near: set[str] = set()
+            for g in _grams(t):
+                near |= self._by_gram.get(g, set())
+            near.discard(t)
+            for other in near:
+                if _token_sim(t, other) > 0:
+                    found |= self._by_token[other]
+        found |= self._by_compact.get("".join(qt)[:4], set())
+        return found
+
+    def match(self, name: str, country: str | None = None, address: str | None = None,
+              threshold: float = DEFAULT_THRESHOLD) -> list[Hit]:
+        """Hits at or above the threshold, best first; one hit per entry (its best-matching name)."""
+        qt = tokens(name)
+        if not qt:
+            return []
+        best: dict[int, tuple[float, IndexedName, dict]] = {}
+        for idx in self._candidates(qt):
+            nm = self.names[idx]
+            comp = name_components(qt, nm.toks)
+            if comp["name"] < threshold - COUNTRY_BONUS - ADDRESS_BONUS:
+                continue
+            prev = best.get(nm.entry_pos)
+            if prev is None or comp["name"] > prev[0]:
+                best[nm.entry_pos] = (comp["name"], nm, comp)
+        hits: list[Hit] = []
+        for pos, (name_score, nm, comp) in best.items():
+            entry = self.entries[pos]
+            reasons = [f"{'name' if nm.kind == 'name' else 'alias'} {nm.name!r} normalised "
+                       f"{' '.join(nm.toks)!r} vs {' '.join(qt)!r}: name score {name_score:.1f} "
+                       f"(token {comp['token']:.1f}, token-sort {comp['token_sort']:.1f}, "
+                       f"Jaro-Winkler {comp['jaro_winkler']:.1f}"
+                       + (f", compact {comp['compact']:.1f}" if comp["compact"] else "") + ")"]
+            score = name_score
+            comp = dict(comp)
+            comp["country"] = 0.0
+            comp["address"] = 0.0
+            if country and entry.countries:
+                if country.upper() in entry.countries:
+                    comp["country"] = COUNTRY_BONUS
+                    reasons.append(f"country {country.upper()} is the entry's (+{COUNTRY_BONUS:g})")
+                else:
+                    comp["country"] = -COUNTRY_PENALTY
+                    reasons.append(f"country {country.upper()} is not the entry's "
+                                   f"({', '.join(entry.countries)}) (-{COUNTRY_PENALTY:g})")
+            if address and self.entry_addresses[pos]:
+                addr = address_text(address)
+                sim = max(fuzz.token_set_ratio(addr, a) for a in self.entry_addresses[pos])
+                if sim >= ADDRESS_MATCH:
+                    comp["address"] = ADDRESS_BONUS
+                    reasons.append(f"address matches one of the entry's ({sim:.0f}) (+{ADDRESS_BONUS:g})")
+            score = max(0.0, min(100.0, score + comp["country"] + comp["address"]))
+            if score >= threshold:
+                hits.append(Hit(entry, nm.name, nm.kind, round(score, 2), comp,
+                                "; ".join(reasons) + f"; score {score:.1f} >= threshold {threshold:g}"))
+        hits.sort(key=lambda h: (-h.score, h.entry.id))
+        return hits
+
+
+def _grams(token: str) -> list[str]:
+    padded = f"^{token}$"
+    return [padded[i:i + 3] for i in range(len(padded) - 2)]
+
+
+def party_fingerprint(name: str, country: str | None, address: str | None) -> str:
+    """Identifies a party for clearances: any change of its normalised name, country or address is a new party."""
+    canon = "\x1f".join([normalise(name), (country or "").upper(), address_text(address or "")])
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
