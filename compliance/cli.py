@@ -314,7 +314,7 @@ def register_flask_commands(app) -> None:
     app.cli.add_command(main, "compliance")
 
 
-for _extra in ("catalogue_commands", "determination_commands", "screening_commands"):
+for _extra in ("catalogue_commands", "determination_commands", "screening_commands", "order_commands"):
     try:
         _module = __import__(f"compliance.{_extra}", fromlist=["register"])
         _module.register(main)

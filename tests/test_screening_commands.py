@@ -56,3 +56,22 @@ def test_lists_import_show_and_screen_a_file(runner, tmp_path):
     assert "mine" in r.output and "csl" in r.output
     r = runner.invoke(main, ["lists", "import", str(path), "--date", "yesterday"])
     assert r.exit_code == 2 and "--date" in r.output
+
+
+def test_orders_check_records_the_order_and_exits_1_when_held(runner, tmp_path):
+    from tests.conftest import H100
+
+    body = {"reference": "PO-7", "date": "2025-05-01", "ship_to": "CN",
+            "end_user": {"name": "Huawei Technologies Co., Ltd.", "country": "CN"},
+            "lines": [{"product": dict(H100, sku="h100"), "quantity": 2, "value": 50000}]}
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(body))
+    r = runner.invoke(main, ["orders", "check", str(path)])
+    assert r.exit_code == 1, r.output
+    assert "PO-7 to CN: held" in r.output and "licence_required" in r.output
+    assert "screening_hit" in r.output and "[84 FR 22961]" in r.output
+    r = runner.invoke(main, ["orders", "list", "--status", "held"])
+    assert r.exit_code == 0 and "PO-7" in r.output and "1/1 lines held" in r.output
+    path.write_text(json.dumps({**body, "lines": [{"product": dict(H100), "quantity": -2}]}))
+    r = runner.invoke(main, ["orders", "check", str(path)])
+    assert r.exit_code == 2 and "lines.0.quantity" in r.output

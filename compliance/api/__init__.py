@@ -53,7 +53,8 @@ def init_api(app: Flask) -> Api:
 
     for module in (health, classify, rules):
         api.register_blueprint(module.blp)
-    for name in ("catalogues", "audits", "admin_rules", "changes", "webhooks", "keys", "determinations", "screening"):
+    for name in ("catalogues", "audits", "admin_rules", "changes", "webhooks", "keys", "determinations", "screening",
+                 "orders", "licences"):
         try:
             module = __import__(f"{__name__}.{name}", fromlist=["blp"])
         except ModuleNotFoundError as exc:

@@ -26,7 +26,7 @@ from ..engine.errors import InvalidInput, NotFound
 from ..models import AuditEvent, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
-EVENTS = ("changes.published", "determination.needs_review", "ping")
+EVENTS = ("changes.published", "determination.needs_review", "order.held", "order.released", "ping")
 SIGNATURE_HEADER = "X-Compliance-Signature"
 # Base of the exponential backoff between attempts: base, 2*base, 4*base, ... seconds (capped).
 BACKOFF_CAP_SECONDS = 3600.0

@@ -1,0 +1,113 @@
+"""Licences: the register (number, holder, ECCNs or products, destinations, parties, quantity and value
+limits, validity) and the draw-down of a released order line, atomic under concurrent releases."""
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from sqlalchemy import select, update
+
+from ..engine.errors import Conflict, InvalidInput, NotFound
+from ..models import AuditEvent, Licence, LicenceDrawdown
+from .screening_match import normalise
+
+
+def licence_view(lic: Licence) -> dict:
+    return {"id": lic.id, "number": lic.number, "holder": lic.holder, "eccns": lic.eccns, "products": lic.products,
+            "destinations": lic.destinations, "parties": lic.parties, "quantity_limit": lic.quantity_limit,
+            "value_limit": lic.value_limit, "quantity_used": lic.quantity_used, "value_used": lic.value_used,
+            "quantity_remaining": None if lic.quantity_limit is None else lic.quantity_limit - lic.quantity_used,
+            "value_remaining": None if lic.value_limit is None else lic.value_limit - lic.value_used,
+            "valid_from": lic.valid_from, "valid_to": lic.valid_to, "notes": lic.notes,
+            "created_by": lic.created_by, "created_at": lic.created_at}
+
+
+def create_licence(db, body: dict, actor: str) -> dict:
+    if body["valid_to"] < body["valid_from"]:
+        raise InvalidInput("valid_to is before valid_from", {"valid_to": ["must not be before valid_from"]})
+    with db.session() as s:
+        if s.scalar(select(Licence.id).where(Licence.number == body["number"])) is not None:
+            raise Conflict(f"licence {body['number']} exists", {"number": ["already registered"]})
+        lic = Licence(number=body["number"], holder=body["holder"], eccns=[e.upper() if e.upper() == "EAR99" else e
+                                                                           for e in body.get("eccns") or []],
+                      products=body.get("products") or [], destinations=body["destinations"],
+                      parties=body.get("parties") or [], quantity_limit=body.get("quantity_limit"),
+                      value_limit=body.get("value_limit"), valid_from=body["valid_from"], valid_to=body["valid_to"],
+                      notes=body.get("notes"), created_by=actor, quantity_used=0, value_used=0.0)
+        s.add(lic)
+        s.flush()
+        s.add(AuditEvent(actor=actor, action="licence.create", target=f"licence:{lic.id}",
+                         detail={"number": lic.number, "destinations": lic.destinations}))
+        s.flush()
+        return licence_view(lic)
+
+
+def get_licence(db, licence_id: int) -> dict:
+    with db.session() as s:
+        lic = s.get(Licence, licence_id)
+        if lic is None:
+            raise NotFound(f"no licence {licence_id}")
+        view = licence_view(lic)
+        view["drawdowns"] = [{"order_line_id": d.order_line_id, "quantity": d.quantity, "value": d.value,
+                              "actor": d.actor, "at": d.at}
+                             for d in s.scalars(select(LicenceDrawdown).where(LicenceDrawdown.licence_id == lic.id)
+                                                .order_by(LicenceDrawdown.id))]
+        return view
+
+
+def list_licences(db, page: int, per_page: int, destination: str | None = None, valid_on: date | None = None) -> dict:
+    with db.session() as s:
+        q = select(Licence)
+        if valid_on:
+            q = q.where(Licence.valid_from <= valid_on, Licence.valid_to >= valid_on)
+        rows = list(s.scalars(q.order_by(Licence.id)))
+        if destination:
+            rows = [x for x in rows if destination in x.destinations]
+        total = len(rows)
+        items = [licence_view(x) for x in rows[(page - 1) * per_page: page * per_page]]
+        return {"items": items, "page": page, "per_page": per_page, "total": total,
+                "pages": math.ceil(total / per_page) if per_page else 0}
+
+
+def coverage_problems(lic: Licence, order, line, today: date) -> list[str]:
+    """Why this licence does not cover this held line today (empty: it does, subject to its balance)."""
+    problems = []
+    if not lic.valid_from <= today <= lic.valid_to:
+        problems.append(f"not valid on {today.isoformat()} (valid {lic.valid_from} to {lic.valid_to})")
+    if order.ship_to not in lic.destinations:
+        problems.append(f"does not cover destination {order.ship_to} (covers {', '.join(lic.destinations)})")
+    if lic.products or lic.eccns:
+        by_product = bool(line.sku) and line.sku in lic.products
+        by_eccn = bool(line.eccn) and line.eccn in lic.eccns
+        if not (by_product or by_eccn):
+            problems.append(f"covers neither {line.eccn or 'an undetermined ECCN'} nor {line.sku or 'this product'}")
+    elif not line.eccn:
+        problems.append("the line's ECCN is undetermined and the licence names no products")
+    if lic.parties:
+        named = {normalise(p) for p in lic.parties}
+        end_user = next(p for p in order.parties if p["role"] == "end_user")
+        if normalise(end_user["name"]) not in named:
+            problems.append(f"does not name the end user {end_user['name']!r}")
+    elif any(r["code"] == "screening_hit" for r in line.reasons):
+        problems.append("the line is held for a screening hit and the licence names no parties")
+    return problems  # the balance is checked by the draw-down itself (atomically)
+
+
+def draw_down(s, lic: Licence, line, actor: str) -> None:
+    """Draw the line's quantity and value from the licence in one conditional UPDATE: it only applies while
+    the balance allows it, so concurrent releases cannot overdraw (the loser gets a 409)."""
+    qty, value = line.quantity, float(line.value or 0.0)
+    stmt = (update(Licence).where(Licence.id == lic.id)
+            .where((Licence.quantity_limit.is_(None)) | (Licence.quantity_used + qty <= Licence.quantity_limit))
+            .where((Licence.value_limit.is_(None)) | (Licence.value_used + value <= Licence.value_limit))
+            .values(quantity_used=Licence.quantity_used + qty, value_used=Licence.value_used + value)
+            .execution_options(synchronize_session=False))
+    if s.execute(stmt).rowcount != 1:
+        s.refresh(lic)
+        q_left = "unlimited" if lic.quantity_limit is None else str(lic.quantity_limit - lic.quantity_used)
+        v_left = "unlimited" if lic.value_limit is None else f"{lic.value_limit - lic.value_used:g}"
+        raise Conflict(f"licence {lic.number} is exhausted for this line (quantity {qty}, value {value:g}): "
+                       f"remaining quantity {q_left}, value {v_left}", {"licence_id": ["exhausted"]})
+    s.add(LicenceDrawdown(licence_id=lic.id, order_line_id=line.id, quantity=qty, value=value, actor=actor))
+    s.flush()
+    s.refresh(lic)
