@@ -113,6 +113,9 @@ def register(main: click.Group) -> None:
         except ComplianceError as exc:
             raise _fail(exc) from None
         _print_snapshot(view)
+        from .tasks import wait_for_embedded_jobs
+
+        wait_for_embedded_jobs(timeout=3600)  # embedded mode: the re-check of open orders runs in-process
 
     @lists_group.command("create")
     @click.argument("name")

@@ -8,6 +8,8 @@ from flask.views import MethodView
 from ..auth import require_role
 from ..schemas.common import ErrorSchema
 from ..schemas.orders import (
+    OrderChangePageSchema,
+    OrderChangeQuerySchema,
     OrderCreateSchema,
     OrderPageSchema,
     OrderQuerySchema,
@@ -15,6 +17,7 @@ from ..schemas.orders import (
     RejectSchema,
     ReleaseSchema,
 )
+from ..services import order_recheck
 from ..services import orders as svc
 from .blueprint import Blueprint
 from .screening import json_only
@@ -51,6 +54,18 @@ class Orders(MethodView):
         """Orders, newest first; the holds queue is `status=held` (filter by destination, reason, needs_review)."""
         return svc.list_orders(_db(), query["page"], query["per_page"], query.get("status"), query.get("ship_to"),
                                query.get("reference"), query.get("needs_review"), query.get("reason"))
+
+
+@blp.route("/orders/changes")
+class OrderChanges(MethodView):
+    @require_role("viewer")
+    @blp.arguments(OrderChangeQuerySchema, location="query")
+    @blp.response(200, OrderChangePageSchema)
+    def get(self, query):
+        """The orders' change feed, newest first: lines held again, lines no longer blocked (flagged for
+        review, not released) and changed reasons, each with its cause (a list snapshot or a rule version)."""
+        return order_recheck.list_changes(_db(), query["page"], query["per_page"], query.get("order_id"),
+                                          query.get("kind"), query.get("cause"))
 
 
 @blp.route("/orders/<int:order_id>")

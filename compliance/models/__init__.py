@@ -6,7 +6,7 @@ from .catalogue import Catalogue, ImportReport, Product
 from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun, WebhookDelivery, WebhookSubscription
 from .decisions import DecisionRecord
 from .determinations import Determination, DeterminationPolicy, DeterminationReview
-from .orders import Licence, LicenceDrawdown, Order, OrderLine
+from .orders import Licence, LicenceDrawdown, Order, OrderChange, OrderLine
 from .rules import AuditEvent, RuleDraft, RuleVersion
 from .screening import HitReview, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
 
@@ -16,5 +16,5 @@ __all__ = [
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",
     "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview",
-    "Order", "OrderLine", "Licence", "LicenceDrawdown",
+    "Order", "OrderLine", "OrderChange", "Licence", "LicenceDrawdown",
 ]

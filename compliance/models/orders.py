@@ -98,3 +98,23 @@ class LicenceDrawdown(Base):
     value: Mapped[float] = mapped_column(Float)
     actor: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrderChange(Base):
+    """The orders' change feed: what a re-check (after a list snapshot or a rule publish) changed on an open
+    order's line: held (a new reason), no_longer_blocked (held, but nothing holds it any more: flagged for
+    review, never released silently) or reasons_changed."""
+
+    __tablename__ = "order_changes"
+    __table_args__ = (Index("ix_order_changes_order_id_id", "order_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    line_id: Mapped[int | None] = mapped_column(BigInteger)
+    line_seq: Mapped[int | None] = mapped_column(Integer)
+    cause: Mapped[str] = mapped_column(String(64), index=True)  # list_snapshot:<id> | rule_version:<n>
+    kind: Mapped[str] = mapped_column(String(24), index=True)  # held | no_longer_blocked | reasons_changed
+    old_status: Mapped[str] = mapped_column(String(16))
+    new_status: Mapped[str] = mapped_column(String(16))
+    old_reasons: Mapped[list] = mapped_column(Json, default=list)
+    new_reasons: Mapped[list] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

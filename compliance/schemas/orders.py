@@ -11,6 +11,7 @@ from .screening import HitSchema, PartySchema, SnapshotRefSchema
 ORDER_STATUSES = ("held", "released", "rejected")
 REASON_CODES = ("licence_required", "screening_hit", "unknown_inputs")
 MAX_LINES = 1000
+CHANGE_KINDS = ("held", "no_longer_blocked", "reasons_changed")
 
 
 class OrderParentSchema(Schema):
@@ -252,6 +253,41 @@ class IssuedLicenceQuerySchema(Schema):
 
 class IssuedLicencePageSchema(Schema):
     items = fields.List(fields.Nested(IssuedLicenceSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+
+
+class OrderChangeSchema(Schema):
+    """An entry of the orders' change feed: what a re-check changed on an open order's line."""
+
+    id = fields.Integer(required=True)
+    order_id = fields.Integer()
+    line_id = fields.Integer(allow_none=True)
+    line_seq = fields.Integer(allow_none=True)
+    cause = fields.String(metadata={"description": "list_snapshot:<id> or rule_version:<n>"})
+    kind = fields.String(validate=validate.OneOf(CHANGE_KINDS))
+    old_status = fields.String()
+    new_status = fields.String()
+    old_reasons = fields.List(fields.Nested(HoldReasonSchema))
+    new_reasons = fields.List(fields.Nested(HoldReasonSchema))
+    created_at = fields.DateTime()
+
+
+class OrderChangeQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    page = fields.Integer(load_default=1, validate=page_range)
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    order_id = fields.Integer(validate=id_range)
+    kind = fields.String(validate=validate.OneOf(CHANGE_KINDS))
+    cause = fields.String(validate=validate.Length(max=64))
+
+
+class OrderChangePageSchema(Schema):
+    items = fields.List(fields.Nested(OrderChangeSchema), required=True)
     page = fields.Integer(required=True)
     per_page = fields.Integer(required=True)
     total = fields.Integer(required=True)

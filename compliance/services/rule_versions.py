@@ -668,6 +668,9 @@ def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: 
     from ..tasks.reevaluation import start_reevaluation
 
     dispatch(lambda: start_reevaluation(run_id))
+    from .order_recheck import request_recheck  # issue 11: open orders are re-checked on every publish
+
+    request_recheck(f"rule_version:{result['number']}")
     if preview is not None:
         result["impact"] = {k: preview[k] for k in ("total_products", "changed_products", "changed_rows",
                                                    "share_changed")}

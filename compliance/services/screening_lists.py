@@ -378,7 +378,11 @@ def import_snapshot(db, list_id: int, data: bytes, fmt: str, filename: str, sour
                                  "rejected": snap.rejected, "added": snap.added, "removed": snap.removed,
                                  "changed": snap.changed, "sha256": digest, "filename": filename[:500]}))
         s.flush()
-        return snapshot_view(snap, lst.name)
+        view = snapshot_view(snap, lst.name)
+    from .order_recheck import request_recheck  # open orders are re-screened against the new snapshot
+
+    request_recheck(f"list_snapshot:{view['id']}")
+    return view
 
 
 def _page(items: list, page: int, per_page: int, total: int) -> dict:

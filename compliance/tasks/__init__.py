@@ -14,7 +14,7 @@ from celery import Celery, Task
 from celery.signals import worker_process_init
 
 log = logging.getLogger(__name__)
-TASK_MODULES = ("audits", "reevaluation", "webhooks")
+TASK_MODULES = ("audits", "reevaluation", "webhooks", "orders")
 
 
 class FlaskTask(Task):

@@ -1,0 +1,163 @@
+"""Re-checking open orders after a list snapshot is imported or a rule version is published.
+
+Every open order (held or released; not rejected) is re-screened and its lines re-evaluated, in id-ordered
+chunks: per chunk, the lines are classified in one engine batch per (date, destination, headquarters,
+transaction type) and every party of the chunk is screened in one call. Then per line:
+
+* a released line with a reason it did not have when it was released (a party newly listed, a licence
+  newly required) is held again: an `order_changes` row (kind `held`), the order held, webhook `order.held`;
+* a held line that nothing holds any more is NOT released: its reasons are cleared, the order is flagged
+  `needs_review` and an `order_changes` row (kind `no_longer_blocked`) is recorded, for an officer to release;
+* a held line whose reasons changed gets the new reasons (kind `reasons_changed`).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from ..models import AuditEvent, Order, OrderChange, OrderLine
+from .classification import classify_products
+from .orders import _classification, _line_reasons, _screening_reasons
+from .screening import screen_parties
+from .webhooks import dispatch_deliveries, enqueue_event
+
+OPEN = ("held", "released")
+CHUNK = 500
+
+
+def _key(reason: dict) -> tuple:
+    return (reason.get("code"), reason.get("entry_id") or reason.get("citation"), reason.get("party_role"))
+
+
+def recheck_chunk(db, store, order_ids: list[int], cause: str, threshold: float, sample_path: str | None) -> dict:
+    """Re-check the given open orders; counts of what changed."""
+    counts = {"orders": 0, "lines": 0, "held": 0, "no_longer_blocked": 0, "reasons_changed": 0}
+    with db.session() as s:
+        orders = {o.id: o for o in s.scalars(select(Order).where(Order.id.in_(order_ids), Order.status.in_(OPEN)))}
+        lines = list(s.scalars(select(OrderLine).where(OrderLine.order_id.in_(list(orders)))
+                               .order_by(OrderLine.order_id, OrderLine.seq))) if orders else []
+        s.expunge_all()
+    if not orders:
+        return counts
+    groups: dict[tuple, list[OrderLine]] = defaultdict(list)
+    for ln in lines:
+        o = orders[ln.order_id]
+        groups[(o.order_date, o.ship_to, o.headquarters, o.transaction_type)].append(ln)
+    decisions: dict[int, dict] = {}
+    for (day, ship_to, hq, ttype), group in groups.items():
+        for ln, d in zip(group, classify_products(store, [ln.product for ln in group], day, [ship_to], hq,
+                                                  transaction_type=ttype).all()):
+            decisions[ln.id] = d
+    flat = [(oid, p) for oid, o in orders.items() for p in o.parties]
+    answer = screen_parties(db, [{k: p[k] for k in ("name", "country", "address")} for _, p in flat], threshold,
+                            sample_path)
+    screening: dict[int, list[dict]] = defaultdict(list)
+    for (oid, p), res in zip(flat, answer["results"]):
+        screening[oid].append({"role": p["role"], **res})
+    now = datetime.now(timezone.utc)
+    deliveries: list[int] = []
+    with db.session() as s:
+        for oid in orders:
+            order = s.get(Order, oid)
+            if order is None or order.status not in OPEN:
+                continue
+            counts["orders"] += 1
+            party_reasons = _screening_reasons(screening[oid])
+            newly_held = False
+            flagged = False
+            for ln in s.scalars(select(OrderLine).where(OrderLine.order_id == oid).order_by(OrderLine.seq)):
+                d = decisions[ln.id]
+                counts["lines"] += 1
+                new = list(party_reasons) + _line_reasons(d, order.ship_to)
+                old_keys, new_keys = {_key(r) for r in ln.reasons}, {_key(r) for r in new}
+                kind = None
+                if ln.status == "released":
+                    if new_keys - old_keys:
+                        kind = "held"
+                        ln.status = "held"
+                        ln.release_basis = ln.released_by = ln.released_at = ln.release_reason = None
+                        ln.licence_id = None
+                        newly_held = True
+                elif ln.status == "held":
+                    if not new and ln.reasons:
+                        kind = "no_longer_blocked"
+                        flagged = True
+                    elif new and new_keys != old_keys:
+                        kind = "reasons_changed"
+                if kind is None:
+                    continue
+                counts[kind] += 1
+                s.add(OrderChange(order_id=oid, line_id=ln.id, line_seq=ln.seq, cause=cause, kind=kind,
+                                  old_status="released" if kind == "held" else "held", new_status="held",
+                                  old_reasons=ln.reasons, new_reasons=new))
+                ln.reasons = new
+                ln.eccn = d["classification"].get("eccn")
+                ln.classification = _classification(d)
+                ln.licences = d["licences"]
+            order.screening = screening[oid]
+            order.checked_at = now
+            if newly_held:
+                order.status = "held"
+                order.decided_by = order.decided_at = None
+                deliveries += enqueue_event(s, "order.held", {"order_id": oid, "reference": order.reference,
+                                                              "cause": cause}, key=f"order.held:{oid}:{cause}")
+            if flagged:
+                order.needs_review = True
+            if newly_held or flagged:
+                s.add(AuditEvent(actor="system", action="order.recheck", target=f"order:{oid}",
+                                 detail={"cause": cause, "held": newly_held, "needs_review": flagged}))
+    dispatch_deliveries(deliveries)
+    return counts
+
+
+def recheck_open_orders(db, store, cause: str, threshold: float, sample_path: str | None,
+                        chunk: int = CHUNK) -> dict:
+    """Every open order, `chunk` orders at a time."""
+    total = {"orders": 0, "lines": 0, "held": 0, "no_longer_blocked": 0, "reasons_changed": 0, "chunks": 0}
+    last = 0
+    while True:
+        with db.session() as s:
+            ids = list(s.scalars(select(Order.id).where(Order.status.in_(OPEN), Order.id > last)
+                                 .order_by(Order.id).limit(chunk)))
+        if not ids:
+            return total
+        for k, v in recheck_chunk(db, store, ids, cause, threshold, sample_path).items():
+            total[k] += v
+        total["chunks"] += 1
+        last = ids[-1]
+
+
+def open_order_count(db) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Order).where(Order.status.in_(OPEN)))
+
+
+def request_recheck(cause: str) -> None:
+    """Queue the re-check of every open order (after the caller's transaction committed)."""
+    from ..tasks import dispatch
+    from ..tasks.orders import recheck_orders
+
+    dispatch(lambda: recheck_orders.delay(cause))
+
+
+def list_changes(db, page: int, per_page: int, order_id: int | None = None, kind: str | None = None,
+                 cause: str | None = None) -> dict:
+    import math
+
+    with db.session() as s:
+        q = select(OrderChange)
+        if order_id:
+            q = q.where(OrderChange.order_id == order_id)
+        if kind:
+            q = q.where(OrderChange.kind == kind)
+        if cause:
+            q = q.where(OrderChange.cause == cause)
+        total = s.scalar(select(func.count()).select_from(q.subquery()))
+        items = [{"id": c.id, "order_id": c.order_id, "line_id": c.line_id, "line_seq": c.line_seq, "cause": c.cause,
+                  "kind": c.kind, "old_status": c.old_status, "new_status": c.new_status,
+                  "old_reasons": c.old_reasons, "new_reasons": c.new_reasons, "created_at": c.created_at}
+                 for c in s.scalars(q.order_by(OrderChange.id.desc()).offset((page - 1) * per_page).limit(per_page))]
+        return {"items": items, "page": page, "per_page": per_page, "total": total,
+                "pages": math.ceil(total / per_page) if per_page else 0}
