@@ -174,6 +174,9 @@ def _draft_page(draft_id: int, status: int = 200, **extra):
            "groups": sorted(((d["content"].get("country_groups") or {}).get("groups") or {}).items()),
            "requirements": REQUIREMENTS[:2], "policies": REVIEW_POLICIES, "op": None, "errors": {}, "form": {},
            "preview": None, "preview_chart": None, "publish_errors": {}, "publish_form": {},
+           "families": sorted(f["id"] for p in d["content"].get("packs") or [] for f in p.get("families") or []
+                              if isinstance(f, dict) and isinstance(f.get("id"), str)),
+           "pack_ids": [p.get("id") for p in d["content"].get("packs") or [] if p.get("id")],
            "base_diff": rv.diff_contents(rv.version_detail(_db(), d["base_version"])["content"], d["content"]),
            "today": date.today().isoformat()}
     ctx.update(extra)
@@ -205,11 +208,30 @@ def op_from_form(form) -> dict[str, Any]:
                      "notes"):
             if form.get(name, "").strip():
                 out[name] = form[name].strip()
-        for name in ("products",):
-            out[name] = [p.strip() for p in form.get(name, "").split(",") if p.strip()]
+        for name in ("products", "families"):
+            if form.get(name, "").strip():
+                out[name] = [p.strip() for p in form[name].split(",") if p.strip()]
         for name in ("destinations", "groups"):
             if form.get(name, "").strip():
                 out[name] = [c.upper() if name == "destinations" else c for c in codes(form[name])]
+        return out
+    if op == "set_vendor":
+        out = {"op": op, "vendor": form.get("vendor", "").strip(),
+               "aliases": [a.strip() for a in form.get("aliases", "").split(",") if a.strip()]}
+        if form.get("name", "").strip():
+            out["name"] = form["name"].strip()
+        return out
+    if op == "set_family":
+        family: dict[str, Any] = {}
+        for name in ("id", "vendor", "name", "citation"):
+            if form.get(f"family.{name}", "").strip():
+                family[name] = form[f"family.{name}"].strip()
+        for name in ("names", "lookalikes"):
+            if form.get(f"family.{name}", "").strip():
+                family[name] = [n.strip() for n in form[f"family.{name}"].split(",") if n.strip()]
+        out = {"op": op, "family": family}
+        if form.get("pack_id", "").strip():
+            out["pack_id"] = form["pack_id"].strip()
         return out
     return {"op": op}
 

@@ -146,3 +146,26 @@ def test_keys_page_creates_a_key_shown_once_with_the_admin_as_actor(app, admin):
     assert key not in admin.get("/admin/keys").get_data(as_text=True)
     bad = _post(admin, "/admin/keys", {"name": "", "role": "root"})
     assert bad.status_code == 422 and _errors(bad)["name"] == "Length must be between 1 and 200."
+
+
+def test_overlay_by_model_family_vendor_aliases_and_family_forms(admin):
+    """Letters name model families (canonical vendor + family), not free text: the overlay form takes family
+    ids, and the vendor alias and family forms edit what they match on; bad values are named at the field."""
+    draft = _draft(admin)
+    page = admin.get(draft).get_data(as_text=True)
+    assert '<option value="nvidia/h20">' in page  # the draft's known families are offered
+    bad = _post(admin, draft + "/edit", {**OVERLAY, "products": "", "families": "h20"})
+    assert bad.status_code == 422 and "model family ids" in _errors(bad)["families"]
+    ok = _post(admin, draft + "/edit", {**OVERLAY, "id": "console.overlay.h20-family", "products": "",
+                                        "families": "nvidia/h20"})
+    assert ok.status_code == 302
+    assert _post(admin, draft + "/edit", {"op": "set_vendor", "vendor": "nvidia", "name": "NVIDIA",
+                                          "aliases": "NVIDIA, NVIDIA Corporation, Nvidia Corp."}).status_code == 302
+    bad_vendor = _post(admin, draft + "/edit", {"op": "set_vendor", "vendor": "Not An Id", "aliases": "x"})
+    assert bad_vendor.status_code == 422 and "canonical vendor id" in _errors(bad_vendor)["vendor"]
+    bad_family = _post(admin, draft + "/edit", {"op": "set_family", "family.name": "H30"})
+    assert bad_family.status_code == 422 and "vendor/model" in _errors(bad_family)["family.id"]
+    assert 'value="H30"' in bad_family.get_data(as_text=True)  # what was typed stays in the form
+    text = _text(_post(admin, draft + "/preview", {"as_of": "2025-05-01"}))
+    assert re.search(r"H20 MY [^>]*no license required [^>]*license required console.overlay.h20-family", text)
+    assert "Valid:" in _text(admin.get(draft))
