@@ -28,7 +28,7 @@ from .codes import (
     policy_label,
 )
 from .conditions import LeafResult, release_parts, truth_from_leaves
-from .evaluate import DERIVED, Evaluation
+from .evaluate import DERIVED, Evaluation, family_bits
 from .rulebook import Rule
 from .table import KIND_CODE, KNOWN, MISSING, NOT_APPLICABLE
 from .vocabulary import HBM_PACKAGINGS, METRICS, REQUIREMENTS
@@ -542,7 +542,8 @@ class Explanation:
             ev.flags.astype(np.uint64),
             hq_none.astype(np.uint64),
             ev.notice_bits.astype(np.uint64),
-        ]).reshape(8, k * m)
+            np.broadcast_to(self._possible_families().reshape(k, 1), shape),
+        ]).reshape(9, k * m)
         positions = [(li, leaf) for li in range(len(ev.licence_leaves)) for leaf in ev.licence_leaves[li]]
         words = _bitset_columns(k * m, len(positions))
         need = (ev.requirement != NO_LICENCE_REQUIRED) | (ev.policy == POLICY_UNKNOWN)
@@ -554,9 +555,15 @@ class Explanation:
         self._licence_positions = positions
         return sig, words
 
+    def _possible_families(self) -> np.ndarray:
+        """Per top-level product: the model families it only possibly is (a look-alike name), as bits."""
+        if not self.ev.rulebook.models.families:
+            return np.zeros(len(self.table.top), dtype=np.uint64)
+        return family_bits(self.table, self.ev.rulebook)[1][self.table.top].astype(np.uint64)
+
     def _licence_record(self, sig: list[int]) -> dict[str, Any]:
         ev = self.ev
-        j, req_code, pol_code, exc, bits, flags, hq_none, notice_bits = sig[:8]
+        j, req_code, pol_code, exc, bits, flags, hq_none, notice_bits, possible = sig[:9]
         pol_code -= 8
         dest = ev.destinations[j]
         groups = ev.rulebook.country_groups
@@ -564,11 +571,17 @@ class Explanation:
         req = REQUIREMENTS[req_code]
         matched = [r for li, r in enumerate(ev.rules.licence) if bits >> li & 1]
         names = [("classification" if self._licence_positions[p][1].metric == "eccn"
-                  else self._licence_positions[p][1].metric) for p in _bit_positions(sig[8:])]
+                  else self._licence_positions[p][1].metric) for p in _bit_positions(sig[9:])]
         missing = list(dict.fromkeys(names))
         notes = []
         if pol_code == POLICY_UNKNOWN and req == "license_required":
             notes.append("review policy depends on a missing input: " + ", ".join(missing))
+        if possible and "model_family" in missing:
+            models = ev.rulebook.models
+            named = ", ".join(f"{name} ({fid})" for name, fid in zip(models.labels(possible), (
+                f.id for b, f in enumerate(models.families) if possible >> b & 1)))
+            notes.append(f"possible match: {named}: the vendor or name is close to a model a product letter names "
+                         "but does not match it exactly; review it, or give the product's family or fix its vendor")
         if hq_none:
             notes.append("end-user headquarters not given: the headquarters rule was not applied")
         if dest != evaluated_as:

@@ -127,3 +127,16 @@ def test_a_system_under_the_china_caps_says_the_per_chip_reading_is_uncertain(de
     assert lic["CN"]["review_policy"] == "case_by_case" and "system_caps_uncertain" in lic["CN"]["flags"]
     assert any(n.startswith("Uncertain: for a system the January 2026 case-by-case caps") for n in lic["CN"]["notes"])
     assert "system_caps_uncertain" not in lic["DE"]["flags"]
+
+
+def test_a_look_alike_name_is_answered_with_the_possible_match_named(decide):
+    # item 1: "possible match: H20" rather than a silent no
+    cases = [H20 | {"name": "H20E", "family": None}, H20 | {"vendor": "Nvdia"}]
+    for product in cases:
+        _, lic = decide(product, "2025-05-01", ["CN", "DE"])
+        assert lic["CN"]["requirement"] == "indeterminate" and lic["CN"]["missing"] == ["model_family"]
+        assert any(n.startswith("possible match: H20 (nvidia/h20):") for n in lic["CN"]["notes"]), lic["CN"]["notes"]
+        assert not any(n.startswith("possible match") for n in lic["DE"]["notes"])  # nothing to decide there
+    _, lic = decide(H20, "2025-05-01", ["CN"])  # the H20 itself: matched, nothing possible
+    assert lic["CN"]["requirement"] == "license_required"
+    assert not any(n.startswith("possible match") for n in lic["CN"]["notes"])
