@@ -10,7 +10,7 @@ classify is one product x 3 destinations, p50/p99 over sequential calls, then un
 clients. Worker growth is the serving worker's peak RSS (VmHWM) during one full batch minus its RSS
 before. Comparator: the same products through the service in-process (validation, table, evaluation,
 answer, encoding: no HTTP), and the engine alone on the same table. Creates and drops its own
-PostgreSQL database (cc_api_bench_<random>).
+PostgreSQL database (bench_speed_api_<random>).
 """
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def main() -> None:
     from compliance import create_app
     from compliance.auth import create_api_key
 
-    name = f"cc_api_bench_{uuid.uuid4().hex[:10]}"
+    name = f"bench_speed_api_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name

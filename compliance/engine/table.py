@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from operator import itemgetter
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -255,8 +256,22 @@ def model_key(product: Mapping[str, Any]) -> str:
     return "|".join(keys)
 
 
+COLUMNAR_MIN = 16  # below this many products the per-row derivation is faster than numpy's fixed costs
+
+
 def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
-    """Flatten products (and the components of systems, recursively) into a ProductTable."""
+    """Flatten products (and the components of systems, recursively) into a ProductTable.
+
+    A batch of ICs and HBM items is derived a column at a time (`_build_columns`); systems, and
+    small batches, row by row (`_build_rows`, through `derive_metrics`). Both give the same table
+    (tests/engine/test_table_columns.py checks it on random products)."""
+    products = products if isinstance(products, (list, tuple)) else list(products)
+    if len(products) >= COLUMNAR_MIN and not any(p.get("kind") == "system" for p in products):
+        return _build_columns(products)
+    return _build_rows(products)
+
+
+def _build_rows(products: Sequence[Mapping[str, Any]]) -> ProductTable:
     rows: list[dict[str, Any]] = []
     kinds: list[int] = []
     models: list[str] = []
@@ -370,4 +385,250 @@ def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
         release=release, hbm_packaging=packaging,
         notes=[row["notes"] for row in rows],
         tpp_source=[row.get("tpp_source", "missing") for row in rows],
+    )
+
+
+# ---- column-wise derivation of a batch of ICs and HBM items (no systems) ----
+
+_TPP_SOURCES = ("missing", "declared", *(f"throughput:{f}" for f in FORMAT_BITS))
+_FORMAT_CODE = {f: i for i, f in enumerate(FORMAT_BITS)}
+_BITS = np.array(list(FORMAT_BITS.values()), dtype=np.float64)
+
+
+class _Columns:
+    """The values of many mappings, a column at a time: rows are grouped by their keys and each
+    group's values are read by one `itemgetter` (C) per row, not one `.get` per field."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]]):
+        self.n = len(rows)
+        by_keys: dict[tuple, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_keys.setdefault(tuple(r), []).append(i)
+        self.groups: list[tuple[np.ndarray, dict[str, tuple]]] = []
+        for keys, idx in by_keys.items():
+            members = rows if len(by_keys) == 1 else [rows[i] for i in idx]
+            if len(keys) == 1:
+                cols = {keys[0]: tuple(r[keys[0]] for r in members)}
+            else:
+                cols = dict(zip(keys, zip(*map(itemgetter(*keys), members)))) if keys else {}
+            self.groups.append((np.array(idx, dtype=np.int64), cols))
+
+    def floats(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(float64 column, NaN where absent or None; mask of the rows that give a value)."""
+        out = np.full(self.n, np.nan)
+        given = np.zeros(self.n, dtype=bool)
+        for idx, cols in self.groups:
+            col = cols.get(key)
+            if col is None:
+                continue
+            if None in col:
+                mask = np.array([v is not None for v in col], dtype=bool)
+                out[idx[mask]] = np.array([v for v in col if v is not None], dtype=np.float64)
+                given[idx[mask]] = True
+            else:
+                out[idx] = np.array(col, dtype=np.float64)
+                given[idx] = True
+        return out, given
+
+    def objects(self, key: str, default: Any = None) -> list:
+        """The column as a list, `default` where absent (values must be scalars: strings, None ...)."""
+        out = np.full(self.n, default, dtype=object)
+        for idx, cols in self.groups:
+            col = cols.get(key)
+            if col is not None:
+                values = np.empty(len(col), dtype=object)
+                values[:] = col
+                out[idx] = values
+        return out.tolist()  # type: ignore[no-any-return]
+
+    def items(self, key: str) -> Iterable[tuple[int, Any]]:
+        """(row, value) for every row that has `key`, by group."""
+        for idx, cols in self.groups:
+            col = cols.get(key)
+            if col is not None:
+                yield from zip(idx.tolist(), col)
+
+
+def _normalised(texts: list, memo: dict) -> list[str]:
+    """' '.join(str(t or '').lower().split()) per text, once per distinct text."""
+    out = []
+    for t in texts:
+        v = memo.get(t)
+        if v is None:
+            v = memo[t] = " ".join(str(t or "").lower().split())
+        out.append(v)
+    return out
+
+
+class _LazyNotes(Sequence):
+    """Per-row notes, computed on first use (only full answers show them)."""
+
+    def __init__(self, n: int, build):
+        self._n, self._build, self._rows = n, build, None
+
+    def _all(self) -> list[list[str]]:
+        if self._rows is None:
+            self._rows = self._build()
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
+def _build_columns(products: Sequence[Mapping[str, Any]]) -> ProductTable:
+    """`_build_rows` for top-level ICs and HBM items, with the metrics derived over whole columns."""
+    n = len(products)
+    c = _Columns(products)
+    kinds = c.objects("kind", "ic")
+    kind_codes = np.array([KIND_CODE[k] for k in kinds], dtype=np.int8)
+    hbm = kind_codes == KIND_CODE["hbm"]
+
+    # TPP: declared, else the best (first highest) dense TOPS x bits over the throughput entries.
+    declared, declared_given = c.floats("tpp")
+    entry_rows: list[int] = []
+    entries: list[Mapping[str, Any]] = []
+    for i, lst in c.items("throughput"):
+        if lst:
+            entry_rows += [i] * len(lst)
+            entries += lst
+    best_tpp = np.full(n, np.nan)
+    best_fmt = np.full(n, -1, dtype=np.int64)
+    best_dense = np.full(n, np.nan)
+    e = _Columns(entries)
+    row = np.array(entry_rows, dtype=np.int64)
+    fmt = np.array([_FORMAT_CODE[f] for f in e.objects("format")], dtype=np.int64)
+    dense, dense_given = e.floats("dense_tops")
+    sparse, sparse_given = e.floats("sparse_tops")
+    halved = ~dense_given & sparse_given
+    dense = np.where(halved, sparse / 2.0, dense)
+    usable = dense_given | sparse_given
+    with np.errstate(over="ignore", invalid="ignore"):
+        candidate = dense * _BITS[fmt]
+    pos = np.nonzero(usable)[0]
+    if len(pos):
+        # the first entry of each row with the highest candidate: by row, then candidate descending
+        # (lexsort is stable: among equal candidates the document order decides, as in derive_metrics)
+        order = pos[np.lexsort((-candidate[pos], row[pos]))]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = row[order][1:] != row[order][:-1]
+        pick = order[first]
+        best_tpp[row[pick]] = candidate[pick]
+        best_fmt[row[pick]] = fmt[pick]
+        best_dense[row[pick]] = dense[pick]
+    tpp = np.where(declared_given, declared, best_tpp)
+    tpp_known = declared_given | (best_fmt >= 0)
+    source_code = np.where(declared_given, 1, np.where(best_fmt >= 0, 2 + best_fmt, 0))
+
+    # Applicable die area: die_area_mm2, or the non-planar logic dies (unknown if any die's process is).
+    area, area_given = c.floats("die_area_mm2")
+    pd_unknown_dies: dict[int, list[int]] = {}
+    for i, dies in c.items("logic_dies"):
+        if not dies:
+            continue  # no dies listed: die_area_mm2 decides
+        unknown = [j for j, d in enumerate(dies) if d.get("non_planar") is None]
+        if unknown:
+            pd_unknown_dies[i] = unknown
+            area[i], area_given[i] = np.nan, False
+        else:
+            area[i], area_given[i] = sum(d["area_mm2"] for d in dies if d.get("non_planar")), True
+    pd_na = area_given & (area <= 0)
+    pd_known = area_given & ~pd_na & tpp_known
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pd = np.where(pd_known, tpp / np.where(pd_known, area, 1.0), np.nan)
+
+    io, io_given = c.floats("io_bandwidth_gb_per_s")
+    mem, mem_given = c.floats("memory_bandwidth_gb_per_s")
+    pkg, pkg_given = c.floats("package_area_mm2")
+    mbd_known = hbm & mem_given & pkg_given & (pkg != 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mbd = np.where(mbd_known, mem / np.where(mbd_known, pkg, 1.0), np.nan)
+    dram_known = ~hbm & mem_given
+    packaging = np.array([PACKAGING_CODE[p or "standalone"] if k == "hbm" else 0
+                          for p, k in zip(c.objects("hbm_packaging"), kinds)], dtype=np.int8)
+    transistors, transistors_given = c.floats("transistors")
+    datacenter, datacenter_given = c.floats("datacenter")
+    odd = [(i, v) for i, v in c.items("datacenter") if v is not None and v is not True and v is not False]
+    for i, v in odd:  # derive_metrics reads it as a truth value
+        datacenter[i] = 1.0 if v else 0.0
+
+    release = np.full((n, 2), np.nan)
+    ranges: dict[Any, tuple[float, float] | None] = {}
+    unread: list[tuple[int, Any]] = []
+    for i, text in c.items("release_date"):
+        if text:
+            r = ranges[text] = ranges[text] if text in ranges else release_range(text)
+            if r is None:
+                unread.append((i, text))
+            else:
+                release[i] = r
+
+    metric_columns = {
+        "tpp": (tpp, tpp_known, None),
+        "performance_density": (pd, pd_known, pd_na),
+        "io_bandwidth": (io, io_given, None),
+        "memory_bandwidth_density": (mbd, mbd_known, None),
+        "dram_bandwidth": (mem, dram_known, None),
+        "transistors": (transistors, transistors_given, None),
+        "datacenter": (datacenter, datacenter_given, None),
+    }
+    values: dict[str, np.ndarray] = {}
+    states: dict[str, np.ndarray] = {}
+    for metric in NUMERIC_METRICS:
+        col, known, na = metric_columns[metric]
+        state = np.where(known, KNOWN, MISSING).astype(np.int8)
+        if na is not None:
+            state[na & ~known] = NOT_APPLICABLE
+        values[metric] = np.where(known, col, np.nan)
+        states[metric] = state
+    _apply_kind_applicability(values, states, kind_codes)
+
+    memo: dict = {}
+    vendors = _normalised(c.objects("vendor"), memo)
+    names = _normalised(c.objects("name"), {})
+    families = c.objects("family")
+    models = [f"{v}/{nm}" if not fam else f"{v}/{nm}|{v}/{_normalised([fam], memo)[0]}"
+              for v, nm, fam in zip(vendors, names, families)]
+
+    def notes() -> list[list[str]]:
+        out: list[list[str]] = [[] for _ in range(n)]
+        for k in np.nonzero(usable)[0].tolist():
+            i, f = entry_rows[k], entries[k]["format"]
+            if halved[k]:
+                out[i].append(f"{f}: sparse figure {entries[k]['sparse_tops']:g} halved to dense {dense[k]:g}")
+            if f in FORMAT_NOTES:
+                out[i].append(FORMAT_NOTES[f])
+        formats = list(FORMAT_BITS)
+        for i in np.nonzero(best_fmt >= 0)[0].tolist():
+            f, best = formats[best_fmt[i]], float(best_tpp[i])
+            if declared_given[i]:
+                d = float(declared[i])
+                if abs(best - d) > 1e-6 * max(d, 1.0):
+                    out[i].append(f"declared tpp {d:g} used; throughput table gives {best:g} ({f})")
+            else:
+                out[i].append(f"tpp = {float(best_dense[i]):g} dense {f} TOPS x {FORMAT_BITS[f]} bits = {best:g}")
+        for i, unknown in pd_unknown_dies.items():
+            out[i].append("performance density unknown: " + ", ".join(f"logic_dies[{j}].non_planar" for j in unknown)
+                          + " not given (FinFET/GAA or planar?)")
+        for i in np.nonzero(pd_na)[0].tolist():
+            out[i].append("no non-planar logic die: performance density undefined, PD prongs not met")
+        for i in np.nonzero(hbm & (packaging == PACKAGING_CODE["co_packaged_with_processor"]))[0].tolist():
+            out[i].append("HBM co-packaged with a processing die: the package is classified by its logic IC "
+                          "(give it as kind 'ic'), not as 3A090.c")
+        for i, text in unread:
+            out[i].append(f"release_date {text!r} not read (use YYYY, YYYY-MM or YYYY-MM-DD): unknown")
+        return out
+
+    return ProductTable(
+        n=n, values=values, states=states, kind=kind_codes,
+        model=np.array(models, dtype=object), parent=np.full(n, -1, dtype=np.int64),
+        count=np.ones(n, dtype=np.int64), depth=np.zeros(n, dtype=np.int16),
+        top=np.arange(n, dtype=np.int64), release=release, hbm_packaging=packaging,
+        notes=_LazyNotes(n, notes),  # type: ignore[arg-type]
+        tpp_source=[_TPP_SOURCES[code] for code in source_code.tolist()],
     )

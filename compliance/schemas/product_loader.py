@@ -17,7 +17,7 @@ their errors are marshmallow's, word for word.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from marshmallow import Schema, ValidationError, fields, missing, validate
@@ -50,6 +50,17 @@ def _against(x: float, bounds: tuple) -> tuple:
     return tuple((x > b) - (x < b) for b in bounds)
 
 
+# A number outside [TINY, HUGE] (other than 0) is "extreme": products of such numbers (TOPS x bits,
+# TPP / area) may overflow. Shapes without extreme numbers cannot overflow, so the finite-metrics check
+# (`check_finite_metrics`) is skipped for their rows; shapes with one run it row by row.
+HUGE, TINY = 1e150, 1e-150
+
+
+def _extreme(f: float) -> int:
+    a = abs(f)
+    return int(a != 0 and not TINY <= a <= HUGE)
+
+
 def _number_classifier(bounds: tuple[float, ...]) -> Callable[[Any], tuple]:
     def key(v: Any) -> tuple:
         if v is True or v is False or not isinstance(v, (int, float)):
@@ -60,7 +71,7 @@ def _number_classifier(bounds: tuple[float, ...]) -> Callable[[Any], tuple]:
             return ("n", type(v).__name__, "overflow")
         if not math.isfinite(f):
             return ("n", type(v).__name__, "special")
-        return ("n", type(v).__name__, _against(f, bounds))
+        return ("n", type(v).__name__, _against(f, bounds), _extreme(f))
     return key
 
 
@@ -138,7 +149,10 @@ def _number_codes(col: list, bounds: tuple) -> np.ndarray | bool:
     except OverflowError:
         return False
     finite = np.isfinite(values)
-    code = np.where(finite, 1 + _against_codes(np.where(finite, values, 0.0), bounds), 0)
+    safe = np.where(finite, values, 0.0)
+    magnitude = np.abs(safe)
+    extreme = ((magnitude != 0) & ((magnitude < TINY) | (magnitude > HUGE))).astype(np.int64)
+    code = np.where(finite, 1 + 2 * _against_codes(safe, bounds) + extreme, 0)
     if len(types) > 1:  # the type is part of the shape
         code = code * 2 + np.fromiter((t is int for t in map(type, col)), bool, len(col))
     return code
@@ -193,6 +207,25 @@ def _identity(v: Any) -> Any:
     return v
 
 
+def _numbers_in(key: tuple) -> Iterator[tuple]:
+    """The number shapes ("n", type, bounds, extreme) or ("n", type, "overflow"|"special") of a shape
+    key, nested lists included."""
+    for _, kv in key:
+        yield from _numbers_of(kv)
+
+
+def _numbers_of(kv: tuple) -> Iterator[tuple]:
+    if kv[0] == "n":
+        yield kv
+    elif kv[0] == "l":
+        for item in kv[1]:
+            yield from _numbers_in(item)
+
+
+def _holds_extreme(key: tuple) -> bool:
+    return any(len(n) != 4 or n[3] for n in _numbers_in(key))
+
+
 class _Plan:
     """Per data key of one schema: how to classify a value's shape, and how to load it."""
 
@@ -202,6 +235,7 @@ class _Plan:
         self.attributes: dict[str, str] = {}
         self.defaults: list[tuple[str, Any]] = []
         self.columns: dict[str, Column] = {}
+        self.nested: dict[str, _Plan] = {}
         for name, field in schema.fields.items():
             data_key = field.data_key or name
             attribute = field.attribute or name
@@ -215,6 +249,7 @@ class _Plan:
                 nested = _Plan(inner) if all(_scalar(f) for f in inner.fields.values()) else None
                 if nested is None:
                     continue
+                self.nested[data_key] = nested
                 self.keys[data_key] = nested.list_key
                 self.loaders[data_key] = nested.load_list
                 self.columns[data_key] = nested.list_codes
@@ -313,6 +348,8 @@ class ProductLoader:
         self.schema = schema or ProductSchema()
         self.plan = _Plan(self.schema)
         self.proven: dict[tuple, bool] = {}
+        self._overflow: dict[tuple, bool] = {}
+        self._loaders: dict[tuple, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
         self.stats = {"fast": 0, "slow": 0}
 
     def shape_key(self, raw: Mapping[str, Any]) -> tuple | None:
@@ -360,15 +397,19 @@ class ProductLoader:
             if not proven:
                 slow += idx
                 continue
-            load = self.plan.load
-            for i in idx:
-                spec = load(rows[i])
-                try:
-                    check_finite_metrics(spec)
-                except ValidationError as exc:
-                    errors[i] = {exc.field_name: exc.messages}
-                    continue
-                specs[i] = spec
+            load = self._loader_of(key)
+            if not self._may_overflow(key):
+                for i in idx:
+                    specs[i] = load(rows[i])
+            else:
+                for i in idx:
+                    spec = load(rows[i])
+                    try:
+                        check_finite_metrics(spec)
+                    except ValidationError as exc:
+                        errors[i] = {exc.field_name: exc.messages}
+                        continue
+                    specs[i] = spec
             self.stats["fast"] += len(idx)
         for i in sorted(slow):
             try:
@@ -376,6 +417,42 @@ class ProductLoader:
             except ValidationError as exc:
                 errors[i] = exc.messages
         return specs, dict(sorted(errors.items()))
+
+    def _may_overflow(self, key: tuple) -> bool:
+        """Can a derived metric of a row of this shape overflow? Only if it holds an extreme or
+        non-finite number (`_extreme`): TOPS x 64 bits, or a quotient, of numbers within
+        [TINY, HUGE] stays far below the float range."""
+        hit = self._overflow.get(key)
+        if hit is None:
+            hit = self._overflow[key] = _holds_extreme(key)
+        return hit
+
+    def _loader_of(self, key: tuple) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        """The fast load of rows of a proven shape, reduced to what the shape needs: a copy of the
+        row with integers turned into floats, nested lists converted only where they hold integers,
+        and the load defaults of the keys the shape lacks."""
+        hit = self._loaders.get(key)
+        if hit is not None:
+            return hit
+        plan = self.plan
+        if plan.renamed:
+            hit = plan.load
+        else:
+            convert = [(k, plan.loaders[k]) for k, kv in key if k in plan.converting and (
+                k in plan.nested and plan.nested[k].defaults or any(n[1] != "float" for n in _numbers_of(kv)))]
+            present = {plan.attributes[k] for k, _ in key}
+            defaults = [(a, d) for a, d in plan.defaults if a not in present]
+
+            def hit(raw: Mapping[str, Any]) -> dict[str, Any]:
+                out = dict(raw)
+                for k, load in convert:
+                    out[k] = load(out[k])
+                for attribute, default in defaults:
+                    out[attribute] = default() if callable(default) else default
+                return out
+        if len(self._loaders) < MAX_SHAPES:
+            self._loaders[key] = hit
+        return hit
 
     def _prove(self, key: tuple, raw: Any) -> bool:
         """Is `key` a proven shape? The first time, prove it on `raw` (marshmallow == fast load)."""

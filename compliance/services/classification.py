@@ -71,10 +71,10 @@ def classify_products(
     """Evaluate products as one table; their decisions, with the rule version that decided them."""
     if detail not in DETAILS:
         raise InvalidInput(f"detail must be one of {', '.join(DETAILS)}", {"detail": [f"must be one of {DETAILS}"]})
-    version, rulebook = store.current(revision)
+    number, rulebook = store.current_rulebook(revision)
     dests = list(dict.fromkeys(destinations))
     result = evaluate(build_table(products), rulebook, as_of, dests, headquarters, transaction_type)
-    return Decisions(Explanation.of(result), products, as_of, rulebook.revision, version.number, detail)
+    return Decisions(Explanation.of(result), products, as_of, rulebook.revision, number, detail)
 
 
 def record_decisions(db: Database, options: dict[str, Any], products: Sequence[dict[str, Any]],

@@ -70,6 +70,30 @@ class RulebookStore:
             s.expunge(version)
         return version, self.rulebook_for(version)
 
+    def current_rulebook(self, revision: str | None = None) -> tuple[int, Rulebook]:
+        """(version number, Rulebook) of the current published version (or the one with `revision`).
+
+        What a classification needs, read with one narrow query (number and revision; the content only
+        when the revision's Rulebook is not cached yet): always the version in force at the query, so a
+        publish from any process is seen by the next request, with no cache to invalidate."""
+        query = select(RuleVersion.number, RuleVersion.revision).order_by(RuleVersion.number.desc()).limit(1)
+        if revision:
+            query = query.where(RuleVersion.revision == revision)
+        with self.db.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            if revision:
+                raise NotFound(f"no published rule version with revision {revision!r}",
+                               {"ruleset_revision": [f"unknown revision {revision!r}"]})
+            raise NotFound("no published rule version")
+        with self._lock:
+            hit = self._cache.get(row.revision)
+            if hit is not None:
+                self._cache.move_to_end(row.revision)
+                return row.number, hit
+        version, rulebook = self.current(row.revision)
+        return version.number, rulebook
+
     def _remember(self, rulebook: Rulebook) -> None:
         with self._lock:
             self._cache[rulebook.revision] = rulebook
