@@ -54,13 +54,34 @@ def _nums(values: np.ndarray) -> list:
     idx = np.nonzero(integral)[0]
     if len(idx):
         out[idx] = values[idx].astype(np.int64).astype(object)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         # A value with at most 6 decimals is its own round(v, 6) (below 1e9, where half an ulp is far
         # below 5e-7); numpy can tell those apart, Python's correctly rounded round() does the rest.
         short = (np.round(values, 6) == values) & (np.abs(values) < 1e9)
     rest = np.nonzero(~integral & ~short & np.isfinite(values))[0]
     if len(rest):
-        out[rest] = [round(v, 6) for v in values[rest].tolist()]
+        out[rest] = _round6(values[rest])
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+def _round6(values: np.ndarray) -> list[float]:
+    """[round(v, 6) for v in values], the same floats, in numpy where the decision is clear.
+
+    Python rounds v's exact value to 6 decimals (k / 10**6, ties to even) and returns the float nearest
+    k / 10**6. Below 1e9, v * 1e6 is within 2**-52 of its exact value relative, so its floor and
+    fraction give k unless the fraction is that close to one half; k / 1e6 (exact integer over exact
+    1e6, correctly rounded) is then the same float, with v's sign (round(-1e-7, 6) is -0.0). The rest,
+    and ties, go through Python's round()."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * 1e6
+        floor = np.floor(scaled)
+        frac = scaled - floor
+        clear = (np.abs(values) < 1e9) & (np.abs(frac - 0.5) > np.abs(scaled) * 2.0**-50 + 1e-300)
+        rounded = np.copysign((floor + (frac > 0.5)) / 1e6, values)
+    out = rounded.astype(object)
+    unclear = np.nonzero(~clear)[0]
+    if len(unclear):
+        out[unclear] = [round(v, 6) for v in values[unclear].tolist()]
     return out.tolist()  # type: ignore[no-any-return]
 
 
@@ -130,6 +151,7 @@ class Explanation:
                        enumerate((ri, leaf) for ri in range(len(rules)) for leaf in ev.class_leaves[ri])]
         self._values: dict[int, tuple[np.ndarray, list]] = {}
         self._raw_values: dict[int, tuple[np.ndarray, list]] = {}
+        self._margin_columns: dict[int, list] = {}
         self._missing: list[tuple[str, ...]] | None = None
         self._leaf_records: dict[int, list] = {}
         self._licences: list[list[dict[str, Any]]] | None = None
@@ -401,15 +423,22 @@ class Explanation:
             hit = self._raw_values[id(column)] = (column, column.tolist())
         return hit[1]
 
+    def _margins(self, position: int) -> list:
+        """`_num(value - threshold)` of leaf `position` for every row (computed once per leaf)."""
+        hit = self._margin_columns.get(position)
+        if hit is None:
+            leaf = self.leaves[position].leaf
+            hit = self._margin_columns[position] = _nums(leaf.values - float(leaf.threshold))
+        return hit
+
     def _met_text(self, position: int, row: int) -> str:
         leaf = self.leaves[position].leaf
-        v = self._raw(leaf.values)[row]
-        return f"{leaf.metric} {_num(v)} {leaf.op} {leaf.threshold} (margin {_num(v - float(leaf.threshold)):+g})"
+        value = self.values(leaf.values)[row]
+        return f"{leaf.metric} {value} {leaf.op} {leaf.threshold} (margin {self._margins(position)[row]:+g})"
 
     def _failed_text(self, position: int, row: int) -> str:
         leaf = self.leaves[position].leaf
-        margin = _num(self._raw(leaf.values)[row] - float(leaf.threshold))
-        return f"{leaf.metric} {leaf.op} {leaf.threshold} (margin {margin:+g})"
+        return f"{leaf.metric} {leaf.op} {leaf.threshold} (margin {self._margins(position)[row]:+g})"
 
     def metrics(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """Per row of `rows`: every engine metric (None where not known), its TPP source and kind."""
