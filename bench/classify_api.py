@@ -1,7 +1,7 @@
 """Benchmark (not a test): POST /classify and /classify/batch over real HTTP, on gunicorn with the
 compose flags (--workers 2 --threads 4), against PostgreSQL.
 
-    flock /work/team/bench.lock .venv/bin/python bench/classify_api.py [--port 8120] [--repeat 5]
+    flock /work/team/bench.lock .venv/bin/python bench/classify_api.py [--port 8150] [--repeat 5]
 
 Batches are 10,000 synthetic products x 3 destinations (CN, AE, DE), the same products for every
 request; `summary` and `full` answers are read whole by the client (not parsed while timed; one answer
@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -145,15 +146,10 @@ def _in_process(products: list[dict], detail: str, repeat: int) -> tuple[float, 
             min(_timed(lambda: evaluate(table, rulebook, day, DESTINATIONS), repeat)))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--port", type=int, default=8120)
-    ap.add_argument("--products", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--singles", type=int, default=1000)
-    ap.add_argument("--clients", type=int, default=50)
-    args = ap.parse_args()
-
+@contextmanager
+def served(port: int):
+    """A fresh PostgreSQL database (bench_speed_api_<random>) with a viewer key, served by gunicorn with the
+    compose flags on 127.0.0.1:`port`: yields (key, gunicorn master pid); drops the database after."""
     import psycopg
 
     from compliance import create_app
@@ -170,13 +166,13 @@ def main() -> None:
         _, key = create_api_key(app.extensions["db"], "bench", "viewer")
         app.extensions["db"].dispose()
         server = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{args.port}", "--workers", "2", "--threads", "4",
+            [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
              "--timeout", "120", "--log-level", "warning", "compliance.wsgi:app"],
             cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
             try:
-                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 c.request("GET", "/api/v1/health")
                 if c.getresponse().status == 200:
                     break
@@ -185,13 +181,25 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("gunicorn did not start")
             time.sleep(0.3)
-        _run(args, key, server.pid)
+        yield key, server.pid
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--port", type=int, default=8150)
+    ap.add_argument("--products", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--singles", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=50)
+    args = ap.parse_args()
+    with served(args.port) as (key, master):
+        _run(args, key, master)
 
 
 def _run(args, key: str, master: int) -> None:
