@@ -266,8 +266,11 @@ def build_table(products: Iterable[Mapping[str, Any]]) -> ProductTable:
     small batches, row by row (`_build_rows`, through `derive_metrics`). Both give the same table
     (tests/engine/test_table_columns.py checks it on random products)."""
     products = products if isinstance(products, (list, tuple)) else list(products)
-    if len(products) >= COLUMNAR_MIN and not any(p.get("kind") == "system" for p in products):
-        return _build_columns(products)
+    if len(products) >= COLUMNAR_MIN:
+        columns = _Columns(products)
+        kinds = columns.objects("kind", "ic")
+        if "system" not in kinds:
+            return _build_columns(products, columns, kinds)
     return _build_rows(products)
 
 
@@ -401,17 +404,24 @@ class _Columns:
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]):
         self.n = len(rows)
-        by_keys: dict[tuple, list[int]] = {}
-        for i, r in enumerate(rows):
-            by_keys.setdefault(tuple(r), []).append(i)
+        row_keys = list(map(tuple, rows))
+        distinct = {k: i for i, k in enumerate(dict.fromkeys(row_keys))}
+        if len(distinct) == 1:
+            by_keys = [(row_keys[0], np.arange(self.n, dtype=np.int64), rows)]
+        else:
+            codes = np.fromiter(map(distinct.__getitem__, row_keys), dtype=np.int64, count=self.n)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.cumsum(np.bincount(codes, minlength=len(distinct)))[:-1]
+            getter = rows.__getitem__
+            by_keys = [(keys, idx, list(map(getter, idx.tolist())))
+                       for keys, idx in zip(distinct, np.split(order, bounds))]
         self.groups: list[tuple[np.ndarray, dict[str, tuple]]] = []
-        for keys, idx in by_keys.items():
-            members = rows if len(by_keys) == 1 else [rows[i] for i in idx]
+        for keys, idx, members in by_keys:
             if len(keys) == 1:
-                cols = {keys[0]: tuple(r[keys[0]] for r in members)}
+                cols = {keys[0]: tuple(map(itemgetter(keys[0]), members))}
             else:
                 cols = dict(zip(keys, zip(*map(itemgetter(*keys), members)))) if keys else {}
-            self.groups.append((np.array(idx, dtype=np.int64), cols))
+            self.groups.append((idx, cols))
 
     def floats(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(float64 column, NaN where absent or None; mask of the rows that give a value)."""
@@ -481,11 +491,12 @@ class _LazyNotes(Sequence):
         return list(self) == list(other)
 
 
-def _build_columns(products: Sequence[Mapping[str, Any]]) -> ProductTable:
+def _build_columns(products: Sequence[Mapping[str, Any]], c: "_Columns | None" = None,
+                   kinds: list[str] | None = None) -> ProductTable:
     """`_build_rows` for top-level ICs and HBM items, with the metrics derived over whole columns."""
     n = len(products)
-    c = _Columns(products)
-    kinds = c.objects("kind", "ic")
+    c = c if c is not None else _Columns(products)
+    kinds = kinds if kinds is not None else c.objects("kind", "ic")
     kind_codes = np.array([KIND_CODE[k] for k in kinds], dtype=np.int8)
     hbm = kind_codes == KIND_CODE["hbm"]
 
@@ -592,8 +603,9 @@ def _build_columns(products: Sequence[Mapping[str, Any]]) -> ProductTable:
     vendors = _normalised(c.objects("vendor"), memo)
     names = _normalised(c.objects("name"), {})
     families = c.objects("family")
-    models = [f"{v}/{nm}" if not fam else f"{v}/{nm}|{v}/{_normalised([fam], memo)[0]}"
-              for v, nm, fam in zip(vendors, names, families)]
+    family_names = _normalised(families, memo)
+    models = [f"{v}/{nm}|{v}/{fn}" if fam else f"{v}/{nm}"
+              for v, nm, fam, fn in zip(vendors, names, families, family_names)]
 
     def notes() -> list[list[str]]:
         out: list[list[str]] = [[] for _ in range(n)]

@@ -45,7 +45,7 @@ class Decisions:
             licences = ex.licences()[start:stop]
         common = {"as_of": self.as_of.isoformat(), "ruleset_revision": self.revision,
                   "rule_version": self.rule_version, "disclaimer": DISCLAIMER}
-        return [{"product": {k: p[k] for k in PRODUCT_FIELDS if p.get(k) is not None},
+        return [{"product": {k: v for k in PRODUCT_FIELDS if (v := p.get(k)) is not None},
                  "classification": c, "licences": lic, **common}
                 for p, c, lic in zip(self.products[start:stop], classifications, licences)]
 
