@@ -110,7 +110,7 @@ def run(sizes: list[int], destinations: list[str], concurrency: int, chunk_size:
                     "SAMPLE_CATALOGUE": "", "AUDIT_CHUNK_SIZE": str(chunk_size), "LOG_LEVEL": "WARNING"}
         os.environ.update(settings)
         from compliance import create_app
-        from compliance.services.audits import audit_status, create_audit, start_audit
+        from compliance.services.audits import audit_status, create_audit
         from compliance.services.catalogues import create_catalogue
         from compliance.services.imports import import_path
 
@@ -141,8 +141,6 @@ def run(sizes: list[int], destinations: list[str], concurrency: int, chunk_size:
                     raise RuntimeError("worker did not start; see " + log.name)
             t1 = time.perf_counter()
             audit = create_audit(db, store, cat.id, date(2025, 6, 1), destinations, None, "bench", chunk_size)
-            with app.app_context():
-                start_audit(audit.id)
             peak: dict[int, int] = {}
             while True:
                 for pid, kb in _rss_peak_kb(worker.pid).items():

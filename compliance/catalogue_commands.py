@@ -87,9 +87,8 @@ def register(main: click.Group) -> None:
     def audit_run(file, name, as_of, to, hq, wait, out) -> None:
         """Audit a catalogue (importing FILE first, if given) for destinations as of a date."""
         from .cli import _destinations
-        from .services.audits import create_audit, start_audit
+        from .services.audits import create_audit
         from .services.catalogues import catalogue_by_name
-        from .tasks import dispatch
 
         app = _app()
         db, store = app.extensions["db"], app.extensions["rulebooks"]
@@ -104,13 +103,7 @@ def register(main: click.Group) -> None:
             cid = cat.id
         day = as_of.date() if as_of else date.today()
         config = app.config["COMPLIANCE"]
-        a = create_audit(db, store, cid, day, dests, hq_code, "cli", config.AUDIT_CHUNK_SIZE)
-
-        def start(audit_id=a.id):
-            with app.app_context():
-                start_audit(audit_id)
-
-        dispatch(start)
+        a = create_audit(db, store, cid, day, dests, hq_code, "cli", config.AUDIT_CHUNK_SIZE)  # sent after commit
         click.echo(f"audit {a.id}: {a.total} products x {len(dests)} destinations as of {day} "
                    f"(rules {a.ruleset_revision[:12]}, {'in-process' if config.embedded else 'queued on Celery'})")
         if wait or out or config.embedded:  # embedded: the work lives in this process, so stay for it

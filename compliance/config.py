@@ -32,14 +32,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BATCH_MAX_PRODUCTS", "10000", "Most products in one POST /classify/batch."),
     Setting("AUDIT_CHUNK_SIZE", "50000", "Products per audit / re-evaluation chunk task."),
     Setting("CELERY_VISIBILITY_TIMEOUT", "3600", "Seconds before Redis redelivers an unacknowledged task; keep it above the longest task."),
-    Setting("AUDIT_STALE_SECONDS", "900", "The sweeper re-sends audit chunks stuck pending/running longer than this."),
+    Setting("JOB_LEASE_SECONDS", "30", "Lease of a running audit / re-evaluation chunk, renewed every third of it; "
+            "a chunk whose worker died is re-sent by the sweeper once its lease expires."),
+    Setting("JOB_SWEEP_SECONDS", "15", "Interval of the sweeper (Celery beat): expired leases, unsent chunks, lost finalizes."),
+    Setting("JOB_REQUEUE_SECONDS", "300", "The sweeper re-sends a chunk still pending this long after it was sent "
+            "(a lost message); chunks never sent (broker down) are sent at the next sweep."),
     Setting("IMPORT_WORKERS", "0", "Processes validating big CLI imports (0: one per CPU)."),
-    Setting("TEST_CHUNK_DELAY_SECONDS", "0", "Test hook: each audit and re-evaluation chunk sleeps this long first (crash tests). Leave 0."),
     Setting("STORM_GUARD_SHARE", "0.2", "A publish that would change more than this share of products needs confirm=true."),
     Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
     Setting("WEBHOOK_BACKOFF_SECONDS", "1", "First retry delay of a failed webhook delivery; doubles per attempt (capped)."),
-    Setting("REEVALUATION_STALL_SECONDS", "300", "A re-evaluation run showing no progress this long is restarted by the sweeper."),
     Setting("SCREENING_THRESHOLD", "88", "Party screening: a name score (0-100, after the country/address signals) at or "
             "above this is a hit. See docs/screening.md for precision and recall at each threshold."),
     Setting("SCREENING_SAMPLE", str(REPO_ROOT / "compliance" / "data" / "entity_list_sample.json"),
@@ -64,14 +66,14 @@ class Config:
     BATCH_MAX_PRODUCTS: int
     AUDIT_CHUNK_SIZE: int
     CELERY_VISIBILITY_TIMEOUT: int
-    AUDIT_STALE_SECONDS: float
+    JOB_LEASE_SECONDS: float
+    JOB_SWEEP_SECONDS: float
+    JOB_REQUEUE_SECONDS: float
     IMPORT_WORKERS: int
-    TEST_CHUNK_DELAY_SECONDS: float
     STORM_GUARD_SHARE: float
     WEBHOOK_MAX_ATTEMPTS: int
     WEBHOOK_TIMEOUT_SECONDS: float
     WEBHOOK_BACKOFF_SECONDS: float
-    REEVALUATION_STALL_SECONDS: float
     SCREENING_THRESHOLD: float
     SCREENING_SAMPLE: str
     LOG_LEVEL: str

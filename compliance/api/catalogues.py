@@ -181,20 +181,12 @@ class CatalogueAudits(MethodView):
     @blp.alt_response(422, description="Invalid date or country code")
     def post(self, body, catalogue_id: int):
         """Start an audit of the catalogue: 202 with the audit's URL; poll it for progress."""
-        from ..services.audits import audit_status, create_audit, start_audit
-        from ..tasks import dispatch
+        from ..services.audits import audit_status, create_audit
 
         config = current_app.config["COMPLIANCE"]
         hq = (body.get("end_user") or {}).get("headquarters")
         audit = create_audit(_db(), _store(), catalogue_id, body["as_of"], body["destinations"], hq, g.actor,
-                             config.AUDIT_CHUNK_SIZE)
-        app = current_app._get_current_object()
-
-        def start(audit_id=audit.id):
-            with app.app_context():
-                start_audit(audit_id)
-
-        dispatch(start)
+                             config.AUDIT_CHUNK_SIZE)  # its chunk tasks are sent after commit
         url = url_for("audits.AuditItem", audit_id=audit.id)
         body = audit_status(_db(), audit.id)
         body["url"] = url

@@ -28,9 +28,7 @@ class Health(MethodView):
             out.update(status="degraded", database_error=str(exc)[:200])
         if not config.embedded:
             try:
-                from ..tasks import celery_app
-
-                with celery_app.connection_for_write() as conn:
+                with current_app.extensions["celery"].connection_for_write() as conn:
                     conn.ensure_connection(max_retries=1, timeout=2)
                 out["broker"] = "ok"
             except Exception as exc:

@@ -12,7 +12,7 @@ from ..engine.vocabulary import ECCNS, STATUSES
 from ..schemas.audit import AuditCreateSchema
 from ..schemas.catalogue import CatalogueCreateSchema, ProductQuerySchema
 from ..services import catalogues as svc
-from ..services.audits import create_audit, list_audits, start_audit
+from ..services.audits import create_audit, list_audits
 from ..services.changes import list_changes
 from ..services.classification import classify_products
 from ..services.imports import detect_format, import_file
@@ -127,8 +127,6 @@ def upload(catalogue_id: int):
 @role_required("auditor")
 def start_audit_form(catalogue_id: int):
     """What POST /api/v1/catalogues/{id}/audits does: the audit pinned to the current revision, then run."""
-    from ..tasks import dispatch
-
     form = request.form.to_dict()
     body: dict[str, Any] = {}
     if form.get("as_of", "").strip():
@@ -145,13 +143,6 @@ def start_audit_form(catalogue_id: int):
                              config.AUDIT_CHUNK_SIZE)
     except InvalidInput as exc:
         return _catalogue_page(catalogue_id, audit_form=form, audit_errors=domain_errors(exc), status=422)
-    app = current_app._get_current_object()
-
-    def start(audit_id=audit.id):
-        with app.app_context():
-            start_audit(audit_id)
-
-    dispatch(start)
     return redirect(url_for("console.audit", audit_id=audit.id))
 
 

@@ -47,6 +47,9 @@ class AuditChunk(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
 
 
 class AuditResult(Base):

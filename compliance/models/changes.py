@@ -40,7 +40,11 @@ class ReevaluationChunk(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     counts: Mapped[dict] = mapped_column(Json, default=dict)
+    started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
 
 
 class ChangeRecord(Base):

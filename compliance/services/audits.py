@@ -1,9 +1,9 @@
-"""Catalogue audits: create (pinned rule revision), run chunks idempotently, finalize, report.
+"""Catalogue audits: create (pinned rule revision), run chunks, finalize, report.
 
-An audit evaluates every product of a catalogue as of one date for a list of destinations. Work is
-split into `AuditChunk`s (product id ranges); each chunk writes its `AuditResult` rows in one
-transaction that first deletes whatever rows it wrote before, so running a chunk twice (a Celery
-redelivery, the sweeper) leaves exactly the same rows; UNIQUE(audit_id, product_id) backs it.
+An audit evaluates every product of a catalogue as of one date for a list of destinations. It is a job
+of compliance.services.jobs: `AuditChunk`s (product id ranges) are claimed under a lease and each
+writes its `AuditResult` rows in the fenced finish (which first deletes any rows of its range, so even a
+chunk reset by hand leaves exactly one row per product; UNIQUE(audit_id, product_id) backs it).
 
 `AuditResult.outcomes` encodes each destination's licence result as ``req:policy:exceptions:bits``
 (integer codes of compliance.engine.evaluate), joined by ``;`` in the audit's destination order.
@@ -15,13 +15,12 @@ import csv
 import io
 import json
 import logging
-import os
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 
 from ..db import Database
 from ..engine import evaluate
@@ -30,12 +29,13 @@ from ..engine.errors import InvalidInput, NotFound
 from ..engine.evaluate import Evaluation
 from ..engine.explain import margins_and_missing
 from ..engine.vocabulary import REQUIREMENTS
-from ..models import Audit, AuditChunk, AuditResult, Catalogue, RuleVersion
+from ..models import Audit, AuditChunk, AuditResult, Catalogue, Product, RuleVersion
+from . import jobs
 from .determinations import audit_needs_review
-from .product_columns import id_ranges, load_chunk
+from .product_columns import load_chunk
 
 log = logging.getLogger(__name__)
-TERMINAL = ("done", "failed")
+AUDIT_JOB = jobs.JobKind("audit", Audit, AuditChunk, "audit_id", "compliance.audits.chunk")
 REPORT_COLUMNS = ("sku", "eccn", "status", "destination", "requirement", "review_policy", "exceptions", "rule_ids",
                   "margins", "missing")
 
@@ -51,8 +51,10 @@ def _aware(dt: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------- creation
 
 def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
-                 headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000) -> Audit:
-    """Create an audit with its chunks in one transaction (rule revision pinned now). Not yet enqueued.
+                 headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000,
+                 enqueue: bool = True) -> Audit:
+    """Create an audit with its chunks in one transaction (rule revision pinned now); its chunk tasks are
+    sent once that transaction commits (unless enqueue=False: then `start_audit` sends them).
 
     With no destinations, the catalogue's watched destinations are audited."""
     if destinations is None:
@@ -74,48 +76,33 @@ def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinatio
     with db.session() as s:
         if s.get(Catalogue, catalogue_id) is None:
             raise NotFound(f"no catalogue {catalogue_id}")
-        ranges = id_ranges(s, catalogue_id, max(1, int(chunk_size)))
+        ranges = jobs.id_ranges(s, select(Product.id).where(Product.catalogue_id == catalogue_id)
+                                .order_by(Product.id), chunk_size)
         audit = Audit(catalogue_id=catalogue_id, rule_version_id=version.id, ruleset_revision=version.revision,
                       as_of=as_of, destinations=dests, headquarters=headquarters, status="pending",
                       total=sum(r[2] for r in ranges), counts={}, timings={}, requested_by=actor[:200])
         s.add(audit)
         s.flush()
-        s.add_all([AuditChunk(audit_id=audit.id, seq=i, lo_id=lo, hi_id=hi, size=n, status="pending", attempts=0,
-                              counts={}) for i, (lo, hi, n) in enumerate(ranges)])
+        chunks = [AuditChunk(audit_id=audit.id, seq=i, lo_id=lo, hi_id=hi, size=n, status="pending", attempts=0,
+                             counts={}) for i, (lo, hi, n) in enumerate(ranges)]
+        s.add_all(chunks)
         s.flush()
+        if not chunks:
+            jobs.finalize_in(s, AUDIT_JOB, audit.id, _finalize)
+        elif enqueue:
+            jobs.enqueue_chunks(s, AUDIT_JOB, audit.id, [c.id for c in chunks])
+        s.flush()
+        s.refresh(audit)
         s.expunge(audit)
     return audit
 
 
-def start_audit(audit_id: int) -> None:
-    """Publish the audit as a Celery chord: chunk tasks, then finalize. Call after commit (via dispatch)."""
-    from celery import chord
-    from flask import current_app
-
-    from ..tasks.audits import audit_chunk, audit_finalize
-
-    db = current_app.extensions["db"] if _has_app() else None
-    chunk_ids = _pending_chunk_ids(db, audit_id)
-    if not chunk_ids:
-        audit_finalize.apply_async(args=[audit_id])
-        return
-    chord([audit_chunk.si(audit_id, cid) for cid in chunk_ids])(audit_finalize.si(audit_id))
-
-
-def _has_app() -> bool:
-    from flask import has_app_context
-
-    return has_app_context()
-
-
-def _pending_chunk_ids(db: Database | None, audit_id: int) -> list[int]:
-    if db is None:
-        from ..tasks import celery_app
-
-        db = celery_app.flask_app.extensions["db"]
+def start_audit(db: Database, audit_id: int) -> int:
+    """Send the audit's undone chunks (after this call's commit); returns how many."""
     with db.session() as s:
-        return list(s.scalars(select(AuditChunk.id).where(AuditChunk.audit_id == audit_id,
-                                                          AuditChunk.status != "done").order_by(AuditChunk.seq)))
+        ids = jobs.undone_chunk_ids(s, AUDIT_JOB, audit_id)
+        jobs.enqueue_chunks(s, AUDIT_JOB, audit_id, ids)
+    return len(ids)
 
 
 # ---------------------------------------------------------------- one chunk
@@ -143,33 +130,22 @@ def chunk_counts(eccn: Sequence[str | None], status: Sequence[str], outcomes: Se
             "outcomes": dict(Counter(outcomes))}
 
 
-def run_chunk(db: Database, store, audit_id: int, chunk_id: int) -> dict[str, Any]:
-    """Evaluate one chunk and (re)write its results in one transaction. Idempotent."""
+def run_chunk(db: Database, store, audit_id: int, chunk_id: int, lease_seconds: float = 30.0) -> dict[str, Any]:
+    """Run one chunk through the job mechanism (claim, compute, fenced write, finalize the audit if last)."""
+    return jobs.run_chunk(db, AUDIT_JOB, audit_id, chunk_id, lambda a, c: _compute(db, store, a, c), _finalize,
+                          lease_seconds)
+
+
+def _compute(db: Database, store, audit: Audit, chunk: AuditChunk) -> jobs.ChunkWork:
+    """Evaluate one chunk; its write deletes what an earlier attempt wrote for the range, then inserts."""
     t0 = time.perf_counter()
     with db.session() as s:
-        audit = s.get(Audit, audit_id)
-        chunk = s.get(AuditChunk, chunk_id)
-        if audit is None or chunk is None or chunk.audit_id != audit_id:
-            log.warning("audit %s chunk %s no longer exists; skipping", audit_id, chunk_id)
-            return {"skipped": True}
-        if audit.status == "pending":
-            audit.status = "running"
-            audit.started_at = _now()
-        if chunk.status != "done":
-            chunk.status = "running"
-        chunk.attempts = AuditChunk.attempts + 1  # atomic: concurrent redeliveries each count
-        chunk.started_at = _now()
-        s.flush()
         version = s.get(RuleVersion, audit.rule_version_id)
-        s.expunge_all()
-    delay = float(os.environ.get("TEST_CHUNK_DELAY_SECONDS", "0") or 0)  # test-only: make chunks catchable
-    if delay:
-        time.sleep(delay)
+        s.expunge(version)
+        parts = load_chunk(s, audit.catalogue_id, chunk.lo_id, chunk.hi_id)
     rulebook = store.rulebook_for(version)
     dests = list(audit.destinations)
     records: list[tuple] = []
-    with db.session() as s:
-        parts = load_chunk(s, audit.catalogue_id, chunk.lo_id, chunk.hi_id)
     for part in parts:
         ev = evaluate(part.table, rulebook, audit.as_of, dests, audit.headquarters)
         eccn = ev.top_eccn_labels()
@@ -177,21 +153,18 @@ def run_chunk(db: Database, store, audit_id: int, chunk_id: int) -> dict[str, An
         outcomes = encode_outcomes(ev)
         margins, missing = margins_and_missing(ev)
         for pid, sku, e, st, mg, ms, oc in zip(part.ids.tolist(), part.skus, eccn, status, margins, missing, outcomes):
-            records.append((audit_id, pid, sku, e or None, st, mg, ms, oc))
-    t_eval = time.perf_counter()
+            records.append((audit.id, pid, sku, e or None, st, mg, ms, oc))
     counts = chunk_counts([r[3] for r in records], [r[4] for r in records], [r[7] for r in records])
-    with db.session() as s:
-        if db.is_postgres:  # serialise concurrent runs of the same chunk (redelivery while still running)
-            s.execute(select(AuditChunk.id).where(AuditChunk.id == chunk_id).with_for_update())
-        s.execute(delete(AuditResult).where(AuditResult.audit_id == audit_id, AuditResult.product_id >= chunk.lo_id,
+
+    def write(s) -> None:
+        s.execute(delete(AuditResult).where(AuditResult.audit_id == audit.id, AuditResult.product_id >= chunk.lo_id,
                                             AuditResult.product_id <= chunk.hi_id))
         write_results(db, s, records)
-        s.execute(update(AuditChunk).where(AuditChunk.id == chunk_id).values(
-            status="done", counts=counts, seconds=time.perf_counter() - t0, finished_at=_now()))
-    t_write = time.perf_counter()
-    log.info("audit %s chunk %s: %d products (eval %.2fs, write %.2fs)", audit_id, chunk.seq, len(records),
-             t_eval - t0, t_write - t_eval)
-    return {"audit_id": audit_id, "chunk_id": chunk_id, "products": len(records)}
+
+    seconds = time.perf_counter() - t0
+    log.info("audit %s chunk %s: %d products evaluated in %.2fs", audit.id, chunk.seq, len(records), seconds)
+    return jobs.ChunkWork(write, values={"counts": counts, "seconds": seconds},
+                          result={"audit_id": audit.id, "products": len(records)})
 
 
 RESULT_FIELDS = ("audit_id", "product_id", "sku", "eccn", "status", "margins", "missing", "outcomes")
@@ -211,58 +184,25 @@ def write_results(db: Database, session, records: list[tuple]) -> None:
         session.execute(insert(AuditResult), [dict(zip(RESULT_FIELDS, r)) for r in records])
 
 
-def all_chunks_done(db: Database, audit_id: int) -> bool:
-    with db.session() as s:
-        n = s.scalar(select(func.count()).select_from(AuditChunk).where(AuditChunk.audit_id == audit_id,
-                                                                         AuditChunk.status != "done"))
-    return n == 0
+def fail_chunk(db: Database, audit_id: int, chunk_id: int, error: str) -> None:
+    jobs.fail_chunk(db, AUDIT_JOB, audit_id, chunk_id, error)
 
 
-def mark_chunk_failed(db: Database, chunk_id: int, error: str) -> None:
-    with db.session() as s:
-        chunk = s.get(AuditChunk, chunk_id)
-        if chunk is None:
-            return
-        chunk.status = "failed"
-        audit = s.get(Audit, chunk.audit_id)
-        if audit is not None and audit.status not in TERMINAL:
-            audit.status = "failed"
-            audit.error = f"chunk {chunk.seq} failed: {error}"[:2000]
-            audit.finished_at = _now()
-
-
-# ---------------------------------------------------------------- finalize
-
-def finalize_audit(db: Database, audit_id: int) -> bool:
-    """If every chunk is done, compute the final counts from the stored results and mark it done."""
-    with db.session() as s:
-        q = select(Audit).where(Audit.id == audit_id)
-        if db.is_postgres:
-            q = q.with_for_update()
-        audit = s.scalar(q)
-        if audit is None or audit.status in TERMINAL:
-            return False
-        pending = s.scalar(select(func.count()).select_from(AuditChunk).where(AuditChunk.audit_id == audit_id,
-                                                                               AuditChunk.status != "done"))
-        if pending:
-            return False
-        rows = s.execute(select(AuditResult.eccn, AuditResult.status, AuditResult.outcomes, func.count())
-                         .where(AuditResult.audit_id == audit_id)
-                         .group_by(AuditResult.eccn, AuditResult.status, AuditResult.outcomes)).all()
-        counts = final_counts(audit.destinations, rows)
-        now = _now()
-        audit.counts = counts
-        audit.status = "done"
-        audit.finished_at = now
-        if audit.started_at is None:
-            audit.started_at = now
-        seconds = (now - _aware(audit.started_at)).total_seconds()
-        audit.timings = {"queued_at": _aware(audit.created_at).isoformat(),
-                         "started_at": _aware(audit.started_at).isoformat(), "finished_at": now.isoformat(),
-                         "queue_seconds": round((_aware(audit.started_at) - _aware(audit.created_at)).total_seconds(), 3),
-                         "seconds": round(seconds, 3),
-                         "products_per_second": round(counts["products"] / seconds, 1) if seconds > 0 else None}
-    return True
+def _finalize(s, audit: Audit) -> None:
+    """Final counts from the stored results, and timings (run once, by the job mechanism)."""
+    rows = s.execute(select(AuditResult.eccn, AuditResult.status, AuditResult.outcomes, func.count())
+                     .where(AuditResult.audit_id == audit.id)
+                     .group_by(AuditResult.eccn, AuditResult.status, AuditResult.outcomes)).all()
+    counts = final_counts(audit.destinations, rows)
+    now = _aware(audit.finished_at) or _now()
+    started, created = _aware(audit.started_at), _aware(audit.created_at)
+    seconds = (now - started).total_seconds()
+    audit.counts = counts
+    audit.timings = {"queued_at": created.isoformat(), "started_at": started.isoformat(),
+                     "finished_at": now.isoformat(),
+                     "queue_seconds": round((started - created).total_seconds(), 3),
+                     "seconds": round(seconds, 3),
+                     "products_per_second": round(counts["products"] / seconds, 1) if seconds > 0 else None}
 
 
 def decode_outcome(segment: str) -> tuple[int, int, int, int]:
@@ -508,33 +448,6 @@ def iter_report(db: Database, store, audit_id: int, fmt: str, destination: str |
 
 # ---------------------------------------------------------------- crash recovery
 
-STALE_AFTER_SECONDS = 15 * 60
-
-
-def sweep_audits(db: Database, stale_after: float | None = None) -> dict[str, int]:
-    """Finalize audits whose chunks are all done; re-dispatch chunks stuck pending/running too long."""
-    from ..tasks import dispatch
-
-    if stale_after is None:
-        stale_after = float(os.environ.get("AUDIT_STALE_SECONDS", STALE_AFTER_SECONDS))
-    cutoff = _now() - timedelta(seconds=stale_after)
-    finalized = redispatched = 0
-    with db.session() as s:
-        open_ids = list(s.scalars(select(Audit.id).where(Audit.status.in_(("pending", "running")))))
-    for audit_id in open_ids:
-        if finalize_audit(db, audit_id):
-            finalized += 1
-            continue
-        with db.session() as s:
-            audit = s.get(Audit, audit_id)
-            stuck = list(s.scalars(select(AuditChunk.id).where(
-                AuditChunk.audit_id == audit_id, AuditChunk.status.in_(("pending", "running")),
-                func.coalesce(AuditChunk.started_at, audit.created_at) < cutoff)))
-            if stuck:  # bump started_at so the next sweep waits again before re-sending them
-                s.execute(update(AuditChunk).where(AuditChunk.id.in_(stuck)).values(started_at=_now()))
-        if stuck:
-            redispatched += len(stuck)
-            from ..tasks.audits import redispatch_chunks
-
-            dispatch(lambda a=audit_id, c=tuple(stuck): redispatch_chunks(a, list(c)))
-    return {"finalized": finalized, "redispatched_chunks": redispatched}
+def sweep_audits(db: Database, requeue_after: float) -> dict[str, int]:
+    """Finalize complete audits; re-enqueue chunks whose lease expired or whose message may be lost."""
+    return jobs.sweep(db, AUDIT_JOB, _finalize, requeue_after)

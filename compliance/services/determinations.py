@@ -23,6 +23,7 @@ from ..engine.rulebook import content_hash
 from ..engine.rulebook import normalise as _jsonable
 from ..engine.vocabulary import ECCNS
 from ..models import Catalogue, DecisionRecord, Determination, DeterminationPolicy, DeterminationReview, Product
+from .webhooks import enqueue_deliveries
 
 EAR99 = "EAR99"
 NOT_SUBJECT = "NOT_SUBJECT"  # not subject to the EAR (e.g. published, or outside US jurisdiction)
@@ -259,9 +260,8 @@ def record_determination(db: Database, store, catalogue_id: int, sku: str, eccn:
         if not four_eyes:
             _bring_into_force(s, det, now)
         s.flush()
-        deliveries = _sync(s, catalogue_id, "recorded", product_ids=[product.id])
+        enqueue_deliveries(s, _sync(s, catalogue_id, "recorded", product_ids=[product.id]))
         view = determination_view(det)
-    _dispatch(deliveries)
     return view
 
 
@@ -296,9 +296,8 @@ def approve_determination(db: Database, determination_id: int, actor: str, note:
         det.approved_by, det.approved_at, det.approval_note = actor[:200], now, note
         _bring_into_force(s, det, now)
         s.flush()
-        deliveries = _sync(s, det.catalogue_id, "recorded", product_ids=[det.product_id])
+        enqueue_deliveries(s, _sync(s, det.catalogue_id, "recorded", product_ids=[det.product_id]))
         view = determination_view(det)
-    _dispatch(deliveries)
     return view
 
 
@@ -432,7 +431,7 @@ def sync_reviews(session, catalogue_id: int, cause: str, run_id: int | None = No
                  hi_id: int | None = None, skus: list[str] | None = None) -> list[int]:
     """Record, once, each in-force determination whose product's computed answer moved since it was last
     seen (or that disagrees on record), inside the caller's transaction; queue `determination.needs_review`
-    webhooks. Returns the webhook delivery ids to dispatch after commit (`dispatch_after_commit`)."""
+    webhooks. Returns the webhook delivery ids to send after commit (`webhooks.enqueue_deliveries`)."""
     return _sync(session, catalogue_id, cause, run_id, product_ids, lo_id, hi_id, skus)
 
 
@@ -487,22 +486,6 @@ def _sync(session, catalogue_id: int, cause: str, run_id: int | None = None,
     for row in events:
         ids += enqueue_event(session, "determination.needs_review", review_view(row), key=f"determination-review:{row.id}")
     return ids
-
-
-def _dispatch(delivery_ids: list[int]) -> None:
-    if delivery_ids:
-        from .webhooks import dispatch_deliveries
-
-        dispatch_deliveries(delivery_ids)
-
-
-def dispatch_after_commit(session, delivery_ids: list[int]) -> None:
-    """Send queued webhook deliveries once the caller's transaction has committed."""
-    if not delivery_ids:
-        return
-    from sqlalchemy import event
-
-    event.listen(session, "after_commit", lambda _s: _dispatch(delivery_ids), once=True)
 
 
 def review_view(r: DeterminationReview) -> dict[str, Any]:

@@ -57,8 +57,9 @@ from ..engine.vocabulary import FORMAT_BITS
 from ..models import Catalogue, ImportReport, Product
 from ..schemas.product import ProductSchema
 from ..schemas.product_loader import default_loader
-from .determinations import dispatch_after_commit, sync_reviews
+from .determinations import sync_reviews
 from .product_columns import product_columns, table_from_rows
+from .webhooks import enqueue_deliveries
 
 FORMATS = ("csv", "json", "jsonl")
 TEXT_COLUMNS = ("sku", "name", "vendor", "family", "kind", "process", "release_date", "hbm_packaging", "notes")
@@ -689,7 +690,7 @@ def write_products(db: Database, catalogue_id: int, specs: list[dict], rulebook,
         else:
             counts = _sqlite_upsert(s, catalogue_id, rows)
         # determinations of the written products whose computed answer moved now need review
-        dispatch_after_commit(s, sync_reviews(s, catalogue_id, "spec_change", skus=[r["sku"] for r in rows]))
+        enqueue_deliveries(s, sync_reviews(s, catalogue_id, "spec_change", skus=[r["sku"] for r in rows]))
     return counts
 
 

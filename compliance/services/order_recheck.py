@@ -17,14 +17,16 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
+from ..db import enqueue_after_commit
 from ..models import AuditEvent, Order, OrderChange, OrderLine
 from .classification import classify_products
 from .orders import _classification, _line_reasons, _screening_reasons
 from .screening import screen_parties
-from .webhooks import dispatch_deliveries, enqueue_event
+from .webhooks import enqueue_deliveries, enqueue_event
 
 OPEN = ("held", "released")
 CHUNK = 500
+RECHECK_TASK = "compliance.orders.recheck"
 
 
 def _key(reason: dict) -> tuple:
@@ -108,7 +110,7 @@ def recheck_chunk(db, store, order_ids: list[int], cause: str, threshold: float,
             if newly_held or flagged:
                 s.add(AuditEvent(actor="system", action="order.recheck", target=f"order:{oid}",
                                  detail={"cause": cause, "held": newly_held, "needs_review": flagged}))
-    dispatch_deliveries(deliveries)
+        enqueue_deliveries(s, deliveries)
     return counts
 
 
@@ -134,12 +136,9 @@ def open_order_count(db) -> int:
         return s.scalar(select(func.count()).select_from(Order).where(Order.status.in_(OPEN)))
 
 
-def request_recheck(cause: str) -> None:
-    """Queue the re-check of every open order (after the caller's transaction committed)."""
-    from ..tasks import dispatch
-    from ..tasks.orders import recheck_orders
-
-    dispatch(lambda: recheck_orders.delay(cause))
+def request_recheck(session, cause: str) -> None:
+    """Queue the re-check of every open order once the caller's transaction has committed."""
+    enqueue_after_commit(session, RECHECK_TASK, [cause])
 
 
 def list_changes(db, page: int, per_page: int, order_id: int | None = None, kind: str | None = None,

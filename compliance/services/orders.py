@@ -15,7 +15,7 @@ from ..models import AuditEvent, Licence, Order, OrderLine, Product
 from . import licences as licence_svc
 from .classification import classify_products
 from .screening import screen_parties
-from .webhooks import dispatch_deliveries, enqueue_event
+from .webhooks import enqueue_deliveries, enqueue_event
 
 
 def order_parties(body: dict) -> list[dict]:
@@ -145,8 +145,8 @@ def create_order(db, store, body: dict, actor: str, threshold: float, sample_pat
             deliveries = enqueue_event(s, "order.held", {"order_id": order.id, "reference": order.reference,
                                                          "cause": "created"}, key=f"order.held:{order.id}:created")
         s.flush()
+        enqueue_deliveries(s, deliveries)
         view = order_view(s, order)
-    dispatch_deliveries(deliveries)
     return view
 
 
@@ -286,13 +286,12 @@ def release_line(db, order_id: int, line_id: int, actor: str, licence_id: int | 
             line.released_by, line.released_at = actor, _now()
             s.add(AuditEvent(actor=actor, action="order.line_release", target=f"order:{order.id}",
                              reason=(reason or "").strip() or None, detail=detail))
-            deliveries = _finish_if_done(s, order, actor)
+            enqueue_deliveries(s, _finish_if_done(s, order, actor))
             s.flush()
             view = order_view(s, order)
     except IntegrityError:
         raise Conflict(f"line {line_id} of order {order_id} was released meanwhile", {"line": ["already released"]}) \
             from None
-    dispatch_deliveries(deliveries)
     return view
 
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -22,10 +22,13 @@ from ..engine import Evaluation, Rulebook, evaluate
 from ..engine.codes import ECCN_LABELS, POLICY_LABELS, REQUIREMENT_LABELS, STATUS_LABELS
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
-from .determinations import dispatch_after_commit, sync_reviews
+from . import jobs
+from .determinations import sync_reviews
 from .product_columns import ChunkPart, load_chunk
+from .webhooks import enqueue_deliveries
 
 log = logging.getLogger(__name__)
+RUN_JOB = jobs.JobKind("reevaluation", ReevaluationRun, ReevaluationChunk, "run_id", "compliance.reeval.chunk")
 
 
 @dataclass
@@ -148,20 +151,13 @@ def _catalogues(session) -> list[tuple[int, str, list[str]]]:
 
 
 def _parts(session, catalogue_id: int, chunk_size: int) -> Iterable[ChunkPart]:
-    """Every product of a catalogue, chunk by chunk (keyset over ids, no count pass)."""
-    last = 0
-    while True:
-        hi = session.scalar(select(Product.id).where(Product.catalogue_id == catalogue_id, Product.id > last)
-                            .order_by(Product.id).offset(chunk_size - 1).limit(1))
-        lo = last + 1
-        top = hi if hi is not None else (session.scalar(select(func.max(Product.id))
-                                                        .where(Product.catalogue_id == catalogue_id)) or 0)
-        if top < lo:
-            return
-        yield from load_chunk(session, catalogue_id, lo, top)
-        if hi is None:
-            return
-        last = hi
+    """Every product of a catalogue, chunk by chunk."""
+    for lo, hi, _ in jobs.id_ranges(session, _product_ids(catalogue_id), chunk_size):
+        yield from load_chunk(session, catalogue_id, lo, hi)
+
+
+def _product_ids(catalogue_id: int):
+    return select(Product.id).where(Product.catalogue_id == catalogue_id).order_by(Product.id)
 
 
 def impact_preview(db: Database, old_rb: Rulebook, new_rb: Rulebook, as_of: date,
@@ -199,31 +195,28 @@ def impact_preview(db: Database, old_rb: Rulebook, new_rb: Rulebook, as_of: date
             "catalogues": catalogues_out, "seconds": round(time.perf_counter() - t0, 3)}
 
 
-# ---------------------------------------------------------------- runs (used by the Celery tasks)
+# ---------------------------------------------------------------- runs (a job of compliance.services.jobs)
 
-def plan_run(db: Database, run_id: int, chunk_size: int) -> list[int]:
-    """Create the run's chunks (once) and return the ids of those not done."""
-    with db.session() as s:
-        run = s.get(ReevaluationRun, run_id, with_for_update=True)
-        if run is None:
-            return []
-        existing = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run_id)).all()
-        if not existing:
-            seq = 0
-            for cid, _, _ in _catalogues(s):
-                ids = s.scalars(select(Product.id).where(Product.catalogue_id == cid).order_by(Product.id)).all()
-                for start in range(0, len(ids), chunk_size):
-                    part = ids[start:start + chunk_size]
-                    s.add(ReevaluationChunk(run_id=run_id, seq=seq, catalogue_id=cid, lo_id=int(part[0]),
-                                            hi_id=int(part[-1]), size=len(part)))
-                    seq += 1
-            s.flush()
-            existing = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run_id)).all()
-        if run.status == "pending":
-            run.status = "running"
-            run.started_at = datetime.now(timezone.utc)
-        run.total = sum(c.size for c in existing)
-        return [c.id for c in sorted(existing, key=lambda c: c.seq) if c.status != "done"]
+def create_run(session, from_version_id: int | None, to_version_id: int, as_of: date,
+               chunk_size: int) -> ReevaluationRun:
+    """In the caller's (publish) transaction: the run and its chunks, sent once that transaction commits."""
+    run = ReevaluationRun(from_version_id=from_version_id, to_version_id=to_version_id, as_of=as_of,
+                          status="pending", counts={})
+    session.add(run)
+    session.flush()
+    chunks = []
+    for cid, _, _ in _catalogues(session):
+        for lo, hi, n in jobs.id_ranges(session, _product_ids(cid), chunk_size):
+            chunks.append(ReevaluationChunk(run_id=run.id, seq=len(chunks), catalogue_id=cid, lo_id=lo, hi_id=hi,
+                                            size=n, status="pending", attempts=0, counts={}))
+    session.add_all(chunks)
+    run.total = sum(c.size for c in chunks)
+    session.flush()
+    if chunks:
+        jobs.enqueue_chunks(session, RUN_JOB, run.id, [c.id for c in chunks])
+    else:
+        jobs.finalize_in(session, RUN_JOB, run.id, _finalize)
+    return run
 
 
 def _insert_ignore(session, rows: list[dict]) -> None:
@@ -239,67 +232,66 @@ def _insert_ignore(session, rows: list[dict]) -> None:
         session.execute(stmt, rows[start:start + 5000])
 
 
-def run_chunk(app, run_id: int, chunk_id: int) -> dict[str, Any]:
-    """Evaluate one chunk under both revisions; write change records (idempotent) and refresh products."""
-    db: Database = app.extensions["db"]
-    store = app.extensions["rulebooks"]
-    delay = app.config["COMPLIANCE"].TEST_CHUNK_DELAY_SECONDS  # test hook: keep chunks in flight
-    if delay:
-        time.sleep(delay)
+def run_chunk(db: Database, store, run_id: int, chunk_id: int, lease_seconds: float = 30.0) -> dict[str, Any]:
+    """Run one chunk through the job mechanism (claim, compute, fenced write, finalize the run if last)."""
+    return jobs.run_chunk(db, RUN_JOB, run_id, chunk_id, lambda r, c: _compute(db, store, r, c), _finalize,
+                          lease_seconds)
+
+
+def _compute(db: Database, store, run: ReevaluationRun, chunk: ReevaluationChunk) -> jobs.ChunkWork:
+    """Evaluate one chunk under both revisions. The write inserts its change records (UNIQUE + ON CONFLICT
+    DO NOTHING), refreshes the products' standing and records determination reviews."""
     t0 = time.perf_counter()
     with db.session() as s:
-        chunk = s.get(ReevaluationChunk, chunk_id)
-        run = s.get(ReevaluationRun, run_id)
-        if chunk is None or run is None or chunk.run_id != run_id:
-            return {"skipped": True}
-        if chunk.status == "done":
-            return {"chunk": chunk_id, "already_done": True}
-        chunk.attempts += 1
         old_v = s.get(RuleVersion, run.from_version_id)
         new_v = s.get(RuleVersion, run.to_version_id)
         newest = s.scalar(select(func.max(RuleVersion.number)))
         cat = s.get(Catalogue, chunk.catalogue_id)
         dests = list(dict.fromkeys(cat.destinations or []))
         old_rb, new_rb = store.rulebook_for(old_v), store.rulebook_for(new_v)
-        as_of = run.as_of
-        today = date.today()
+        parts = load_chunk(s, chunk.catalogue_id, chunk.lo_id, chunk.hi_id)
         refresh = new_v.number == newest  # a later publish refreshes products itself
-        counter: Counter = Counter()
-        n_records = n_products = 0
-        for part in load_chunk(s, chunk.catalogue_id, chunk.lo_id, chunk.hi_id):
-            old = evaluate(part.table, old_rb, as_of, dests)
-            new = evaluate(part.table, new_rb, as_of, dests)
-            cells = compare(old, new)
-            transition_counts(cells, dests, counter)
-            n_products += len(np.unique(cells.rows))
-            if len(cells):
-                causes = cells.causes()
-                oe, ne = _label_eccn(cells.old_eccn), _label_eccn(cells.new_eccn)
-                st, req = STATUS_LABELS, REQUIREMENT_LABELS
-                os_, ns_ = st[cells.old_status], st[cells.new_status]
-                orq, nrq = req[cells.old_req], req[cells.new_req]
-                op_, np_ = POLICY_LABELS[cells.old_pol], POLICY_LABELS[cells.new_pol]
-                pids = part.ids[cells.rows]
-                rows = [{"run_id": run_id, "catalogue_id": chunk.catalogue_id, "product_id": int(pids[x]),
+    as_of = run.as_of
+    today = date.today()
+    counter: Counter = Counter()
+    records: list[dict] = []
+    refreshes: list[tuple[np.ndarray, Evaluation]] = []
+    n_products = 0
+    for part in parts:
+        old = evaluate(part.table, old_rb, as_of, dests)
+        new = evaluate(part.table, new_rb, as_of, dests)
+        cells = compare(old, new)
+        transition_counts(cells, dests, counter)
+        n_products += len(np.unique(cells.rows))
+        if len(cells):
+            causes = cells.causes()
+            oe, ne = _label_eccn(cells.old_eccn), _label_eccn(cells.new_eccn)
+            st, req = STATUS_LABELS, REQUIREMENT_LABELS
+            os_, ns_ = st[cells.old_status], st[cells.new_status]
+            orq, nrq = req[cells.old_req], req[cells.new_req]
+            op_, np_ = POLICY_LABELS[cells.old_pol], POLICY_LABELS[cells.new_pol]
+            pids = part.ids[cells.rows]
+            records += [{"run_id": run.id, "catalogue_id": chunk.catalogue_id, "product_id": int(pids[x]),
                          "sku": part.skus[int(cells.rows[x])], "destination": dests[int(cells.cols[x])],
                          "as_of": as_of, "from_revision": old_rb.revision, "to_revision": new_rb.revision,
                          "old_eccn": oe[x], "new_eccn": ne[x], "old_status": os_[x], "new_status": ns_[x],
                          "old_requirement": orq[x], "new_requirement": nrq[x], "old_review_policy": op_[x],
                          "new_review_policy": np_[x], "cause_rule_ids": causes[x]}
                         for x in range(len(cells))]
-                n_records += len(rows)
-                _insert_ignore(s, rows)
-            if refresh:
-                cur = new if as_of == today else evaluate(part.table, new_rb, today, [])
-                _refresh_products(s, part.ids, cur, new_rb.revision, today)
+        if refresh:
+            refreshes.append((part.ids, new if as_of == today else evaluate(part.table, new_rb, today, [])))
+
+    def write(s) -> None:
+        _insert_ignore(s, records)
+        for ids, ev in refreshes:
+            _refresh_products(s, ids, ev, new_rb.revision, today)
         if refresh:  # determinations whose product's computed answer moved now need review
-            dispatch_after_commit(s, sync_reviews(s, chunk.catalogue_id, "rule_change", run_id, lo_id=chunk.lo_id,
-                                                  hi_id=chunk.hi_id))
-        chunk.status = "done"
-        chunk.finished_at = datetime.now(timezone.utc)
-        chunk.counts = {"changed_rows": n_records, "changed_products": n_products,
-                        "seconds": round(time.perf_counter() - t0, 3)}
-        return {"chunk": chunk_id, "changed_rows": n_records}
+            enqueue_deliveries(s, sync_reviews(s, chunk.catalogue_id, "rule_change", run.id, lo_id=chunk.lo_id,
+                                               hi_id=chunk.hi_id))
+
+    counts = {"changed_rows": len(records), "changed_products": n_products,
+              "seconds": round(time.perf_counter() - t0, 3)}
+    return jobs.ChunkWork(write, values={"counts": counts}, result={"changed_rows": len(records)})
 
 
 def _refresh_products(session, ids: np.ndarray, ev: Evaluation, revision: str, today: date) -> None:
@@ -327,55 +319,45 @@ def _refresh_products(session, ids: np.ndarray, ev: Evaluation, revision: str, t
                 .execution_options(synchronize_session=False))
 
 
-def finalize_run(db: Database, run_id: int) -> dict[str, Any]:
-    """Recompute the run's totals from the database (not from task results); mark it done."""
-    with db.session() as s:
-        run = s.get(ReevaluationRun, run_id, with_for_update=True)
-        if run is None:
-            return {}
-        chunks = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run_id)).all()
-        pending = [c.seq for c in chunks if c.status != "done"]
-        CR = ChangeRecord
-        mine = CR.run_id == run_id
-        run.total = sum(c.size for c in chunks)
-        run.change_records = s.scalar(select(func.count()).select_from(CR).where(mine)) or 0
-        run.changed_products = s.scalar(select(func.count(func.distinct(CR.product_id))).where(mine)) or 0
-        by = s.execute(select(CR.destination, CR.old_requirement, CR.new_requirement, CR.old_review_policy,
-                              CR.new_review_policy, func.count()).where(mine)
-                       .group_by(CR.destination, CR.old_requirement, CR.new_requirement, CR.old_review_policy,
-                                 CR.new_review_policy)).all()
-        run.counts = {"transitions": [{"destination": d, "from": {"requirement": a, "review_policy": c},
-                                       "to": {"requirement": b, "review_policy": e}, "count": n}
-                                      for d, a, b, c, e, n in sorted(by, key=lambda r: (-r[5], r[0]))],
-                      "chunks": len(chunks), "chunks_pending": len(pending)}
-        was_done = run.status == "done"
-        if pending:
-            run.status = "failed"
-            run.error = f"chunks not done: {pending[:20]}"
-        else:
-            run.status = "done"
-            run.error = None
-        run.finished_at = datetime.now(timezone.utc)
+def _finalize(s, run: ReevaluationRun) -> None:
+    """The run's totals from the database (not from task results), and its webhook (run once)."""
+    CR = ChangeRecord
+    mine = CR.run_id == run.id
+    chunks = s.execute(select(func.count(), func.coalesce(func.sum(ReevaluationChunk.size), 0))
+                       .where(ReevaluationChunk.run_id == run.id)).one()
+    run.total = int(chunks[1])
+    run.change_records = s.scalar(select(func.count()).select_from(CR).where(mine)) or 0
+    run.changed_products = s.scalar(select(func.count(func.distinct(CR.product_id))).where(mine)) or 0
+    by = s.execute(select(CR.destination, CR.old_requirement, CR.new_requirement, CR.old_review_policy,
+                          CR.new_review_policy, func.count()).where(mine)
+                   .group_by(CR.destination, CR.old_requirement, CR.new_requirement, CR.old_review_policy,
+                             CR.new_review_policy)).all()
+    run.counts = {"transitions": [{"destination": d, "from": {"requirement": a, "review_policy": c},
+                                   "to": {"requirement": b, "review_policy": e}, "count": n}
+                                  for d, a, b, c, e, n in sorted(by, key=lambda r: (-r[5], r[0]))],
+                  "chunks": int(chunks[0]), "chunks_pending": 0}
+    run.error = None
+    if run.change_records > 0:
+        from .webhooks import enqueue_event
+
         to_v = s.get(RuleVersion, run.to_version_id)
         from_v = s.get(RuleVersion, run.from_version_id) if run.from_version_id else None
-        summary = run_view(run, from_v, to_v)
-        notify = run.status == "done" and not was_done and run.change_records > 0
-        delivery_ids: list[int] = []
-        if notify:
-            from .webhooks import enqueue_event
+        enqueue_deliveries(s, enqueue_event(s, "changes.published", {
+            "run_id": run.id, "rule_version": to_v.number, "from_version": from_v.number if from_v else None,
+            "from_revision": from_v.revision if from_v else None, "to_revision": to_v.revision,
+            "as_of": run.as_of.isoformat(), "changed_products": run.changed_products,
+            "change_records": run.change_records, "counts": run.counts["transitions"],
+            "feed": f"/api/v1/changes?revision={to_v.revision}",
+        }, key=f"run:{run.id}"))
 
-            delivery_ids = enqueue_event(s, "changes.published", {
-                "run_id": run.id, "rule_version": to_v.number, "from_version": from_v.number if from_v else None,
-                "from_revision": from_v.revision if from_v else None, "to_revision": to_v.revision,
-                "as_of": run.as_of.isoformat(), "changed_products": run.changed_products,
-                "change_records": run.change_records, "counts": run.counts["transitions"],
-                "feed": f"/api/v1/changes?revision={to_v.revision}",
-            }, key=f"run:{run.id}")
-    if delivery_ids:
-        from .webhooks import dispatch_deliveries
 
-        dispatch_deliveries(delivery_ids)
-    return summary
+def fail_chunk(db: Database, run_id: int, chunk_id: int, error: str) -> None:
+    jobs.fail_chunk(db, RUN_JOB, run_id, chunk_id, error)
+
+
+def sweep_runs(db: Database, requeue_after: float) -> dict[str, int]:
+    """Finalize complete runs; re-enqueue chunks whose lease expired or whose message may be lost."""
+    return jobs.sweep(db, RUN_JOB, _finalize, requeue_after)
 
 
 def run_view(run: ReevaluationRun, from_v: RuleVersion | None, to_v: RuleVersion) -> dict[str, Any]:
@@ -404,22 +386,3 @@ def list_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
         runs = s.scalars(select(ReevaluationRun).order_by(ReevaluationRun.id.desc()).limit(limit)).all()
         return [run_view(r, s.get(RuleVersion, r.from_version_id) if r.from_version_id else None,
                          s.get(RuleVersion, r.to_version_id)) for r in runs]
-
-
-def stalled_runs(db: Database, older_than_seconds: float = 300) -> list[int]:
-    """Runs still pending/running with no progress (creation, start or a finished chunk) for a while:
-    a crash or a lost message. Their chunks are idempotent, so restarting is safe."""
-    cutoff = datetime.now(timezone.utc).timestamp() - older_than_seconds
-
-    def ts(value):
-        return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
-
-    with db.session() as s:
-        runs = s.scalars(select(ReevaluationRun).where(ReevaluationRun.status.in_(("pending", "running")))).all()
-        out = []
-        for r in runs:
-            last_chunk = s.scalar(select(func.max(ReevaluationChunk.finished_at)).where(ReevaluationChunk.run_id == r.id))
-            last = max(x for x in (ts(r.created_at), ts(r.started_at), ts(last_chunk)) if x is not None)
-            if last < cutoff:
-                out.append(r.id)
-        return out

@@ -25,7 +25,7 @@ from ..engine.errors import ComplianceError, Conflict, InvalidInput, NotFound
 from ..engine.packtests import run_pack_tests
 from ..engine.rulebook import canonical_json, normalise
 from ..engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
-from ..models import AuditEvent, ReevaluationRun, RuleDraft, RuleVersion
+from ..models import AuditEvent, RuleDraft, RuleVersion
 from .rule_export import dump_yaml
 
 log = logging.getLogger(__name__)
@@ -607,8 +607,8 @@ def rollback_to(app, number: int, actor: str, reason: str, as_of: date | None = 
 
 def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: bool,
              draft_id: int | None = None, rollback_of: int | None = None) -> dict[str, Any]:
-    from ..tasks import dispatch
-    from .reevaluation import impact_preview
+    from .order_recheck import request_recheck
+    from .reevaluation import create_run, impact_preview
 
     if not reason or not reason.strip():
         raise InvalidInput("a reason is required", {"reason": ["required: say why the rules change"]})
@@ -651,9 +651,7 @@ def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: 
             if draft_id is not None:
                 d.status = "published"
                 d.published_version_id = version.id
-            run = ReevaluationRun(from_version_id=base.id, to_version_id=version.id, as_of=as_of, status="pending")
-            s.add(run)
-            s.flush()
+            run = create_run(s, base.id, version.id, as_of, config.AUDIT_CHUNK_SIZE)  # sent after commit
             s.add(AuditEvent(actor=actor, action="rules.rollback" if rollback_of else "rules.publish",
                              target=f"rule_version:{version.number}", reason=reason,
                              detail={"number": version.number, "revision": version.revision,
@@ -662,15 +660,10 @@ def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: 
                                      "as_of": as_of.isoformat(), "confirmed": confirm}))
             result = version_summary(version) | {"run_id": run.id, "as_of": as_of.isoformat()}
             run_id = run.id
+            request_recheck(s, f"rule_version:{version.number}")  # issue 11: open orders re-checked, after commit
     except IntegrityError:
         raise Conflict("another publish landed at the same time; nothing was applied and the draft is still open",
                        {"base_version": ["stale: a concurrent publish won"]}) from None
-    from ..tasks.reevaluation import start_reevaluation
-
-    dispatch(lambda: start_reevaluation(run_id))
-    from .order_recheck import request_recheck  # issue 11: open orders are re-checked on every publish
-
-    request_recheck(f"rule_version:{result['number']}")
     if preview is not None:
         result["impact"] = {k: preview[k] for k in ("total_products", "changed_products", "changed_rows",
                                                    "share_changed")}

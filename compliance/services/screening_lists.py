@@ -379,9 +379,9 @@ def import_snapshot(db, list_id: int, data: bytes, fmt: str, filename: str, sour
                                  "changed": snap.changed, "sha256": digest, "filename": filename[:500]}))
         s.flush()
         view = snapshot_view(snap, lst.name)
-    from .order_recheck import request_recheck  # open orders are re-screened against the new snapshot
+        from .order_recheck import request_recheck  # open orders are re-screened against the new snapshot
 
-    request_recheck(f"list_snapshot:{view['id']}")
+        request_recheck(s, f"list_snapshot:{view['id']}")
     return view
 
 

@@ -21,11 +21,12 @@ from urllib.parse import urlparse
 
 from sqlalchemy import func, select
 
-from ..db import Database
+from ..db import Database, enqueue_after_commit
 from ..engine.errors import InvalidInput, NotFound
 from ..models import AuditEvent, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
+DELIVER_TASK = "compliance.webhooks.deliver"
 EVENTS = ("changes.published", "determination.needs_review", "order.held", "order.released", "ping")
 SIGNATURE_HEADER = "X-Compliance-Signature"
 # Base of the exponential backoff between attempts: base, 2*base, 4*base, ... seconds (capped).
@@ -139,13 +140,10 @@ def enqueue_event(session, event: str, data: dict[str, Any], key: str | None = N
     return ids
 
 
-def dispatch_deliveries(delivery_ids: list[int]) -> None:
-    """Enqueue delivery tasks (call after the deliveries' transaction committed)."""
-    from ..tasks import dispatch
-    from ..tasks.webhooks import deliver
-
+def enqueue_deliveries(session, delivery_ids: list[int]) -> None:
+    """Send the delivery tasks once `session`'s transaction commits (the sweeper retries unsent ones)."""
     for did in delivery_ids:
-        dispatch(lambda did=did: deliver.delay(did))
+        enqueue_after_commit(session, DELIVER_TASK, [int(did)])
 
 
 def ping(db: Database, sub_id: int, actor: str) -> dict[str, Any]:
@@ -153,7 +151,7 @@ def ping(db: Database, sub_id: int, actor: str) -> dict[str, Any]:
         if s.get(WebhookSubscription, sub_id) is None:
             raise NotFound(f"no webhook {sub_id}")
         ids = enqueue_event(s, "ping", {"message": "ping", "by": actor}, subscription_id=sub_id)
-    dispatch_deliveries(ids)
+        enqueue_deliveries(s, ids)
     return {"deliveries": ids}
 
 
@@ -209,9 +207,15 @@ def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempt
         return "pending", delay
 
 
-def due_deliveries(db: Database, grace_seconds: float = 120) -> list[int]:
-    """Pending deliveries whose next attempt is long overdue (lost messages), for the sweeper."""
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_seconds)
+def sweep_deliveries(db: Database, grace_seconds: float = 120) -> list[int]:
+    """Re-send pending deliveries whose next attempt is long overdue (lost messages)."""
     with db.session() as s:
-        return list(s.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
-                                                               WebhookDelivery.next_attempt_at < cutoff)))
+        ids = _due(s, grace_seconds)
+        enqueue_deliveries(s, ids)
+    return ids
+
+
+def _due(s, grace_seconds: float) -> list[int]:
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_seconds)
+    return list(s.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
+                                                           WebhookDelivery.next_attempt_at < cutoff)))

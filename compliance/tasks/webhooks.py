@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from . import SWEEPERS, celery_app, dispatch, dispatch_later
+from ..services.webhooks import attempt_delivery
+from . import celery_app, dispatch_later, ext
 
 log = logging.getLogger(__name__)
 
@@ -12,13 +13,9 @@ log = logging.getLogger(__name__)
 def deliver(self, delivery_id: int) -> dict:
     """Attempts are counted on the delivery row (not by Celery), so a redelivered message never
     exceeds WEBHOOK_MAX_ATTEMPTS."""
-    from ..services.webhooks import attempt_delivery
-
-    app = celery_app.flask_app
-    config = app.config["COMPLIANCE"]
-    db = app.extensions["db"]
-    status, retry_in = attempt_delivery(db, delivery_id, config.WEBHOOK_TIMEOUT_SECONDS, config.WEBHOOK_MAX_ATTEMPTS,
-                                       config.WEBHOOK_BACKOFF_SECONDS)
+    config = ext("config")
+    status, retry_in = attempt_delivery(ext("db"), delivery_id, config.WEBHOOK_TIMEOUT_SECONDS,
+                                        config.WEBHOOK_MAX_ATTEMPTS, config.WEBHOOK_BACKOFF_SECONDS)
     if retry_in is None:
         return {"delivery": delivery_id, "status": status}
     if self.request.is_eager:
@@ -27,15 +24,3 @@ def deliver(self, delivery_id: int) -> dict:
         dispatch_later(retry_in, lambda: deliver.delay(delivery_id))
         return {"delivery": delivery_id, "status": status, "retry_in": retry_in}
     raise self.retry(countdown=retry_in)
-
-
-def sweep_webhooks() -> list[int]:
-    from ..services.webhooks import due_deliveries
-
-    ids = due_deliveries(celery_app.flask_app.extensions["db"])
-    for did in ids:
-        dispatch(lambda did=did: deliver.delay(did))
-    return ids
-
-
-SWEEPERS.append(sweep_webhooks)

@@ -93,13 +93,22 @@ def start_worker(worker_env, tmp_path):
     started: list[WorkerProcess] = []
 
     def start(concurrency: int = 2, queues: str = "audits,reevaluation,webhooks,celery",
-              extra_env: dict | None = None) -> WorkerProcess:
-        name = f"w{len(started)}-{os.getpid()}@testhost"
-        log_path = tmp_path / f"worker-{len(started)}.log"
+              extra_env: dict | None = None, slow: float | None = None, beat: bool = False) -> WorkerProcess:
+        """slow: each job chunk sleeps this long once claimed (tests/integration/slow_worker.py);
+        beat: the worker also runs Celery beat (the periodic sweeper, every JOB_SWEEP_SECONDS)."""
+        n = len(started)
+        name = f"w{n}-{os.getpid()}@testhost"
+        log_path = tmp_path / f"worker-{n}.log"
         env = dict(worker_env.env, **(extra_env or {}))
+        module = "worker"
+        if slow is not None:
+            module = "tests.integration.slow_worker"
+            env["SLOW_CHUNK_SECONDS"] = str(slow)
+        extra = ["-B", "-s", str(tmp_path / f"beat-schedule-{n}")] if beat else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO", "-P", "prefork",
-             f"--concurrency={concurrency}", "-Q", queues, "-n", name, "--without-gossip", "--without-mingle"],
+            [sys.executable, "-m", "celery", "-A", module, "worker", "--loglevel=INFO", "-P", "prefork",
+             f"--concurrency={concurrency}", "-Q", queues, "-n", name, "--without-gossip", "--without-mingle",
+             *extra],
             cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         w = WorkerProcess(proc, log_path, name)
         started.append(w)

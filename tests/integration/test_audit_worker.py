@@ -1,8 +1,8 @@
 """Audits on a real Celery worker (subprocess) with Redis and PostgreSQL.
 
-Crash test knobs (read by the worker process, see compliance/tasks): TEST_CHUNK_DELAY_SECONDS makes
-each chunk sleep first (test-only, so a SIGKILL lands mid-audit); CELERY_VISIBILITY_TIMEOUT lowers
-the Redis visibility timeout so the killed worker's unacknowledged chunks are redelivered.
+Crash tests slow each chunk down in the worker process only (start_worker(slow=...), see
+tests/integration/slow_worker.py) so a SIGKILL lands mid-chunk; a short JOB_LEASE_SECONDS and a beat
+sweeper let the killed worker's chunks be picked up again quickly (the defaults: test_job_recovery.py).
 """
 from __future__ import annotations
 
@@ -64,8 +64,7 @@ def _flat_licences(counts: dict) -> dict:
 
 
 def _start(app, audit_id: int) -> None:
-    with app.app_context():
-        start_audit(audit_id)
+    start_audit(app.extensions["db"], audit_id)
 
 
 def _done(app, audit_id: int):
@@ -79,7 +78,7 @@ def test_audit_of_12000_products_on_a_real_worker_matches_the_engine(worker_env,
     n = 12_000
     cid = _catalogue(app, n)
     audit = create_audit(app.extensions["db"], app.extensions["rulebooks"], cid, AS_OF, DESTS, "US", "test",
-                         chunk_size=1500)
+                         chunk_size=1500, enqueue=False)
     start_worker(concurrency=2)
     _start(app, audit.id)
     st = wait_until(lambda: _done(app, audit.id), timeout=120, interval=0.3, message="the audit to finish")
@@ -96,11 +95,12 @@ def test_audit_of_12000_products_on_a_real_worker_matches_the_engine(worker_env,
         assert s.scalar(select(func.count()).select_from(AuditResult).where(AuditResult.audit_id == audit.id)) == n
 
 
-def test_a_chunk_delivered_twice_leaves_the_same_rows(worker_env, start_worker):
+def test_a_chunk_delivered_twice_runs_once_and_leaves_the_same_rows(worker_env, start_worker):
     app = worker_env.app
     db = app.extensions["db"]
     cid = _catalogue(app, 3000)
-    audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=1000)
+    audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=1000,
+                         enqueue=False)
     with db.session() as s:
         chunk = s.scalar(select(AuditChunk).where(AuditChunk.audit_id == audit.id, AuditChunk.seq == 1))
         chunk_id, size = chunk.id, chunk.size
@@ -109,8 +109,8 @@ def test_a_chunk_delivered_twice_leaves_the_same_rows(worker_env, start_worker):
     # The same message twice, at once: both worker processes run it concurrently.
     results = [celery.send_task("compliance.audits.chunk", args=[audit.id, chunk_id], queue="audits")
                for _ in range(2)]
-    for r in results:
-        r.get(timeout=60)
+    outs = [r.get(timeout=60) for r in results]
+    assert sorted(bool(o.get("skipped")) for o in outs) == [False, True]  # one ran, the other was a no-op
 
     def rows():
         with db.session() as s:
@@ -119,11 +119,11 @@ def test_a_chunk_delivered_twice_leaves_the_same_rows(worker_env, start_worker):
 
     first = rows()
     assert len(first) == size == len({r[0] for r in first})
-    celery.send_task("compliance.audits.chunk", args=[audit.id, chunk_id], queue="audits").get(timeout=60)
-    assert rows() == first
+    again = celery.send_task("compliance.audits.chunk", args=[audit.id, chunk_id], queue="audits").get(timeout=60)
+    assert again["skipped"] and rows() == first
     with db.session() as s:
         chunk = s.get(AuditChunk, chunk_id)
-        assert chunk.status == "done" and chunk.attempts == 3
+        assert chunk.status == "done" and chunk.attempts == 1 and chunk.lease_owner is None
     assert audit_status(db, audit.id)["status"] == "running"  # the other chunks never ran
 
 
@@ -132,9 +132,10 @@ def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_do
     db = app.extensions["db"]
     n = 4000
     cid = _catalogue(app, n)
-    audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=100)
-    slow = {"TEST_CHUNK_DELAY_SECONDS": "0.4", "CELERY_VISIBILITY_TIMEOUT": "4"}
-    w = start_worker(concurrency=2, extra_env=slow)
+    audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=100,
+                         enqueue=False)
+    short = {"JOB_LEASE_SECONDS": "2", "JOB_SWEEP_SECONDS": "1"}
+    w = start_worker(concurrency=2, extra_env=short, slow=0.4)
     _start(app, audit.id)
 
     def running_chunks() -> int:
@@ -143,7 +144,7 @@ def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_do
                 AuditChunk.audit_id == audit.id, AuditChunk.status == "running"))
 
     def some_done():
-        # Kill while a chunk is in flight (each sleeps 0.4 s after being marked running), not between two.
+        # Kill while a chunk is in flight (each sleeps 0.4 s after claiming its lease), not between two.
         st = audit_status(db, audit.id)
         return st if 4 <= st["progress"]["chunks_done"] < 30 and running_chunks() >= 1 else None
 
@@ -151,8 +152,8 @@ def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_do
     w.kill()
     st = audit_status(db, audit.id)
     assert st["status"] == "running" and st["progress"]["chunks_done"] < 40, "the kill must land mid-audit"
-    assert running_chunks() >= 1  # the killed worker left chunks marked running: their messages are unacked
-    start_worker(concurrency=2, extra_env=slow)
+    assert running_chunks() >= 1  # the killed worker left chunks leased: the sweeper re-sends them on expiry
+    start_worker(concurrency=2, extra_env=short, slow=0.4, beat=True)
     st = wait_until(lambda: _done(app, audit.id), timeout=150, interval=0.3, message="the audit to finish")
     assert st["progress"]["products_done"] == n and before["progress"]["chunks_done"] >= 4
     expected = _expected_counts(app, cid, ["CN", "AE"], None)
@@ -163,4 +164,4 @@ def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_do
         assert len(ids) == n == len(set(ids))
         redelivered = s.scalar(select(func.count()).select_from(AuditChunk).where(
             AuditChunk.audit_id == audit.id, AuditChunk.attempts >= 2))
-    assert redelivered >= 1  # at least one chunk ran again after the crash
+    assert redelivered >= 1  # at least one chunk ran again after the crash (its first attempt wrote nothing)

@@ -139,19 +139,18 @@ def test_h20_overlay_publish_reevaluates_on_a_real_worker_and_sends_a_signed_web
                             timeout=30, message="the delivery to be logged")
     assert deliveries[0]["attempts"] == 1 and deliveries[0]["last_status_code"] == 200
 
-    # Running the same run's chunks again writes nothing new (UNIQUE + ON CONFLICT DO NOTHING).
+    # The same run's chunks delivered again are no-ops (done chunks of a finished run are not claimed).
     celery = app.extensions["celery"]
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
     from compliance.models import ReevaluationChunk
 
     with db.session() as s:
         chunk_ids = s.scalars(select(ReevaluationChunk.id).where(ReevaluationChunk.run_id == v2["run_id"])).all()
-        s.execute(update(ReevaluationChunk).where(ReevaluationChunk.run_id == v2["run_id"]).values(status="pending"))
     for cid in chunk_ids:
-        celery.send_task("compliance.reeval.chunk", args=[v2["run_id"], cid], queue="reevaluation").get(timeout=60)
-    again = celery.send_task("compliance.reeval.finalize", args=[v2["run_id"]], queue="reevaluation").get(timeout=60)
-    assert again["change_records"] == 5
+        again = celery.send_task("compliance.reeval.chunk", args=[v2["run_id"], cid], queue="reevaluation")
+        assert again.get(timeout=60)["skipped"]
+    assert _run_done(client, admin, v2["run_id"])["change_records"] == 5
     assert client.get("/api/v1/changes", headers=viewer).json["total"] == 5
 
     # 5: the summer 2025 review-policy change: H20 x CN/HK denial -> approval.
@@ -216,17 +215,21 @@ def test_a_webhook_that_fails_twice_is_retried_with_backoff_and_logged(worker_en
 def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper_without_duplicates(worker_env, start_worker, headers_for):
     from sqlalchemy import func, select
 
+    from compliance import create_app
     from compliance.models import ChangeRecord, ReevaluationChunk
     from compliance.services.catalogues import create_catalogue, upsert_products
 
-    app = worker_env.app
+    settings = {k: worker_env.env[k] for k in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+                                               "SAMPLE_CATALOGUE", "RULES_DIR")}
+    app = create_app(dict(settings, AUDIT_CHUNK_SIZE="1"))  # the publish plans one chunk per product
     db = app.extensions["db"]
     client = app.test_client()
     admin = headers_for(app, "admin")
     cat = create_catalogue(db, "crash", destinations=["CN", "DE"])
     upsert_products(db, cat.id, [dict(H20, sku=f"H20-{i}") for i in range(150)])
     # One product per chunk, each held 0.2 s: 150 chunk tasks, and the kill lands with one in flight.
-    worker = start_worker(concurrency=1, extra_env={"AUDIT_CHUNK_SIZE": "1", "TEST_CHUNK_DELAY_SECONDS": "0.2"})
+    short = {"JOB_LEASE_SECONDS": "2", "JOB_SWEEP_SECONDS": "1"}
+    worker = start_worker(concurrency=1, extra_env=short, slow=0.2)
     d = client.post("/api/v1/rules/drafts", json={}, headers=admin).json["id"]
     client.patch(f"/api/v1/rules/drafts/{d}", json={"ops": [H20_APRIL_2025_OVERLAY]}, headers=admin)
     pub = client.post(f"/api/v1/rules/drafts/{d}/publish",
@@ -237,18 +240,27 @@ def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper_without_duplicates(
             return s.scalar(select(func.count()).select_from(ReevaluationChunk).where(
                 ReevaluationChunk.run_id == pub["run_id"], ReevaluationChunk.status == "done"))
 
-    wait_until(lambda: chunks_done() >= 5, timeout=60, message="a few chunks to finish")
+    def leased():
+        with db.session() as s:
+            return s.scalar(select(func.count()).select_from(ReevaluationChunk).where(
+                ReevaluationChunk.run_id == pub["run_id"], ReevaluationChunk.lease_owner.is_not(None)))
+
+    wait_until(lambda: chunks_done() >= 5 and leased() == 1, timeout=60, interval=0.02,
+               message="a few chunks to finish, one in flight")
     worker.kill()
     done_at_kill = chunks_done()
     assert done_at_kill < 150
     assert client.get(f"/api/v1/rules/reevaluations/{pub['run_id']}", headers=admin).json["status"] == "running"
 
-    start_worker(concurrency=2, extra_env={"AUDIT_CHUNK_SIZE": "1", "REEVALUATION_STALL_SECONDS": "0"})
-    swept = app.extensions["celery"].send_task("compliance.sweep").get(timeout=60)
-    assert swept["sweep_reevaluations"] == [pub["run_id"]]
+    assert leased() == 1  # the chunk in flight when the worker died: only its lease expiring brings it back
+    start_worker(concurrency=2, extra_env=short, beat=True)
     run = wait_until(lambda: _run_done(client, admin, pub["run_id"]), timeout=120, message="the recovered run")
     assert run["status"] == "done" and run["total"] == 150
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(ChangeRecord)) == 150  # H20-i x CN, once each
         assert s.scalar(select(func.count(func.distinct(ChangeRecord.sku)))) == 150
     assert run["change_records"] == 150
+    with db.session() as s:
+        assert s.scalar(select(func.max(ReevaluationChunk.attempts)).where(
+            ReevaluationChunk.run_id == pub["run_id"])) == 2  # the killed chunk ran again, once
+    app.extensions["db"].dispose()
