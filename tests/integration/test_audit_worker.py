@@ -134,7 +134,8 @@ def test_a_worker_killed_mid_audit_is_recovered_by_redelivery_without_loss_or_do
     cid = _catalogue(app, n)
     audit = create_audit(db, app.extensions["rulebooks"], cid, AS_OF, ["CN", "AE"], None, "test", chunk_size=100,
                          enqueue=False)
-    short = {"JOB_LEASE_SECONDS": "2", "JOB_SWEEP_SECONDS": "1"}
+    # A message the killed worker had received but not yet claimed comes back after JOB_REQUEUE_SECONDS.
+    short = {"JOB_LEASE_SECONDS": "2", "JOB_SWEEP_SECONDS": "1", "JOB_REQUEUE_SECONDS": "5"}
     w = start_worker(concurrency=2, extra_env=short, slow=0.4)
     _start(app, audit.id)
 

@@ -228,7 +228,7 @@ def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper_without_duplicates(
     cat = create_catalogue(db, "crash", destinations=["CN", "DE"])
     upsert_products(db, cat.id, [dict(H20, sku=f"H20-{i}") for i in range(150)])
     # One product per chunk, each held 0.2 s: 150 chunk tasks, and the kill lands with one in flight.
-    short = {"JOB_LEASE_SECONDS": "2", "JOB_SWEEP_SECONDS": "1"}
+    short = {"JOB_LEASE_SECONDS": "2", "JOB_SWEEP_SECONDS": "1", "JOB_REQUEUE_SECONDS": "5"}
     worker = start_worker(concurrency=1, extra_env=short, slow=0.2)
     d = client.post("/api/v1/rules/drafts", json={}, headers=admin).json["id"]
     client.patch(f"/api/v1/rules/drafts/{d}", json={"ops": [H20_APRIL_2025_OVERLAY]}, headers=admin)
