@@ -110,6 +110,7 @@ def run(sizes: list[int], destinations: list[str], concurrency: int, chunk_size:
                     "SAMPLE_CATALOGUE": "", "AUDIT_CHUNK_SIZE": str(chunk_size), "LOG_LEVEL": "WARNING"}
         os.environ.update(settings)
         from compliance import create_app
+        from compliance.cli import upgrade_database
         from compliance.services.audits import audit_status, create_audit
         from compliance.services.catalogues import create_catalogue
         from compliance.services.imports import import_path
@@ -119,6 +120,7 @@ def run(sizes: list[int], destinations: list[str], concurrency: int, chunk_size:
             with csv_path.open("w", newline="") as fh:
                 write_csv(fh, n)
         app = create_app(settings)
+        upgrade_database(app)  # create_app neither migrates nor seeds
         db, store = app.extensions["db"], app.extensions["rulebooks"]
         worker = None
         try:

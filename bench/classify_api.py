@@ -154,6 +154,7 @@ def served(port: int):
 
     from compliance import create_app
     from compliance.auth import create_api_key
+    from compliance.cli import upgrade_database
 
     name = f"bench_speed_api_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -163,6 +164,7 @@ def served(port: int):
     server = None
     try:
         app = create_app({"DATABASE_URL": url, "CELERY_BROKER_URL": "", "SAMPLE_CATALOGUE": "", "LOG_LEVEL": "WARNING"})
+        upgrade_database(app)  # create_app neither migrates nor seeds
         _, key = create_api_key(app.extensions["db"], "bench", "viewer")
         app.extensions["db"].dispose()
         server = subprocess.Popen(

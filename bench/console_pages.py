@@ -54,6 +54,7 @@ def main() -> None:
 
     from compliance import create_app
     from compliance.auth import create_api_key
+    from compliance.cli import upgrade_database
     from compliance.services.audits import create_audit, run_chunk
     from compliance.services.catalogues import create_catalogue
     from compliance.services.imports import import_path
@@ -71,6 +72,7 @@ def main() -> None:
         url = f"sqlite:///{tmp / 'bench.db'}"
     try:
         app = create_app({"DATABASE_URL": url, "CELERY_BROKER_URL": "", "SAMPLE_CATALOGUE": "", "LOG_LEVEL": "WARNING"})
+        upgrade_database(app)  # create_app neither migrates nor seeds
         db, store = app.extensions["db"], app.extensions["rulebooks"]
         _, rulebook = store.current()
         cat = create_catalogue(db, "Bench", "", ["CN", "AE", "DE"], rulebook=rulebook)

@@ -116,11 +116,13 @@ def main() -> None:
         from sqlalchemy import select
 
         from compliance import create_app
+        from compliance.cli import upgrade_database
         from compliance.models import ReevaluationChunk, ReevaluationRun
         from compliance.services import rule_versions as rv
         from compliance.services.catalogues import create_catalogue
 
         app = create_app(settings)
+        upgrade_database(app)  # create_app neither migrates nor seeds
         db = app.extensions["db"]
         cat = create_catalogue(db, "bench", destinations=DESTINATIONS)
         print(f"database {url.rsplit('/', 1)[1]}; destinations {DESTINATIONS}")

@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 
 
 def create_app(config: Config | dict | None = None) -> Flask:
-    """Build the Flask app: a short list of named steps."""
+    """Build the Flask app: a short list of named steps. It neither migrates nor seeds the database
+    (`compliance db upgrade` / `compliance setup` do), so web, workers, CLI and tests start fast."""
     if not isinstance(config, Config):
         config = Config.from_env(config)
     app = Flask(__name__)
@@ -52,17 +53,13 @@ def configure_flask(app: Flask, config: Config) -> None:
 def init_db(app: Flask, config: Config) -> None:
     from .db import Database
 
-    db = Database(config.DATABASE_URL)
-    db.upgrade()
-    app.extensions["db"] = db
+    app.extensions["db"] = Database(config.DATABASE_URL)
 
 
 def init_rules(app: Flask, config: Config) -> None:
     from .services.rulebooks import RulebookStore
 
-    store = RulebookStore(app.extensions["db"], config.RULES_DIR)
-    store.seed()
-    app.extensions["rulebooks"] = store
+    app.extensions["rulebooks"] = RulebookStore(app.extensions["db"], config.RULES_DIR)
 
 
 def init_celery(app: Flask, config: Config) -> None:

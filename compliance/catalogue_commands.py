@@ -36,10 +36,9 @@ def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
         cat = create_catalogue(db, catalogue, rulebook=rulebook)
         click.echo(f"created catalogue {catalogue!r} (id {cat.id})")
     from .engine.errors import ComplianceError
-    from .services.imports import default_import_workers
 
     try:
-        result = import_path(db, store, cat.id, str(file), fmt, workers=default_import_workers())
+        result = import_path(db, store, cat.id, str(file), fmt, workers=app.config["COMPLIANCE"].import_workers)
     except ComplianceError as exc:  # an unreadable file (not UTF-8, bad JSON, unknown columns, ...)
         raise click.ClickException(f"{file}: {exc.message}") from None
     _print_import(result.as_dict())

@@ -246,6 +246,7 @@ def setup(sample: bool) -> None:
 
     app = _app()
     db = app.extensions["db"]
+    upgrade_database(app)
     version, rulebook = app.extensions["rulebooks"].current()
     click.echo(f"database ready ({db.engine.dialect.name}); rule version {version.number}, revision {rulebook.revision[:16]}")
     with db.session() as s:
@@ -267,6 +268,26 @@ def setup(sample: bool) -> None:
         report = ensure_sample_catalogue(app, sample_path)
         if report is not None:
             click.echo(f"sample catalogue imported: {report['imported']} products, {report['rejected']} rejected")
+
+
+def upgrade_database(app) -> None:
+    """Migrate the schema to the latest revision and seed rules/ as version 1 if no version exists."""
+    app.extensions["db"].upgrade()
+    app.extensions["rulebooks"].seed()
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate to the latest schema and seed the bundled rules on first use (idempotent; run before starting
+    web and workers, as docker-compose's migrate step does)."""
+    app = _app()
+    upgrade_database(app)
+    click.echo(f"database at the latest schema ({app.extensions['db'].engine.dialect.name})")
 
 
 @main.group()

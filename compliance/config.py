@@ -84,6 +84,11 @@ class Config:
         """No broker: Celery tasks run in-process."""
         return not self.CELERY_BROKER_URL
 
+    @property
+    def import_workers(self) -> int:
+        """Processes validating big CLI imports (IMPORT_WORKERS; 0: one per CPU)."""
+        return max(1, self.IMPORT_WORKERS or (os.cpu_count() or 1))
+
     @classmethod
     def from_env(cls, overrides: dict | None = None, environ: dict | None = None) -> "Config":
         env = dict(os.environ if environ is None else environ)

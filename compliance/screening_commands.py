@@ -105,7 +105,8 @@ def register(main: click.Group) -> None:
             when = date.fromisoformat(source_date) if source_date else None
         except ValueError:
             raise click.BadParameter(f"{source_date!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
-        db = _app().extensions["db"]
+        app = _app()
+        db = app.extensions["db"]
         try:
             fmt = fmt or lists.detect_format(path.name, None, None)
             view = lists.import_snapshot(db, _list_id(db, name, create, actor), path.read_bytes(), fmt, path.name,
@@ -115,7 +116,7 @@ def register(main: click.Group) -> None:
         _print_snapshot(view)
         from .tasks import wait_for_embedded_jobs
 
-        wait_for_embedded_jobs(timeout=3600)  # embedded mode: the re-check of open orders runs in-process
+        wait_for_embedded_jobs(app, timeout=3600)  # embedded mode: the re-check of open orders runs in-process
 
     @lists_group.command("create")
     @click.argument("name")

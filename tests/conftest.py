@@ -252,7 +252,8 @@ def make_app(tmp_path: Path, schema_templates):
     # blocks result.get() process-wide while it runs, and its database is about to go away.
     from compliance.tasks import wait_for_embedded_jobs
 
-    wait_for_embedded_jobs(timeout=300, cancel_timers=True)
+    for app in apps:
+        wait_for_embedded_jobs(app, timeout=300, cancel_timers=True)
     for app in apps:
         app.extensions["db"].dispose()
     assert not mismatches, "responses that do not match the OpenAPI spec:\n" + "\n".join(dict.fromkeys(mismatches))

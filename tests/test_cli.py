@@ -141,3 +141,27 @@ def test_an_unreadable_file_exits_2_with_a_clear_message(runner, tmp_path, name,
     assert r.exit_code == 2, r.output
     assert message in r.output
     assert "Traceback" not in r.output
+
+
+def test_create_app_leaves_the_schema_to_db_upgrade(tmp_path, monkeypatch):
+    """create_app() neither migrates nor seeds (web, workers and tests start fast); `compliance db upgrade`
+    (and `compliance setup`) migrate and seed rules/ once; a second upgrade changes nothing."""
+    from sqlalchemy import inspect
+
+    from compliance import create_app
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    for key, value in {"DATABASE_URL": url, "SAMPLE_CATALOGUE": "", "CELERY_BROKER_URL": "",
+                       "LOG_LEVEL": "WARNING"}.items():
+        monkeypatch.setenv(key, value)
+    app = create_app()
+    assert inspect(app.extensions["db"].engine).get_table_names() == []
+    runner = CliRunner()
+    for _ in range(2):
+        r = runner.invoke(main, ["db", "upgrade"])
+        assert r.exit_code == 0, r.output
+        assert "latest schema" in r.output
+    assert "audit_chunks" in inspect(app.extensions["db"].engine).get_table_names()
+    version, _ = app.extensions["rulebooks"].current()
+    assert version.number == 1
+    app.extensions["db"].dispose()

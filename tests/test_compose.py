@@ -118,3 +118,13 @@ def test_the_dockerfile_copies_what_the_image_needs():
 def test_the_package_data_includes_the_migrations_and_sample_catalogue():
     data = PYPROJECT["tool"]["setuptools"]["package-data"]["compliance"]
     assert "data/*.json" in data and "migrations/versions/*.py" in data
+
+
+def test_a_migrate_step_runs_before_web_and_workers():
+    """create_app() does not migrate: compose runs `compliance db upgrade` once, and every other app
+    service starts only after it completed."""
+    assert SERVICES["migrate"]["command"] == ["compliance", "db", "upgrade"]
+    assert PYPROJECT["project"]["scripts"]["compliance"].startswith("compliance.cli:")
+    for name, service in APP_SERVICES.items():
+        if name != "migrate":
+            assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name

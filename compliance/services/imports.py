@@ -439,13 +439,6 @@ def _batches(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[
         yield batch
 
 
-def default_import_workers() -> int:
-    """Processes used to validate big imports (IMPORT_WORKERS, default: CPU count)."""
-    import os
-
-    return max(1, int(os.environ.get("IMPORT_WORKERS", "0") or 0) or (os.cpu_count() or 1))
-
-
 def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: str, filename: str = "",
                 batch_rows: int = BATCH_ROWS, workers: int = 1) -> ImportResult:
     """Validate and upsert every row of a file into a catalogue; store and return the report.

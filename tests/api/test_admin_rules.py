@@ -132,7 +132,7 @@ def test_publish_from_a_stale_draft_is_409_and_the_draft_stays_open(rules_app, a
     # A published draft is frozen.
     frozen = client.patch(f"/api/v1/rules/drafts/{first['id']}", json={"ops": LOWER_A1}, headers=admin)
     assert frozen.status_code == 409
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(rules_app)
 
 
 def test_rollback_diff_export_and_audit_trail(rules_app, admin):
@@ -142,7 +142,7 @@ def test_rollback_diff_export_and_audit_trail(rules_app, admin):
     assert d["validation"]["valid"], d["validation"]
     v2 = client.post(f"/api/v1/rules/drafts/{d['id']}/publish",
                      json={"reason": "letter + threshold", "as_of": "2025-04-09", "confirm": True}, headers=admin).json
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(rules_app)
     diff = client.get("/api/v1/rules/diff?from=1&to=2", headers=admin).json
     assert diff["rules"]["added"] == [{"id": "h20-letter-2025-04", "pack": "overlay-h20-letter-2025-04"}]
     assert diff["rules"]["removed"] == [] and diff["packs"]["added"] == ["overlay-h20-letter-2025-04"]
@@ -155,7 +155,7 @@ def test_rollback_diff_export_and_audit_trail(rules_app, admin):
 
     back = client.post("/api/v1/rules/versions/1/rollback", json={"reason": "undo", "confirm": True}, headers=admin)
     assert back.status_code == 201, back.json
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(rules_app)
     versions = client.get("/api/v1/rules/versions", headers=admin).json["items"]
     assert [(v["number"], v["parent"]) for v in versions] == [(3, 2), (2, 1), (1, None)]
     assert versions[0]["revision"] == versions[2]["revision"] != versions[1]["revision"]

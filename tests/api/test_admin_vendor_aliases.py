@@ -40,7 +40,7 @@ def _publish(client, headers, draft_id):
     r = client.post(f"/api/v1/rules/drafts/{draft_id}/publish",
                     json={"reason": "alias table", "as_of": "2025-05-01", "confirm": True}, headers=headers)
     assert r.status_code == 201, r.json
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
 
 
 def test_an_alias_added_by_an_admin_turns_a_possible_match_into_the_letter(app, admin):

@@ -45,7 +45,7 @@ def test_audit_answers_202_then_finishes_with_counts(client, auditor_headers, vi
     assert r.status_code == 202
     assert r.headers["Location"] == r.json["url"] == f"/api/v1/audits/{r.json['id']}"
     assert r.json["progress"]["chunks_total"] == 3 and r.json["progress"]["products_total"] == 8
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     st = client.get(r.headers["Location"], headers=viewer_headers).json
     assert st["status"] == "done", st
     assert st["progress"] == {"products_done": 8, "products_total": 8, "chunks_done": 3, "chunks_total": 3,
@@ -67,7 +67,7 @@ def test_audit_answers_202_then_finishes_with_counts(client, auditor_headers, vi
 
 def test_results_match_the_classify_api_row_by_row(client, auditor_headers, catalogue):
     aid = start(client, auditor_headers, catalogue).json["id"]
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     rows = client.get(f"/api/v1/audits/{aid}/results?per_page=1000", headers=auditor_headers).json["items"]
     assert len(rows) == 8 * 3
     for product in PRODUCTS[:7]:
@@ -89,7 +89,7 @@ def test_results_match_the_classify_api_row_by_row(client, auditor_headers, cata
 
 def test_results_paginate_and_filter(client, auditor_headers, catalogue):
     aid = start(client, auditor_headers, catalogue).json["id"]
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     base = f"/api/v1/audits/{aid}/results"
     p2 = client.get(f"{base}?per_page=5&page=2", headers=auditor_headers).json
     everything = client.get(f"{base}?per_page=1000", headers=auditor_headers).json["items"]
@@ -108,7 +108,7 @@ def test_results_paginate_and_filter(client, auditor_headers, catalogue):
 
 def test_reports_stream_every_row_as_csv_and_json(client, auditor_headers, catalogue):
     aid = start(client, auditor_headers, catalogue).json["id"]
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     everything = client.get(f"/api/v1/audits/{aid}/results?per_page=1000", headers=auditor_headers).json["items"]
     r = client.get(f"/api/v1/audits/{aid}/report.csv", headers=auditor_headers)
     assert r.status_code == 200 and r.mimetype == "text/csv" and r.is_streamed
@@ -147,7 +147,7 @@ def test_roles_auditor_starts_viewer_reads_viewer_cannot_start(client, auditor_h
     assert start(client, viewer_headers, catalogue).status_code == 403
     r = start(client, auditor_headers, catalogue)
     assert r.status_code == 202
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     assert client.get(r.headers["Location"], headers=viewer_headers).status_code == 200
     assert client.get(r.headers["Location"]).status_code == 401
     listing = client.get(f"/api/v1/catalogues/{catalogue}/audits", headers=viewer_headers).json
@@ -157,7 +157,7 @@ def test_roles_auditor_starts_viewer_reads_viewer_cannot_start(client, auditor_h
 def test_empty_catalogue_audit_finishes_with_zero_products(client, auditor_headers):
     cid = client.post("/api/v1/catalogues", json={"name": "empty"}, headers=auditor_headers).json["id"]
     r = start(client, auditor_headers, cid)
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     st = client.get(r.headers["Location"], headers=auditor_headers).json
     assert st["status"] == "done" and st["counts"]["products"] == 0 and st["progress"]["percent"] == 100.0
 
@@ -175,6 +175,6 @@ def test_an_audit_without_destinations_covers_the_catalogues_watched_destination
     assert r.status_code == 202, r.json
     from compliance.tasks import wait_for_embedded_jobs
 
-    wait_for_embedded_jobs(timeout=60)
+    wait_for_embedded_jobs(client.application, timeout=60)
     audit = client.get(r.headers["Location"], headers=auditor_headers).json
     assert audit["destinations"] == ["CN", "DE"]

@@ -40,7 +40,7 @@ def test_sweeper_sends_the_chunks_of_an_audit_that_was_never_enqueued(make_app, 
     app = make_app(DATABASE_URL=db_url)
     db, store, audit = _setup(app)  # recorded, never sent (as when the broker was down)
     assert sweep_audits(db, requeue_after=3600) == {"finalized": 0, "enqueued_chunks": 3}
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     st = audit_status(db, audit.id)
     assert st["status"] == "done" and st["counts"]["products"] == 3
     assert sweep_audits(db, requeue_after=3600) == {"finalized": 0, "enqueued_chunks": 0}
@@ -53,7 +53,7 @@ def test_a_sent_pending_chunk_is_resent_only_after_requeue_after(make_app, db_ur
         s.execute(update(AuditChunk).where(AuditChunk.audit_id == audit.id).values(enqueued_at=func.now()))
     assert sweep_audits(db, requeue_after=3600)["enqueued_chunks"] == 0
     assert sweep_audits(db, requeue_after=-60)["enqueued_chunks"] == 3
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     assert audit_status(db, audit.id)["status"] == "done"
 
 
@@ -113,7 +113,7 @@ def test_an_expired_lease_is_resent_and_the_dead_owner_cannot_write_afterwards(m
     dead = jobs.claim_chunk(db, AUDIT_JOB, audit.id, chunk_id, -1)  # its worker died: the lease has expired
     assert dead is not None
     assert sweep_audits(db, requeue_after=3600)["enqueued_chunks"] == 1
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     st = audit_status(db, audit.id)
     assert st["status"] == "done" and st["counts"]["products"] == 3
     # The "dead" worker wakes up and tries to write its (duplicate) rows: the fence refuses them.
@@ -152,8 +152,7 @@ def test_a_failed_attempt_gives_its_lease_back_and_a_permanent_failure_fails_the
         raise AssertionError("the error must propagate (Celery retries transient ones)")
     with db.session() as s:
         assert s.get(AuditChunk, chunk_id).lease_owner is None  # a retry can claim it at once
-    from compliance.tasks.audits import audit_chunk
-
+    audit_chunk = app.extensions["celery"].tasks["compliance.audits.chunk"]
     audit_chunk.on_failure(ValueError("bug"), "task-id", [audit.id, chunk_id], {}, None)
     st = audit_status(db, audit.id)
     assert st["status"] == "failed" and st["error"] == "chunk 0 failed: ValueError: bug"
@@ -165,9 +164,8 @@ def test_chunk_tasks_retry_transient_errors_with_celerys_own_backoff(app):
     from redis.exceptions import ConnectionError as RedisConnectionError
     from sqlalchemy.exc import OperationalError
 
-    from compliance.tasks.audits import audit_chunk
-    from compliance.tasks.reevaluation import run_chunk as reeval_chunk
-
+    tasks = app.extensions["celery"].tasks
+    audit_chunk, reeval_chunk = tasks["compliance.audits.chunk"], tasks["compliance.reeval.chunk"]
     for task in (audit_chunk, reeval_chunk):
         assert {OperationalError, RedisConnectionError, KombuOperationalError} <= set(task.autoretry_for)
         assert task.retry_backoff and task.acks_late and task.reject_on_worker_lost and task.max_retries >= 3

@@ -56,7 +56,7 @@ def test_a_publish_that_flips_a_product_marks_its_determination_needs_review(mak
         pub = client.post(f"/api/v1/rules/drafts/{d}/publish", json={"reason": "edge band", "confirm": True},
                           headers=admin)
         assert pub.status_code in (200, 201, 202), pub.json
-        wait_for_embedded_jobs()
+        wait_for_embedded_jobs(app)
         new_revision = pub.json["revision"]
         assert new_revision != old_revision
 
@@ -116,7 +116,7 @@ def test_a_spec_change_marks_the_determination_needs_review(make_app, db_url, he
     assert [(x["cause"], x["new"]["eccn"]) for x in feed] == [("spec_change", "3A090.a")]
     # An audit counts and lists the determinations its answers contradict.
     a = client.post(f"/api/v1/catalogues/{cid}/audits", json={"destinations": ["CN"]}, headers=officer).json
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     status = client.get(f"/api/v1/audits/{a['id']}", headers=officer).json
     assert status["status"] == "done" and status["counts"]["determinations_needing_review"] == 1
     listed = client.get(f"/api/v1/audits/{a['id']}/determinations", headers=officer).json

@@ -42,7 +42,7 @@ def custom_list(client, headers, csv_text, list_id=None):
     r = client.post(f"/api/v1/screening/lists/{list_id}/snapshots?format=csv", data=csv_text,
                     headers={**headers, "Content-Type": "text/csv"})
     assert r.status_code == 201, r.get_json()
-    wait_for_embedded_jobs(timeout=120)
+    wait_for_embedded_jobs(client.application, timeout=120)
     return list_id, r.get_json()["id"]
 
 
@@ -92,7 +92,7 @@ def test_a_rule_publish_rechecks_open_orders(make_app, tmp_path, headers_for):
     published = client.post(f"/api/v1/rules/drafts/{draft['id']}/publish",
                             json={"reason": "H20 letter", "as_of": "2025-05-01", "confirm": True}, headers=admin)
     assert published.status_code == 201, published.get_json()
-    wait_for_embedded_jobs(timeout=120)
+    wait_for_embedded_jobs(client.application, timeout=120)
     after = client.get(f"/api/v1/orders/{o['id']}", headers=auditor).get_json()
     assert after["status"] == "held"
     reason = after["lines"][0]["reasons"][0]

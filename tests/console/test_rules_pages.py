@@ -69,7 +69,7 @@ def test_draft_overlay_preview_publish_feed_rollback(app, admin):
     assert published.status_code == 302 and "/rules/versions/2" in published.headers["Location"]
     from compliance.tasks import wait_for_embedded_jobs
 
-    wait_for_embedded_jobs(timeout=60)
+    wait_for_embedded_jobs(app, timeout=60)
     assert "Published version 2" in _text(admin.get(published.headers["Location"]))
     feed = _text(admin.get("/changes?destination=MY"))
     assert "1 changes" in feed and "H20 MY" in feed and "console.overlay.h20" in feed
@@ -78,7 +78,7 @@ def test_draft_overlay_preview_publish_feed_rollback(app, admin):
     assert len(csv) == 2 and ",H20,MY," in csv[1]
     rolled = _post(admin, "/rules/versions/1/rollback", {"reason": "undo", "confirm": "true"})
     assert rolled.status_code == 302 and "/rules/versions/3" in rolled.headers["Location"]
-    wait_for_embedded_jobs(timeout=60)
+    wait_for_embedded_jobs(app, timeout=60)
     assert "2 changes" in _text(admin.get("/changes?destination=MY"))
     diff = _text(admin.get("/rules/diff?from=1&to=2"))
     assert "Rules added console.overlay.h20" in diff

@@ -53,7 +53,7 @@ def test_two_concurrent_publishes_one_wins_the_other_gets_409_and_nothing_is_hal
     loser = 1 - winner
     assert results[winner].json["number"] == 2
     assert "base_version" in results[loser].json["errors"]
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(RuleVersion)) == 2
         assert s.scalar(select(func.count()).select_from(ReevaluationRun)) == 1

@@ -29,7 +29,7 @@ def test_reevaluation_records_changes_once_for_chips_and_systems(make_app, db_ur
     client.patch(f"/api/v1/rules/drafts/{d}", json={"ops": [H20_APRIL_2025_OVERLAY]}, headers=admin)
     pub = client.post(f"/api/v1/rules/drafts/{d}/publish", json={"reason": "letter", "as_of": "2025-05-01",
                                                                  "confirm": True}, headers=admin).json
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     run = client.get(f"/api/v1/rules/reevaluations/{pub['run_id']}", headers=admin).json
     assert run["status"] == "done" and run["total"] == 5 and run["counts"]["chunks"] == 3
     with db.session() as s:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from compliance.models import ChangeRecord, ReevaluationChunk, ReevaluationRun, RuleVersion
 from compliance.services import rule_versions as rv
 from compliance.services.reevaluation import create_run
-from compliance.tasks import sweep, wait_for_embedded_jobs
+from compliance.tasks import wait_for_embedded_jobs
 from tests.rulehelpers import H20_APRIL_2025_OVERLAY, make_scenario_catalogue, rules_without_h20_packs
 
 
@@ -31,16 +31,16 @@ def test_the_sweeper_finishes_a_run_whose_enqueue_failed(make_app, tmp_path):
             run_id = create_run(s, v1.id, v2.id, date(2025, 4, 9), 2).id
     finally:
         db.sender = sender
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     with db.session() as s:
         assert s.get(ReevaluationRun, run_id).status == "pending"
         unsent = s.scalar(select(func.count()).select_from(ReevaluationChunk).where(
             ReevaluationChunk.run_id == run_id, ReevaluationChunk.enqueued_at.is_(None)))
     assert unsent >= 2  # recorded as not sent
-    out = sweep.apply().result
+    out = app.extensions["celery"].tasks["compliance.sweep"].apply().result
     assert out["reevaluations"] == {"finalized": 0, "enqueued_chunks": unsent}
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(app)
     with db.session() as s:
         assert s.get(ReevaluationRun, run_id).status == "done"
         assert s.scalar(select(func.count()).select_from(ChangeRecord)) == 4  # H20 x CN, HK, MO, RU
-    assert sweep.apply().result["reevaluations"] == {"finalized": 0, "enqueued_chunks": 0}
+    assert app.extensions["celery"].tasks["compliance.sweep"].apply().result["reevaluations"] == {"finalized": 0, "enqueued_chunks": 0}
