@@ -178,15 +178,23 @@ class CatalogueAudits(MethodView):
     @blp.arguments(AuditCreateSchema)
     @blp.response(202)
     @blp.alt_response(404, description="Unknown catalogue")
-    @blp.alt_response(422, description="Invalid date or country code")
+    @blp.alt_response(422, description="Invalid date or country code, or an Idempotency-Key reused with "
+                                        "another request")
+    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {
+        "type": "string", "minLength": 1, "maxLength": 200},
+        "description": "Retries with the same key and body answer with the first audit (no duplicate)."}])
     def post(self, body, catalogue_id: int):
         """Start an audit of the catalogue: 202 with the audit's URL; poll it for progress."""
+        from ..services import idempotency
         from ..services.audits import audit_status, create_audit
 
         config = current_app.config["COMPLIANCE"]
         hq = (body.get("end_user") or {}).get("headquarters")
+        key = request.headers.get("Idempotency-Key")
+        idem = None if key is None else idempotency.Request.of(f"{g.actor} POST {request.path}", key, "POST",
+                                                                request.path, body)
         audit = create_audit(_db(), _store(), catalogue_id, body["as_of"], body["destinations"], hq, g.actor,
-                             config.AUDIT_CHUNK_SIZE)  # its chunk tasks are sent after commit
+                             config.AUDIT_CHUNK_SIZE, idempotency=idem)  # its chunk tasks are sent after commit
         url = url_for("audits.AuditItem", audit_id=audit.id)
         body = audit_status(_db(), audit.id)
         body["url"] = url

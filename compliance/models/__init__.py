@@ -6,6 +6,7 @@ from .catalogue import Catalogue, ImportReport, Product
 from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun, WebhookDelivery, WebhookSubscription
 from .decisions import DecisionRecord
 from .determinations import Determination, DeterminationPolicy, DeterminationReview
+from .idempotency import IdempotencyKey
 from .orders import Licence, LicenceDrawdown, Order, OrderChange, OrderLine
 from .rules import AuditEvent, RuleDraft, RuleVersion
 from .screening import HitReview, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
@@ -17,4 +18,5 @@ __all__ = [
     "Determination", "DeterminationPolicy", "DeterminationReview",
     "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview",
     "Order", "OrderLine", "OrderChange", "Licence", "LicenceDrawdown",
+    "IdempotencyKey",
 ]

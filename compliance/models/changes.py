@@ -52,8 +52,9 @@ class ChangeRecord(Base):
 
     __tablename__ = "change_records"
     __table_args__ = (
-        UniqueConstraint("from_revision", "to_revision", "as_of", "product_id", "destination",
-                         name="uq_change_records_transition"),
+        # Every run records its own changes (a re-publish of an earlier revision pair on the same day too);
+        # a chunk run twice within its run inserts nothing new (ON CONFLICT DO NOTHING).
+        UniqueConstraint("run_id", "product_id", "destination", name="uq_change_records_run_cell"),
         Index("ix_change_records_catalogue_id_id", "catalogue_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ..db import Database
 from ..engine import evaluate
@@ -30,6 +31,7 @@ from ..engine.evaluate import Evaluation
 from ..engine.explain import margins_and_missing
 from ..engine.vocabulary import REQUIREMENTS
 from ..models import Audit, AuditChunk, AuditResult, Catalogue, Product, RuleVersion
+from . import idempotency as idem
 from . import jobs
 from .determinations import audit_needs_review
 from .product_columns import load_chunk
@@ -52,11 +54,29 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
                  headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000,
-                 enqueue: bool = True) -> Audit:
+                 enqueue: bool = True, idempotency: idem.Request | None = None) -> Audit:
     """Create an audit with its chunks in one transaction (rule revision pinned now); its chunk tasks are
     sent once that transaction commits (unless enqueue=False: then `start_audit` sends them).
 
-    With no destinations, the catalogue's watched destinations are audited."""
+    With no destinations, the catalogue's watched destinations are audited. With an Idempotency-Key
+    already answered, that first audit is returned (422 if the key came with another request)."""
+    args = (db, store, catalogue_id, as_of, destinations, headquarters, actor, chunk_size, enqueue)
+    if idempotency is None:
+        return _create(*args, None)
+    hit = idem.replay(db, idempotency)
+    if hit is None:
+        try:
+            return _create(*args, idempotency)
+        except IntegrityError:  # a concurrent request with the same key won: answer as it did
+            hit = idem.replay(db, idempotency)
+            if hit is None:
+                raise
+    return get_audit(db, hit[0])
+
+
+def _create(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
+            headquarters: str | None, actor: str, chunk_size: int, enqueue: bool,
+            idempotency: idem.Request | None) -> Audit:
     if destinations is None:
         with db.session() as s:
             cat = s.get(Catalogue, catalogue_id)
@@ -83,6 +103,8 @@ def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinatio
                       total=sum(r[2] for r in ranges), counts={}, timings={}, requested_by=actor[:200])
         s.add(audit)
         s.flush()
+        if idempotency is not None:
+            idem.remember(s, idempotency, "audit", audit.id, 202)
         chunks = [AuditChunk(audit_id=audit.id, seq=i, lo_id=lo, hi_id=hi, size=n, status="pending", attempts=0,
                              counts={}) for i, (lo, hi, n) in enumerate(ranges)]
         s.add_all(chunks)

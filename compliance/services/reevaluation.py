@@ -239,7 +239,7 @@ def run_chunk(db: Database, store, run_id: int, chunk_id: int, lease_seconds: fl
 
 
 def _compute(db: Database, store, run: ReevaluationRun, chunk: ReevaluationChunk) -> jobs.ChunkWork:
-    """Evaluate one chunk under both revisions. The write inserts its change records (UNIQUE + ON CONFLICT
+    """Evaluate one chunk under both revisions. The write inserts its change records (UNIQUE(run, product, destination) + ON CONFLICT
     DO NOTHING), refreshes the products' standing and records determination reviews."""
     t0 = time.perf_counter()
     with db.session() as s:

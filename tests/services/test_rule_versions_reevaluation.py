@@ -56,3 +56,36 @@ def test_reevaluation_records_changes_once_for_chips_and_systems(make_app, db_ur
     assert standing["H100"] == ("3A090.a", "controlled", pub["revision"])
     assert standing["HBM"] == ("3A090.c", "controlled", pub["revision"])
     assert standing["H20"] == (None, "not_controlled", pub["revision"])
+
+
+def test_publish_rollback_republish_on_one_day_records_every_runs_changes(make_app, db_url, tmp_path, headers_for):
+    """Issue 12 item 5: the third run repeats the first run's revision pair on the same day; its changes are
+    recorded and attributed to it (they used to be dropped as duplicates, reporting 0 changed products)."""
+    app = make_app(DATABASE_URL=db_url, RULES_DIR=rules_without_h20_packs(tmp_path))
+    db = app.extensions["db"]
+    cat = create_catalogue(db, "a", destinations=["CN", "MO"])
+    upsert_products(db, cat.id, [dict(H20, sku="H20"), dict(H100, sku="H100"), dict(HGX_H20, sku="HGX-H20")])
+    admin = headers_for(app, "admin")
+    client = app.test_client()
+    d = client.post("/api/v1/rules/drafts", json={}, headers=admin).json["id"]
+    client.patch(f"/api/v1/rules/drafts/{d}", json={"ops": [H20_APRIL_2025_OVERLAY]}, headers=admin)
+    body = {"reason": "letter", "as_of": "2025-05-01", "confirm": True}
+    runs = [client.post(f"/api/v1/rules/drafts/{d}/publish", json=body, headers=admin).json]  # v1 -> v2
+    wait_for_embedded_jobs(app)
+    runs.append(client.post("/api/v1/rules/versions/1/rollback", json=dict(body, reason="undo"), headers=admin).json)
+    wait_for_embedded_jobs(app)  # v2 -> v3 (= v1's content)
+    runs.append(client.post("/api/v1/rules/versions/2/rollback", json=dict(body, reason="redo"), headers=admin).json)
+    wait_for_embedded_jobs(app)  # v3 -> v4 (= v2's content): the same revision pair as the first run
+    assert runs[0]["revision"] == runs[2]["revision"] != runs[1]["revision"]
+    views = [client.get(f"/api/v1/rules/reevaluations/{r['run_id']}", headers=admin).json for r in runs]
+    assert [v["status"] for v in views] == ["done"] * 3
+    assert [v["change_records"] for v in views] == [4, 4, 4]  # H20 and HGX-H20 x CN and MO, each time
+    assert [v["changed_products"] for v in views] == [2, 2, 2]
+    with db.session() as s:
+        per_run = dict(s.execute(select(ChangeRecord.run_id, func.count()).group_by(ChangeRecord.run_id)).all())
+        first = {(c.sku, c.destination, c.new_requirement)
+                 for c in s.scalars(select(ChangeRecord).where(ChangeRecord.run_id == runs[0]["run_id"]))}
+        third = {(c.sku, c.destination, c.new_requirement)
+                 for c in s.scalars(select(ChangeRecord).where(ChangeRecord.run_id == runs[2]["run_id"]))}
+    assert per_run == {r["run_id"]: 4 for r in runs}
+    assert first == third and {x[2] for x in first} == {"license_required"}
