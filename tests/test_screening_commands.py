@@ -10,8 +10,12 @@ from compliance.cli import main
 
 
 @pytest.fixture
-def runner(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def runner(tmp_path, monkeypatch, schema_templates):
+    from compliance.config import Config
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    schema_templates.provision(url, Config.from_env({}).RULES_DIR)  # create_app() does not migrate
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SAMPLE_CATALOGUE", "")
     monkeypatch.setenv("CELERY_BROKER_URL", "")
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
