@@ -84,9 +84,10 @@ def test_sample_catalogue_is_imported_once(make_app):
     assert ensure_sample_catalogue(app, path) is None
 
 
-def test_cli_imports_then_audits_a_file_and_writes_the_report(tmp_path, monkeypatch):
+def test_cli_imports_then_audits_a_file_and_writes_the_report(tmp_path, monkeypatch, schema_templates):
     from compliance.cli import main
 
+    _provision(schema_templates, f"sqlite:///{tmp_path / 'cli.db'}")  # create_app() does not migrate
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("CELERY_BROKER_URL", "")
     monkeypatch.setenv("SAMPLE_CATALOGUE", "")
@@ -212,10 +213,11 @@ def test_a_parallel_import_of_a_file_with_unparseable_rows_finishes_and_reports_
     ("garbage.bin", b"sku,name\nA,B\n", "cannot tell the file format"),
     ("bad.csv", b"sku,name,colour\nA,B,red\n", "bad CSV header"),
 ])
-def test_cli_import_of_an_unreadable_file_is_a_one_line_error_not_a_traceback(tmp_path, monkeypatch, name, content,
+def test_cli_import_of_an_unreadable_file_is_a_one_line_error_not_a_traceback(tmp_path, monkeypatch, schema_templates, name, content,
                                                                              fragment):
     from compliance.cli import main
 
+    _provision(schema_templates, f"sqlite:///{tmp_path / 'cli.db'}")  # create_app() does not migrate
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("CELERY_BROKER_URL", "")
     monkeypatch.setenv("SAMPLE_CATALOGUE", "")
@@ -238,3 +240,9 @@ def test_rejected_rows_are_reported_in_file_order_even_when_a_system_row_is_reso
     with db.session() as s:
         rep = s.get(ImportReport, result.report_id)
         assert [(e["row"], e["field"]) for e in rep.errors] == [(2, "components"), (3, "tpp")]
+
+
+def _provision(schema_templates, url: str) -> None:
+    from compliance.config import Config
+
+    schema_templates.provision(url, Config.from_env({}).RULES_DIR)
