@@ -26,6 +26,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -34,7 +35,9 @@ DEFAULT_THRESHOLD = 88.0
 COUNTRY_BONUS = 3.0
 COUNTRY_PENALTY = 10.0
 ADDRESS_BONUS = 4.0
-ADDRESS_MATCH = 80.0  # token_set_ratio of normalised addresses counted as "the same address"
+ADDRESS_MATCH = 80.0
+RARE_DF = 100  # candidate lookup uses the query tokens found in at most this many names (see _candidates)  # token_set_ratio of normalised addresses counted as "the same address"
+COMPACT_KEY = 6  # names are also found by the first letters of their spaceless form (split/joined syllables)
 
 # Legal forms, removed wherever they stand as tokens (after punctuation is gone: "co., ltd." -> "co ltd").
 LEGAL_FORMS = frozenset("""
@@ -123,6 +126,7 @@ def address_text(address: str) -> str:
     return " ".join(t for t in _SPACE.split(text) if t)
 
 
+@lru_cache(maxsize=1 << 16)
 def token_weight(token: str) -> float:
     if token in PLACES:
         return PLACE_WEIGHT
@@ -133,6 +137,7 @@ def token_weight(token: str) -> float:
     return 1.0
 
 
+@lru_cache(maxsize=1 << 20)
 def _token_sim(a: str, b: str) -> float:
     if a == b:
         return 1.0
@@ -212,7 +217,6 @@ class MatchIndex:
         self.entries = entries
         self.names: list[IndexedName] = []
         self._by_token: dict[str, set[int]] = defaultdict(set)
-        self._by_gram: dict[str, set[str]] = defaultdict(set)
         self._by_compact: dict[str, set[int]] = defaultdict(set)
         for pos, e in enumerate(entries):
             for kind, nm in [("name", e.name)] + [("alias", a) for a in e.alt_names]:
@@ -223,26 +227,54 @@ class MatchIndex:
                 self.names.append(IndexedName(pos, nm, kind, toks))
                 for t in toks:
                     self._by_token[t].add(idx)
-                    for g in _grams(t):
-                        self._by_gram[g].add(t)
-                self._by_compact["".join(toks)[:4]].add(idx)
+                self._by_compact["".join(toks)[:COMPACT_KEY]].add(idx)
         self.entry_addresses = [[address_text(a) for a in e.addresses if a] for e in entries]
+        self._near_cache: dict[str, list[str]] = {}
+        self._by_deletion: dict[str, set[str]] = defaultdict(set)
+        for t in self._by_token:
+            if len(t) > 2:
+                for key in _deletions(t):
+                    self._by_deletion[key].add(t)
+
+    def _near(self, token: str) -> list[str]:
+        """Indexed tokens within one edit of `token` (or equal), memoised, through a symmetric-deletion
+        index (every token under itself and each of its one-letter deletions: two tokens one substitution,
+        insertion, deletion or transposition apart share a key). A token two edits from a listed one is
+        still scored (0.85), but its name is found only through its other words."""
+        cached = self._near_cache.get(token)
+        if cached is not None:
+            return cached
+        near = [token] if token in self._by_token else []
+        if len(token) > 2:
+            seen: set[str] = set()
+            for key in _deletions(token):
+                seen |= self._by_deletion.get(key, set())
+            seen.discard(token)
+            near += [o for o in seen if _token_sim(token, o) > 0]
+        if len(self._near_cache) > 200_000:
+            self._near_cache.clear()
+        self._near_cache[token] = near
+        return near
 
     def _candidates(self, qt: list[str]) -> set[int]:
+        """Names sharing a query token (or a near one), looked up through the query's rare tokens only:
+        every query token with at most RARE_DF names, or else the rarest one. A name sharing none of the rare
+        tokens misses a distinctive word of the query and cannot reach a hit's score (a weight-1 token
+        unmatched costs at least a third of it)."""
+        lookups = []
+        for t in dict.fromkeys(qt):
+            near = self._near(t)
+            lookups.append((sum(len(self._by_token[o]) for o in near), t, near))
+        lookups.sort()
+        rare = [x for x in lookups if x[0] <= RARE_DF] or lookups[:1]
         found: set[int] = set()
-        for t in qt:
-            if t in self._by_token:
-                found |= self._by_token[t]
-            if len(t) <= 2:
-                continue
-            near: set[str] = set()
-            for g in _grams(t):
-                near |= self._by_gram.get(g, set())
-            near.discard(t)
+        for _, _, near in rare:
             for other in near:
-                if _token_sim(t, other) > 0:
-                    found |= self._by_token[other]
-        found |= self._by_compact.get("".join(qt)[:4], set())
+                found |= self._by_token[other]
+        if len(qt) == 1 or len(qt[0]) < COMPACT_KEY:  # a split or joined name: look it up spaceless too
+            same_start = self._by_compact.get("".join(qt)[:COMPACT_KEY], set())
+            if len(same_start) <= RARE_DF:
+                found |= same_start
         return found
 
     def match(self, name: str, country: str | None = None, address: str | None = None,
@@ -251,15 +283,32 @@ class MatchIndex:
         qt = tokens(name)
         if not qt:
             return []
-        best: dict[int, tuple[float, IndexedName, dict]] = {}
+        # the token score of every candidate from the query tokens' near tokens (no pairwise calls);
+        # the reported components are computed for the best name of each entry only
+        sims = {t: {o: _token_sim(t, o) for o in self._near(t)} for t in qt}
+        qw = [(t, token_weight(t)) for t in qt]
+        q_den = sum(w for _, w in qw)
+        q_compact = "".join(qt)
+        floor = threshold - COUNTRY_BONUS - ADDRESS_BONUS
+        best: dict[int, tuple[float, IndexedName]] = {}
         for idx in self._candidates(qt):
             nm = self.names[idx]
-            comp = name_components(qt, nm.toks)
-            if comp["name"] < threshold - COUNTRY_BONUS - ADDRESS_BONUS:
+            ct = nm.toks
+            num = sum(w * max((sims[t].get(o, 0.0) for o in ct), default=0.0) for t, w in qw)
+            den = q_den
+            for o in ct:
+                w = token_weight(o)
+                den += w
+                num += w * max(sims[t].get(o, 0.0) for t in qt)
+            score = 100.0 * num / den
+            if len(ct) != len(qt):
+                score = max(score, fuzz.ratio(q_compact, "".join(ct)))
+            if score < floor:
                 continue
             prev = best.get(nm.entry_pos)
-            if prev is None or comp["name"] > prev[0]:
-                best[nm.entry_pos] = (comp["name"], nm, comp)
+            if prev is None or score > prev[0]:
+                best[nm.entry_pos] = (score, nm)
+        best = {pos: (sc, nm, name_components(qt, nm.toks)) for pos, (sc, nm) in best.items()}
         hits: list[Hit] = []
         for pos, (name_score, nm, comp) in best.items():
             entry = self.entries[pos]
@@ -294,9 +343,9 @@ class MatchIndex:
         return hits
 
 
-def _grams(token: str) -> list[str]:
-    padded = f"^{token}$"
-    return [padded[i:i + 3] for i in range(len(padded) - 2)]
+def _deletions(token: str) -> set[str]:
+    """The token and its one-letter deletions (the keys of the symmetric-deletion index)."""
+    return {token} | {token[:i] + token[i + 1:] for i in range(len(token))}
 
 
 def party_fingerprint(name: str, country: str | None, address: str | None) -> str:
