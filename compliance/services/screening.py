@@ -14,6 +14,7 @@ from .screening_match import Candidate, MatchIndex, party_fingerprint
 
 _lock = threading.Lock()
 _indexes: dict[tuple, tuple[MatchIndex, list[dict]]] = {}
+_sampled: set[str] = set()
 
 
 def current_snapshots(db) -> list[tuple[int, str, int]]:
@@ -39,13 +40,19 @@ def _expired(end_date: str | None, today: date) -> bool:
 
 def load_index(db, sample_path: str | None = None) -> tuple[MatchIndex, list[dict]]:
     """The match index of the lists in force (cached per set of snapshots), and the snapshots it holds."""
-    ensure_sample(db, sample_path)
-    snaps = current_snapshots(db)
-    key = (db.url, tuple(snaps), date.today())
+    # Snapshots are immutable and never deleted, and their ids only grow: the newest id identifies the set of
+    # snapshots in force, so one scalar query tells whether the cached index is still the right one.
+    if db.url not in _sampled:  # once per process and database: the sample is loaded on first use
+        ensure_sample(db, sample_path)
+        _sampled.add(db.url)
+    with db.session() as s:
+        newest = s.scalar(select(func.max(ListSnapshot.id)))
+    key = (db.url, newest, date.today())
     with _lock:
         cached = _indexes.get(key)
     if cached is not None:
         return cached
+    snaps = current_snapshots(db)
     today = date.today()
     with db.session() as s:
         meta = {sid: s.get(ListSnapshot, sid) for _, _, sid in snaps}
