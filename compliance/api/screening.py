@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, request, url_for
+from flask import Response, current_app, g, jsonify, request, url_for
 from flask.views import MethodView
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -23,10 +23,13 @@ from ..schemas.screening import (
     ListsSchema,
     ReviewCreateSchema,
     ScreenAnswerSchema,
+    ScreeningJobReportQuerySchema,
+    ScreeningJobSchema,
     ScreeningListSchema,
     ScreenRequestSchema,
 )
 from ..services import screening as svc
+from ..services import screening_jobs as jobs
 from ..services import screening_lists as lists
 from .blueprint import Blueprint
 
@@ -190,3 +193,54 @@ class Reviews(MethodView):
         """Every hit review, newest first (the audit trail of clearances and confirmations)."""
         return svc.list_reviews(_db(), query["page"], query["per_page"], query.get("decision"), query.get("actor"),
                                 query.get("entry_id"))
+
+
+@blp.route("/screening/jobs")
+class ScreeningJobs(MethodView):
+    @require_role("auditor")
+    @blp.arguments(ListImportQuerySchema, location="query")
+    @blp.response(202, ScreeningJobSchema)
+    @blp.alt_response(413, schema=ErrorSchema, description="Upload larger than MAX_UPLOAD_BYTES")
+    @blp.alt_response(422, schema=ErrorSchema, description="Unreadable file (not UTF-8, bad JSON, no name column)")
+    def post(self, query):
+        """Bulk-screen a party master file (CSV with name, country, address columns; or JSON: a list of
+        parties) on the workers: 202 with the job; bad rows are reported and left out."""
+        upload = request.files.get("file")
+        if upload is not None:
+            filename, ctype, data = upload.filename or "", upload.mimetype, upload.read()
+        elif request.mimetype == "multipart/form-data":
+            raise InvalidInput("no file in the upload: send the multipart field 'file'", {"file": ["missing"]})
+        else:
+            filename, ctype, data = query.get("filename", ""), request.mimetype, request.get_data()
+        fmt = lists.detect_format(filename, ctype, query.get("format"))
+        view = jobs.create_job(_db(), data, fmt, filename, g.actor)
+        return view, 202, {"Location": url_for("screening.ScreeningJobItem", job_id=view["id"])}
+
+
+@blp.route("/screening/jobs/<int:job_id>")
+class ScreeningJobItem(MethodView):
+    @require_role("viewer")
+    @blp.response(200, ScreeningJobSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such job")
+    def get(self, job_id: int):
+        """A bulk screening job: status, progress, counts, rejected rows."""
+        return jobs.get_job(_db(), job_id)
+
+
+@blp.route("/screening/jobs/<int:job_id>/report")
+class ScreeningJobReport(MethodView):
+    @require_role("viewer")
+    @blp.arguments(ScreeningJobReportQuerySchema, location="query")
+    @blp.doc(responses={"200": {"description": "Every party with its status and hits",
+                                "content": {"text/csv": {"schema": {"type": "string"}},
+                                            "application/json": {"schema": {"type": "object"}}}}})
+    @blp.alt_response(404, schema=ErrorSchema, description="No such job")
+    def get(self, query, job_id: int):
+        """The report: every party (or only_hits=true) with its status and hits; format=json or csv (one line
+        per hit; formula cells neutralised)."""
+        rows = jobs.job_report(_db(), job_id, query["only_hits"])
+        if query["format"] == "csv":
+            resp = Response(jobs.report_csv(rows), mimetype="text/csv")
+            resp.headers["Content-Disposition"] = f'attachment; filename="screening-job-{job_id}.csv"'
+            return resp
+        return jsonify({"job_id": job_id, "parties": rows})

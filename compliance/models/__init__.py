@@ -9,14 +9,14 @@ from .determinations import Determination, DeterminationPolicy, DeterminationRev
 from .idempotency import IdempotencyKey
 from .orders import Licence, LicenceDrawdown, Order, OrderChange, OrderLine
 from .rules import AuditEvent, RuleDraft, RuleVersion
-from .screening import HitReview, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
+from .screening import HitReview, ListEntry, ListSnapshot, ScreeningJob, ScreeningList, SnapshotChange
 
 __all__ = [
     "Base", "utcnow", "ApiKey", "ConsoleSession", "AuditEvent", "RuleDraft", "RuleVersion", "Catalogue", "ImportReport",
     "Product", "Audit", "AuditChunk", "AuditResult", "ChangeRecord", "ReevaluationChunk",
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",
-    "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview",
+    "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview", "ScreeningJob",
     "Order", "OrderLine", "OrderChange", "Licence", "LicenceDrawdown",
     "IdempotencyKey",
 ]

@@ -115,3 +115,27 @@ class HitReview(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScreeningJob(Base):
+    """Bulk screening of a party master file (a CSV or JSON of customers) on the workers, with its report."""
+
+    __tablename__ = "screening_jobs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | running | done | failed
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    screened: Mapped[int] = mapped_column(Integer, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)  # parties with an uncleared hit
+    cleared: Mapped[int] = mapped_column(Integer, default=0)  # parties whose every hit is cleared
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(Json, default=list)  # bad rows: {"row", "field", "message"}
+    parties: Mapped[list] = mapped_column(Json, default=list)  # [{"row", "name", "country", "address"}]
+    results: Mapped[list] = mapped_column(Json, default=list)  # per party: {"row", "status", "hits": [...]}
+    lists: Mapped[list] = mapped_column(Json, default=list)  # the snapshots screened against
+    threshold: Mapped[float | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -288,3 +288,32 @@ class ListEntryQuerySchema(ScreeningPageQuery):
 
 class ListEntryPageSchema(ScreeningPageSchema):
     items = fields.List(fields.Nested(ListEntrySchema), required=True)
+
+
+class ScreeningJobSchema(Schema):
+    """A bulk screening job: a party file screened on the workers, with progress and counts."""
+
+    id = fields.Integer(required=True)
+    filename = fields.String()
+    status = fields.String(validate=validate.OneOf(("pending", "running", "done", "failed")))
+    total = fields.Integer(metadata={"description": "Parties read from the good rows"})
+    screened = fields.Integer()
+    hits = fields.Integer(metadata={"description": "Parties with an uncleared hit"})
+    cleared = fields.Integer(metadata={"description": "Parties whose every hit an officer cleared"})
+    rejected = fields.Integer(metadata={"description": "Bad rows, left out"})
+    errors = fields.List(fields.Nested(ListRowErrorSchema))
+    lists = fields.List(fields.Nested(SnapshotRefSchema))
+    threshold = fields.Float(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class ScreeningJobReportQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    only_hits = fields.Boolean(load_default=False, metadata={"description": "Only parties with hits"})
