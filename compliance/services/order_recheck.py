@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from ..db import enqueue_after_commit
-from ..models import AuditEvent, Order, OrderChange, OrderLine
+from ..models import AuditEvent, Order, OrderChange, OrderLine, WebhookSubscription
 from .classification import classify_products
 from .orders import _classification, _line_reasons, _screening_reasons
 from .screening import screen_parties
@@ -60,17 +60,23 @@ def recheck_chunk(db, store, order_ids: list[int], cause: str, threshold: float,
         screening[oid].append({"role": p["role"], **res})
     now = datetime.now(timezone.utc)
     deliveries: list[int] = []
-    with db.session() as s:
-        for oid in orders:
-            order = s.get(Order, oid)
-            if order is None or order.status not in OPEN:
-                continue
+    with db.session() as s, s.no_autoflush:
+        # the chunk's orders and lines in two queries; webhook subscribers looked up once
+        live = {o.id: o for o in s.scalars(select(Order).where(Order.id.in_(list(orders)), Order.status.in_(OPEN)))}
+        by_order: dict[int, list[OrderLine]] = defaultdict(list)
+        for ln in s.scalars(select(OrderLine).where(OrderLine.order_id.in_(list(live))).order_by(OrderLine.seq)):
+            by_order[ln.order_id].append(ln)
+        notify = bool(s.scalar(select(func.count()).select_from(WebhookSubscription)
+                               .where(WebhookSubscription.active.is_(True))))
+        for oid, order in live.items():
             counts["orders"] += 1
             party_reasons = _screening_reasons(screening[oid])
             newly_held = False
             flagged = False
-            for ln in s.scalars(select(OrderLine).where(OrderLine.order_id == oid).order_by(OrderLine.seq)):
-                d = decisions[ln.id]
+            for ln in by_order[oid]:
+                d = decisions.get(ln.id)
+                if d is None:  # a line added since the chunk was read: the next re-check takes it
+                    continue
                 counts["lines"] += 1
                 new = list(party_reasons) + _line_reasons(d, order.ship_to)
                 old_keys, new_keys = {_key(r) for r in ln.reasons}, {_key(r) for r in new}
@@ -98,13 +104,15 @@ def recheck_chunk(db, store, order_ids: list[int], cause: str, threshold: float,
                 ln.eccn = d["classification"].get("eccn")
                 ln.classification = _classification(d)
                 ln.licences = d["licences"]
-            order.screening = screening[oid]
+            if order.screening != screening[oid]:
+                order.screening = screening[oid]
             order.checked_at = now
             if newly_held:
                 order.status = "held"
                 order.decided_by = order.decided_at = None
-                deliveries += enqueue_event(s, "order.held", {"order_id": oid, "reference": order.reference,
-                                                              "cause": cause}, key=f"order.held:{oid}:{cause}")
+                if notify:
+                    deliveries += enqueue_event(s, "order.held", {"order_id": oid, "reference": order.reference,
+                                                                  "cause": cause}, key=f"order.held:{oid}:{cause}")
             if flagged:
                 order.needs_review = True
             if newly_held or flagged:
