@@ -52,13 +52,16 @@ def main() -> None:
     url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
     try:
         app = create_app({"DATABASE_URL": url, "CELERY_BROKER_URL": "", "SAMPLE_CATALOGUE": "", "LOG_LEVEL": "WARNING"})
+        from compliance.cli import upgrade_database
+
+        upgrade_database(app)  # create_app neither migrates nor seeds
         db, store = app.extensions["db"], app.extensions["rulebooks"]
         config = app.config["COMPLIANCE"]
         from compliance.services.screening_lists import ensure_sample
         from compliance.tasks import wait_for_embedded_jobs
 
         ensure_sample(db, config.SCREENING_SAMPLE)  # the sample snapshot first (its own re-check finds no order)
-        wait_for_embedded_jobs(timeout=600)
+        wait_for_embedded_jobs(app, timeout=600)
         rng = random.Random(5)
         products = synthetic_products(200)
         version, rulebook = store.current()
@@ -93,7 +96,7 @@ def main() -> None:
         t0 = time.perf_counter()
         snap = import_snapshot(db, lid, ("name,country\n" + listed + "\n").encode(), "csv", "bench.csv", None,
                                "bench")
-        wait_for_embedded_jobs(timeout=3600)
+        wait_for_embedded_jobs(app, timeout=3600)
         recheck_s = time.perf_counter() - t0
         from compliance.services.order_recheck import list_changes
 

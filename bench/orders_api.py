@@ -67,6 +67,9 @@ def main() -> None:
     server = None
     try:
         app = create_app(settings)
+        from compliance.cli import upgrade_database
+
+        upgrade_database(app)  # create_app neither migrates nor seeds
         _, key = create_api_key(app.extensions["db"], "bench", "auditor")
         products = synthetic_products(10)
         from compliance.schemas.orders import OrderCreateSchema
