@@ -25,7 +25,12 @@ def _print_import(rep: dict, max_errors: int = 20) -> None:
                    err=True)
 
 
-def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
+# Below this size a file is validated in this process: starting a pool of spawned workers costs
+# seconds, more than validating a few thousand rows takes.
+POOL_MIN_BYTES = 4 << 20
+
+
+def _import(app, file: Path, catalogue: str, fmt: str | None, sheet: str | None = None) -> int:
     from .services.catalogues import catalogue_by_name, create_catalogue
     from .services.imports import import_path
 
@@ -38,7 +43,8 @@ def _import(app, file: Path, catalogue: str, fmt: str | None) -> int:
     from .engine.errors import ComplianceError
 
     try:
-        result = import_path(db, store, cat.id, str(file), fmt, workers=app.config["COMPLIANCE"].import_workers)
+        workers = app.config["COMPLIANCE"].import_workers if file.stat().st_size >= POOL_MIN_BYTES else 1
+        result = import_path(db, store, cat.id, str(file), fmt, workers=workers, sheet=sheet)
     except ComplianceError as exc:  # an unreadable file (not UTF-8, bad JSON, unknown columns, ...)
         raise click.ClickException(f"{file}: {exc.message}") from None
     _print_import(result.as_dict())
@@ -53,11 +59,12 @@ def register(main: click.Group) -> None:
     @catalogue.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--catalogue", "name", required=True, help="Catalogue name (created if it does not exist).")
-    @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default=None,
+    @click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "xlsx", "json", "jsonl"]), default=None,
                   help="Default: from the file extension.")
-    def catalogue_import(file: Path, name: str, fmt: str | None) -> None:
-        """Import FILE (CSV, JSON or JSON Lines) into a catalogue; bad rows are listed, good rows kept."""
-        _import(_app(), file, name, fmt)
+    @click.option("--sheet", default=None, help="XLSX: the sheet to read (default: the first).")
+    def catalogue_import(file: Path, name: str, fmt: str | None, sheet: str | None) -> None:
+        """Import FILE (CSV/TSV, XLSX, JSON or JSON Lines) into a catalogue; bad rows are listed, good rows kept."""
+        _import(_app(), file, name, fmt, sheet)
 
     @catalogue.command("list")
     def catalogue_list() -> None:
@@ -82,7 +89,7 @@ def register(main: click.Group) -> None:
     @click.option("--hq", default=None, help="End user's headquarters country.")
     @click.option("--wait/--no-wait", default=False, help="Show a progress bar until the audit finishes.")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Write the report here when done (.csv or .json); implies --wait.")
+                  help="Write the report here when done (.csv, .xlsx, .json or .jsonl); implies --wait.")
     def audit_run(file, name, as_of, to, hq, wait, out) -> None:
         """Audit a catalogue (importing FILE first, if given) for destinations as of a date."""
         from .cli import _destinations
@@ -111,7 +118,7 @@ def register(main: click.Group) -> None:
     @audit.command("wait")
     @click.argument("audit_id", type=int)
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Write the report here when done (.csv or .json).")
+                  help="Write the report here when done (.csv, .xlsx, .json or .jsonl).")
     @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
     def audit_wait(audit_id: int, out, timeout) -> None:
         """Wait for an audit with a progress bar; print its counts (and write the report)."""
@@ -129,7 +136,8 @@ def register(main: click.Group) -> None:
 
 
 def _wait(app, audit_id: int, out: Path | None, timeout: float | None = None) -> None:
-    from .services.audits import audit_status, iter_report
+    from .services.audit_report import iter_report
+    from .services.audits import audit_status
 
     db = app.extensions["db"]
     st = audit_status(db, audit_id)
@@ -158,8 +166,8 @@ def _wait(app, audit_id: int, out: Path | None, timeout: float | None = None) ->
         parts = [f"{req}/{pol} {n}" for req, pols in sorted(per.items()) for pol, n in sorted(pols.items())]
         click.echo(f"  -> {dest}: " + ", ".join(parts))
     if out is not None:
-        fmt = "json" if out.suffix.lower() == ".json" else "csv"
-        with out.open("w", encoding="utf-8", newline="") as fh:
+        fmt = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}.get(out.suffix.lower(), "csv")
+        with out.open("wb") as fh:
             for piece in iter_report(db, app.extensions["rulebooks"], audit_id, fmt):
-                fh.write(piece)
+                fh.write(piece if isinstance(piece, bytes) else piece.encode("utf-8"))
         click.echo(f"report written to {out}")

@@ -114,16 +114,21 @@ def register(main: click.Group) -> None:
 
     @determinations.command("export")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                  help="Output file (.csv or .json).")
+                  help="Output file (.csv, .xlsx or .json).")
     @click.option("--catalogue", "name", default=None, help="Only this catalogue.")
     def export(out: Path, name) -> None:
-        """Write every determination with its history (CSV with formula cells neutralised, or JSON)."""
+        """Write every determination with its history (CSV or XLSX with formula cells neutralised, or JSON)."""
         from .services import determination_export as ex
 
         db = _app().extensions["db"]
         cid = _catalogue_id(db, name) if name else None
-        fmt = "json" if out.suffix.lower() == ".json" else "csv"
-        with out.open("w", encoding="utf-8", newline="") as fh:
-            for piece in (ex.iter_json if fmt == "json" else ex.iter_csv)(db, cid):
-                fh.write(piece)
+        suffix = out.suffix.lower()
+        if suffix == ".xlsx":
+            with out.open("wb") as fh:
+                for piece in ex.iter_xlsx(db, cid):
+                    fh.write(piece)
+        else:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                for piece in (ex.iter_json if suffix == ".json" else ex.iter_csv)(db, cid):
+                    fh.write(piece)
         click.echo(f"determinations written to {out}")

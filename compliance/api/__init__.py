@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 # Blueprints whose bodies are JSON only: any other body is a 415 naming Content-Type. (Other
 # blueprints may accept uploads; extend this set as they are reviewed.)
 JSON_ONLY_BLUEPRINTS = {"classify", "rules", "health"}
-UPLOAD_MIMETYPES = {"multipart/form-data", "text/csv", "application/x-ndjson", "application/jsonl",
-                    "application/octet-stream"}
+UPLOAD_MIMETYPES = {"multipart/form-data", "text/csv", "text/tab-separated-values", "application/x-ndjson",
+                    "application/jsonl", "application/octet-stream",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Response, current_app, g
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from ..auth import require_role
 from ..schemas.admin_rules import (
+    AuditTrailExportQuerySchema,
     AuditTrailQuerySchema,
     DiffQuerySchema,
     DraftContentSchema,
@@ -20,6 +22,7 @@ from ..schemas.admin_rules import (
 from ..services import rule_versions as rv
 from ..services.reevaluation import get_run, list_runs
 from .blueprint import Blueprint
+from .downloads import EXPORT_RESPONSES, download
 
 blp = Blueprint("admin_rules", __name__, url_prefix="/api/v1/rules",
                 description="Versioned rules: drafts, edit operations, validation, impact preview, publish, rollback, diff")
@@ -90,6 +93,19 @@ class AuditTrail(MethodView):
     def get(self, query):
         """Who changed what (rules, keys, webhooks), when and why; newest first."""
         return rv.audit_trail(_db(), query["page"], query["per_page"], query.get("action"), query.get("actor"))
+
+
+@blp.route("/audit-trail/export")
+class AuditTrailExport(MethodView):
+    @require_role("auditor")
+    @blp.arguments(AuditTrailExportQuerySchema, location="query", unknown=RAISE)
+    @blp.doc(responses=EXPORT_RESPONSES)
+    def get(self, query):
+        """The whole activity log (audit trail) matching the filters, newest first: CSV, JSON Lines or XLSX."""
+        from ..services.exports import export
+
+        pieces, name = export(_db(), "activity", query["format"], filters=query)
+        return download(pieces, name, query["format"])
 
 
 @blp.route("/drafts")

@@ -1,13 +1,16 @@
-"""Audit progress, paginated results and streamed reports (CSV / JSON)."""
+"""Audit progress, paginated results and streamed reports (CSV / JSON / JSON Lines / XLSX)."""
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, stream_with_context
+from flask import Response, current_app, jsonify
 from flask.views import MethodView
 
 from ..auth import require_role
 from ..schemas.audit import AuditReportQuerySchema, AuditResultsQuerySchema
+from ..services import audit_report as report_svc
 from ..services import audits as svc
+from ..services.tabular import MEDIA_TYPES
 from .blueprint import Blueprint
+from .downloads import download
 
 blp = Blueprint("audits", __name__, url_prefix="/api/v1", description="Batch audits of catalogues")
 
@@ -41,17 +44,9 @@ class AuditResults(MethodView):
 
 def _report(audit_id: int, query: dict, fmt: str) -> Response:
     db, store = _db(), current_app.extensions["rulebooks"]
-    gen = svc.iter_report(db, store, audit_id, fmt, query.get("destination"), query.get("requirement"))
-    first = next(gen)  # raises 404/422 before the response starts
-    mimetype = "text/csv" if fmt == "csv" else "application/json"
-
-    def body():
-        yield first
-        yield from gen
-
-    resp = Response(stream_with_context(body()), mimetype=mimetype)
-    resp.headers["Content-Disposition"] = f'attachment; filename="audit-{audit_id}.{fmt}"'
-    return resp
+    # raises 404/422 here, before the response starts
+    gen = report_svc.iter_report(db, store, audit_id, fmt, query.get("destination"), query.get("requirement"))
+    return download(gen, f"audit-{audit_id}.{fmt}", fmt)
 
 
 @blp.route("/audits/<int:audit_id>/report.csv")
@@ -61,9 +56,32 @@ class AuditReportCsv(MethodView):
     @blp.doc(responses={"200": {"description": "The report (streamed download)",
                                 "content": {"text/csv": {"schema": {"type": "string"}}}}})
     def get(self, query, audit_id: int):
-        """The whole report as CSV (streamed): sku, eccn, status, destination, requirement, review_policy,
-        exceptions, rule_ids, margins, missing."""
+        """The whole report as CSV (streamed; formula cells neutralised), one row per product x destination:
+        sku, product_name, vendor, eccn, status, destination, requirement, review_policy, exceptions, rule_ids,
+        citations, margins, missing, as_of, rule_version, ruleset_revision, product_id."""
         return _report(audit_id, query, "csv")
+
+
+@blp.route("/audits/<int:audit_id>/report.jsonl")
+class AuditReportJsonl(MethodView):
+    @require_role("viewer")
+    @blp.arguments(AuditReportQuerySchema, location="query")
+    @blp.doc(responses={"200": {"description": "The report (streamed download): one JSON object per line",
+                                "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
+    def get(self, query, audit_id: int):
+        """The whole report as JSON Lines (streamed), the CSV's columns as one object per line."""
+        return _report(audit_id, query, "jsonl")
+
+
+@blp.route("/audits/<int:audit_id>/report.xlsx")
+class AuditReportXlsx(MethodView):
+    @require_role("viewer")
+    @blp.arguments(AuditReportQuerySchema, location="query")
+    @blp.doc(responses={"200": {"description": "The report as an Excel workbook (one sheet, the CSV's columns)",
+                                "content": {MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}}}}})
+    def get(self, query, audit_id: int):
+        """The whole report as XLSX (text cells are strings, never formulas)."""
+        return _report(audit_id, query, "xlsx")
 
 
 @blp.route("/audits/<int:audit_id>/report.json")

@@ -5,6 +5,7 @@ import math
 
 from flask import current_app, g, jsonify, request, url_for
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from ..auth import require_role
 from ..engine.errors import InvalidInput
@@ -17,10 +18,13 @@ from ..schemas.catalogue import (
     ImportReportSchema,
     ProductQuerySchema,
 )
+from ..schemas.common import TabularExportQuerySchema
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
+from ..services import exports as export_svc
 from ..services.imports import detect_format, import_file
 from .blueprint import Blueprint
+from .downloads import EXPORT_RESPONSES, download
 
 blp = Blueprint("catalogues", __name__, url_prefix="/api/v1", description="Catalogues, products and imports")
 
@@ -135,7 +139,8 @@ class Imports(MethodView):
     @blp.alt_response(413, description="Upload larger than MAX_UPLOAD_BYTES")
     @blp.alt_response(422, description="Unreadable file (not UTF-8, bad JSON, unknown CSV columns, ...)")
     def post(self, query, catalogue_id: int):
-        """Import products from CSV, JSON or JSON Lines: a multipart field `file`, or the file as the body.
+        """Import products from CSV (comma, semicolon or tab separated), TSV, XLSX (first sheet or `sheet=`), JSON
+        or JSON Lines: a multipart field `file`, or the file as the body.
 
         Good rows are kept, bad rows are reported (row, field, problem); re-imports upsert by SKU.
         """
@@ -148,7 +153,7 @@ class Imports(MethodView):
         else:
             filename, ctype, stream = request.args.get("filename", ""), request.mimetype, request.stream
         fmt = detect_format(filename, ctype, query.get("format"))
-        result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename)
+        result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename, sheet=query.get("sheet"))
         if result.rows_read == 0:
             pass  # an empty (but well-formed) file is a valid import of nothing
         resp = jsonify(svc.import_report(_db(), result.report_id))
@@ -161,6 +166,19 @@ class Imports(MethodView):
     def get(self, catalogue_id: int):
         """Import reports of a catalogue, newest first (without the row errors)."""
         return jsonify({"items": svc.import_reports(_db(), catalogue_id)})
+
+
+@blp.route("/catalogues/<int:catalogue_id>/export")
+class CatalogueExport(MethodView):
+    @require_role("viewer")
+    @blp.arguments(TabularExportQuerySchema, location="query", unknown=RAISE)
+    @blp.doc(responses=EXPORT_RESPONSES)
+    def get(self, query, catalogue_id: int):
+        """Every product of the catalogue, streamed. CSV and XLSX: the import's columns plus the standing (eccn,
+        status, classified_revision, classified_on, computed_tpp, performance_density; ignored on re-import).
+        JSON Lines: each product's spec as stored. Each imports back to the same products."""
+        pieces, name = export_svc.export(_db(), "catalogue", query["format"], catalogue_id=catalogue_id)
+        return download(pieces, name, query["format"])
 
 
 @blp.route("/imports/<int:report_id>")

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
+from marshmallow import RAISE
 
 from ..auth import require_role
-from ..schemas.changes import CatalogueAsOfQuerySchema, CatalogueDiffQuerySchema, ChangesQuerySchema
+from ..schemas.changes import (
+    CatalogueAsOfQuerySchema,
+    CatalogueDiffQuerySchema,
+    ChangesExportQuerySchema,
+    ChangesQuerySchema,
+)
 from ..services.changes import list_changes
+from ..services.exports import export
 from ..services.point_in_time import catalogue_as_of, catalogue_diff
 from .blueprint import Blueprint
+from .downloads import EXPORT_RESPONSES, download
 
 blp = Blueprint("changes", __name__, url_prefix="/api/v1", description="Change feed and point-in-time catalogue views")
 
@@ -21,6 +29,19 @@ class Changes(MethodView):
     def get(self, query):
         """Change records, newest first; filter by catalogue, product (id or SKU), destination, revision/version, run."""
         return list_changes(current_app.extensions["db"], **query)
+
+
+@blp.route("/changes/export")
+class ChangesExport(MethodView):
+    @require_role("viewer")
+    @blp.arguments(ChangesExportQuerySchema, location="query", unknown=RAISE)
+    @blp.doc(responses=EXPORT_RESPONSES)
+    def get(self, query):
+        """Every change record matching the filters (not a page), newest first, with the product's and catalogue's
+        names; streamed as CSV, JSON Lines or XLSX."""
+        fmt = query.pop("format")
+        pieces, name = export(current_app.extensions["db"], "changes", fmt, filters=query)
+        return download(pieces, name, fmt)
 
 
 @blp.route("/catalogues/<int:catalogue_id>/diff")

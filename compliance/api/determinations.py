@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Response, current_app, g, stream_with_context, url_for
+from flask import current_app, g, url_for
 from flask.views import MethodView
 
 from ..auth import require_role
@@ -30,7 +30,9 @@ from ..schemas.determinations import (
 from ..services import decision_log as log_svc
 from ..services import determination_export as export_svc
 from ..services import determinations as svc
+from ..services.tabular import MEDIA_TYPES
 from .blueprint import Blueprint
+from .downloads import download
 
 blp = Blueprint("determinations", __name__, url_prefix="/api/v1",
                 description="Classification determinations and the decision log")
@@ -147,19 +149,14 @@ class DeterminationExport(MethodView):
     @blp.arguments(ExportQuerySchema, location="query")
     @blp.doc(responses={"200": {"description": "Every determination with its history (streamed download)",
                                 "content": {"text/csv": {"schema": {"type": "string"}},
-                                            "application/json": {"schema": {"type": "object"}}}}})
+                                            "application/json": {"schema": {"type": "object"}},
+                                            MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, query):
-        """Determinations and their history for an auditor: format=csv (formula cells neutralised) or json."""
+        """Determinations and their history for an auditor: format=csv or xlsx (formula cells neutralised) or json."""
         fmt = query["format"]
         cid = query.get("catalogue_id")
-        if fmt == "xlsx":
-            from ..engine.errors import InvalidInput
-
-            raise InvalidInput("xlsx export is not available", {"format": ["use csv or json"]})
-        gen = (export_svc.iter_csv if fmt == "csv" else export_svc.iter_json)(_db(), cid)
-        resp = Response(stream_with_context(gen), mimetype="text/csv" if fmt == "csv" else "application/json")
-        resp.headers["Content-Disposition"] = f'attachment; filename="determinations.{fmt}"'
-        return resp
+        gen = {"json": export_svc.iter_json, "csv": export_svc.iter_csv, "xlsx": export_svc.iter_xlsx}[fmt](_db(), cid)
+        return download(gen, f"determinations.{fmt}", fmt)
 
 
 @blp.route("/audits/<int:audit_id>/determinations")

@@ -2,7 +2,7 @@
 the API's audit services (audit_status, audit_results_page, iter_report)."""
 from __future__ import annotations
 
-from flask import Response, render_template, request, stream_with_context
+from flask import render_template, request
 
 from ..engine.errors import InvalidInput
 from ..engine.vocabulary import REQUIREMENTS
@@ -59,18 +59,13 @@ def audit_progress(audit_id: int):
     return render_template("console/_audit_progress.html", a=svc.audit_status(_db(), audit_id))
 
 
-@blp.route("/audits/<int:audit_id>/report.<any(csv, json):fmt>")
+@blp.route("/audits/<int:audit_id>/report.<any(csv, json, jsonl, xlsx):fmt>")
 @role_required("viewer")
 def audit_report(audit_id: int, fmt: str):
-    """The same streamed report as GET /api/v1/audits/{id}/report.csv|json."""
-    gen = svc.iter_report(_db(), _store(), audit_id, fmt, request.args.get("destination") or None,
-                          request.args.get("requirement") or None)
-    first = next(gen)  # a 404/422 surfaces before the download starts
+    """The same streamed report as GET /api/v1/audits/{id}/report.csv|json|jsonl|xlsx."""
+    from ..api.downloads import download
+    from ..services.audit_report import iter_report
 
-    def body():
-        yield first
-        yield from gen
-
-    response = Response(stream_with_context(body()), mimetype="text/csv" if fmt == "csv" else "application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="audit-{audit_id}.{fmt}"'
-    return response
+    gen = iter_report(_db(), _store(), audit_id, fmt, request.args.get("destination") or None,
+                      request.args.get("requirement") or None)  # a 404/422 surfaces before the download starts
+    return download(gen, f"audit-{audit_id}.{fmt}", fmt)

@@ -105,6 +105,17 @@ def _date_arg(name: str) -> date | None:
         return None
 
 
+@blp.route("/catalogues/<int:catalogue_id>/export.<any(csv, jsonl, xlsx):fmt>")
+@role_required("viewer")
+def catalogue_export(catalogue_id: int, fmt: str):
+    """The API's GET /catalogues/{id}/export: every product, in the import's layout."""
+    from ..api.downloads import download
+    from ..services.exports import export
+
+    pieces, name = export(_db(), "catalogue", fmt, catalogue_id=catalogue_id)
+    return download(pieces, name, fmt)
+
+
 @blp.route("/catalogues/<int:catalogue_id>/upload", methods=["POST"])
 @role_required("auditor")
 def upload(catalogue_id: int):
@@ -113,11 +124,12 @@ def upload(catalogue_id: int):
     svc.get_catalogue(db, catalogue_id)
     file = request.files.get("file")
     if file is None or not file.filename:
-        return _catalogue_page(catalogue_id, upload_errors={"file": ["missing: choose a CSV, JSON or JSON Lines file"]},
+        return _catalogue_page(catalogue_id, upload_errors={"file": ["missing: choose a CSV, XLSX, JSON or JSON Lines file"]},
                                status=422)
     try:
         fmt = detect_format(file.filename, file.mimetype, request.form.get("format") or None)
-        result = import_file(db, _store(), catalogue_id, file.stream, fmt, file.filename)
+        result = import_file(db, _store(), catalogue_id, file.stream, fmt, file.filename,
+                             sheet=request.form.get("sheet", "").strip() or None)
     except InvalidInput as exc:
         return _catalogue_page(catalogue_id, upload_errors=domain_errors(exc) | {"file": [exc.message]}, status=422)
     return redirect(url_for("console.catalogue", catalogue_id=catalogue_id, report=result.report_id) + "#upload")

@@ -1,23 +1,20 @@
 """The change feed (services.changes.list_changes, as GET /api/v1/changes) with filters, and its export."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date
 
-from flask import Response, render_template, request, stream_with_context
+from flask import render_template, request
 
+from ..api.downloads import download
 from ..schemas.changes import ChangesQuerySchema
 from ..services import catalogues as cat_svc
 from ..services.changes import iter_changes, list_changes
+from ..services.exports import export
 from .blueprint import _db, blp, role_required
 from .forms import load, number
 
 PER_PAGE = 100
-EXPORT_COLUMNS = ("id", "created_at", "catalogue_id", "sku", "destination", "as_of", "old_eccn", "old_status",
-                  "old_requirement", "old_review_policy", "new_eccn", "new_status", "new_requirement",
-                  "new_review_policy", "cause_rule_ids", "from_revision", "to_revision", "run_id")
 
 
 def _filters() -> tuple[dict, dict[str, list[str]]]:
@@ -48,40 +45,27 @@ def changes():
                            catalogues=cat_svc.list_catalogues(_db()), pages=max(1, -(-page["total"] // PER_PAGE)))
 
 
-@blp.route("/changes/export.<any(csv, json):fmt>")
+@blp.route("/changes/export.<any(csv, jsonl, xlsx, json):fmt>")
 @role_required("viewer")
 def changes_export(fmt: str):
-    """Every change matching the filters (not only the page), streamed."""
+    """Every change matching the filters (not only the page), streamed: the API's export (CSV, JSON Lines,
+    XLSX; the change records with product and catalogue names), or the feed's items as one JSON document."""
     query, errors = _filters()
     if errors:
         from ..engine.errors import InvalidInput
 
         raise InvalidInput("invalid filters", errors)
     filters = {k: v for k, v in query.items() if k not in ("page", "per_page")}
-    rows = iter_changes(_db(), **filters)
+    if fmt == "json":
+        rows = iter_changes(_db(), **filters)
 
-    def as_csv():
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(EXPORT_COLUMNS)
-        for c in rows:
-            writer.writerow([c["id"], c["created_at"], c["catalogue_id"], c["sku"], c["destination"], c["as_of"],
-                             *(c["old"][k] for k in ("eccn", "status", "requirement", "review_policy")),
-                             *(c["new"][k] for k in ("eccn", "status", "requirement", "review_policy")),
-                             ",".join(c["cause_rule_ids"]), c["from_revision"], c["to_revision"], c["run_id"]])
-            if buf.tell() > 65536:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
+        def as_json():
+            yield '{"items": ['
+            for i, c in enumerate(rows):
+                yield ("," if i else "") + json.dumps(c)
+            yield "]}"
 
-    def as_json():
-        yield '{"items": ['
-        for i, c in enumerate(rows):
-            yield ("," if i else "") + json.dumps(c)
-        yield "]}"
-
-    body = as_csv() if fmt == "csv" else as_json()
-    response = Response(stream_with_context(body), mimetype="text/csv" if fmt == "csv" else "application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="changes.{fmt}"'
-    return response
+        pieces, name = as_json(), "changes.json"
+    else:
+        pieces, name = export(_db(), "changes", fmt, filters=filters)
+    return download(pieces, name, fmt)

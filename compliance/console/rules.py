@@ -100,6 +100,18 @@ def activity():
                            pages=max(1, -(-trail["total"] // 100)))
 
 
+@blp.route("/rules/activity/export.<any(csv, jsonl, xlsx):fmt>")
+@role_required("auditor")
+def activity_export(fmt: str):
+    """The whole activity log matching the filters (the API's GET /rules/audit-trail/export)."""
+    from ..api.downloads import download
+    from ..services.exports import export
+
+    filters = {k: v.strip() for k, v in request.args.items() if k in ("action", "actor") and v.strip()}
+    pieces, name = export(_db(), "activity", fmt, filters=filters)
+    return download(pieces, name, fmt)
+
+
 @blp.route("/rules/versions/<int:number>/rollback", methods=["POST"])
 @role_required("admin")
 def rollback(number: int):

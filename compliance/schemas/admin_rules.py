@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from .changes import PageQuerySchema as PaginationQuerySchema
-from .common import CountryCode, StrictBoolean, id_range
+from .common import CountryCode, StrictBoolean, TabularExportQuerySchema, id_range
 
 OP_NAMES = ("set_threshold", "add_rule", "update_rule", "end_rule", "remove_rule", "add_pack", "remove_pack",
             "add_overlay", "set_country_group", "set_vendor", "set_family")
@@ -81,6 +81,11 @@ class AuditTrailQuerySchema(PaginationQuerySchema):
     class Meta:
         unknown = RAISE
 
+    action = fields.String(validate=validate.Length(max=64), metadata={"description": "e.g. rules.publish or rules.*"})
+    actor = fields.String(validate=validate.Length(max=200))
+
+
+class AuditTrailExportQuerySchema(TabularExportQuerySchema):
     action = fields.String(validate=validate.Length(max=64), metadata={"description": "e.g. rules.publish or rules.*"})
     actor = fields.String(validate=validate.Length(max=200))
 

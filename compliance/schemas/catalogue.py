@@ -52,8 +52,11 @@ class ImportQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    format = fields.String(validate=validate.OneOf(["csv", "json", "jsonl", "ndjson"]),
-                           metadata={"description": "File format (default: from the file name or content type)"})
+    format = fields.String(validate=validate.OneOf(["csv", "tsv", "xlsx", "json", "jsonl", "ndjson"]),
+                           metadata={"description": "File format (default: from the file name or content type). "
+                                                    "CSV: comma, semicolon or tab separated (detected from the header)"})
+    sheet = fields.String(validate=validate.Length(min=1, max=31),
+                          metadata={"description": "XLSX: the sheet to read (default: the first)"})
 
 
 class ImportFileSchema(Schema):

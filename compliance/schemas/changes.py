@@ -6,7 +6,7 @@ from datetime import date
 from marshmallow import RAISE, Schema, fields, validate
 from webargs.fields import DelimitedList
 
-from .common import CountryCode, id_range, page_range
+from .common import CountryCode, TabularExportQuerySchema, id_range, page_range
 
 
 class PageQuerySchema(Schema):
@@ -21,7 +21,7 @@ class PageQuerySchema(Schema):
 PaginationQuerySchema = PageQuerySchema
 
 
-class ChangesQuerySchema(PaginationQuerySchema):
+class ChangesFilterSchema(Schema):
     class Meta:
         unknown = RAISE
 
@@ -32,6 +32,18 @@ class ChangesQuerySchema(PaginationQuerySchema):
                              metadata={"description": "Rule revision (full or prefix) the change led to"})
     version = fields.Integer(validate=id_range, metadata={"description": "Rule version number the change led to"})
     run_id = fields.Integer(validate=id_range)
+
+
+class ChangesQuerySchema(PaginationQuerySchema, ChangesFilterSchema):
+    class Meta:
+        unknown = RAISE
+
+
+class ChangesExportQuerySchema(TabularExportQuerySchema, ChangesFilterSchema):
+    """The change feed's filters and the export format."""
+
+    class Meta:
+        unknown = RAISE
 
 
 class CatalogueDiffQuerySchema(PaginationQuerySchema):

@@ -1,7 +1,7 @@
 """Shared fields and schemas."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..engine.countries import COUNTRY_INDEX
 
@@ -74,3 +74,13 @@ class HealthSchema(Schema):
     broker = fields.String()
     database_error = fields.String()
     broker_error = fields.String()
+
+
+class TabularExportQuerySchema(Schema):
+    """?format= of a table export (catalogue, change feed, activity log)."""
+
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "jsonl", "xlsx"]), metadata={
+        "description": "csv (formula cells neutralised), jsonl (JSON Lines) or xlsx (Excel workbook); streamed"})

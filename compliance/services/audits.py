@@ -1,4 +1,5 @@
-"""Catalogue audits: create (pinned rule revision), run chunks, finalize, report.
+"""Catalogue audits: create (pinned rule revision), run chunks, finalize, read results (the full report is
+services/audit_report.py).
 
 An audit evaluates every product of a catalogue as of one date for a list of destinations. It is a job
 of compliance.services.jobs: `AuditChunk`s (product id ranges) are claimed under a lease and each
@@ -11,13 +12,10 @@ chunk reset by hand leaves exactly one row per product; UNIQUE(audit_id, product
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import time
 from datetime import date, datetime, timezone
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
@@ -38,8 +36,6 @@ from .product_columns import load_chunk
 
 log = logging.getLogger(__name__)
 AUDIT_JOB = jobs.JobKind("audit", Audit, AuditChunk, "audit_id", "compliance.audits.chunk")
-REPORT_COLUMNS = ("sku", "eccn", "status", "destination", "requirement", "review_policy", "exceptions", "rule_ids",
-                  "margins", "missing")
 
 
 def _now() -> datetime:
@@ -421,51 +417,6 @@ class _Row:
     def __init__(self, outcomes: str):
         self.outcomes = outcomes
         self.product_id = self.sku = self.eccn = self.status = self.margins = self.missing = None
-
-
-def iter_report(db: Database, store, audit_id: int, fmt: str, destination: str | None = None,
-                requirement: str | None = None, batch: int = 5000) -> Iterator[str]:
-    """The full report as text pieces (CSV or JSON), streamed from a server-side cursor."""
-    audit = get_audit(db, audit_id)
-    destination = destination.upper() if destination else None
-    _check_filters(audit, destination, requirement)
-    decoder = OutcomeDecoder(store, db, audit)
-    q = (select(AuditResult.product_id, AuditResult.sku, AuditResult.eccn, AuditResult.status, AuditResult.margins,
-                AuditResult.missing, AuditResult.outcomes)
-         .where(AuditResult.audit_id == audit_id).order_by(AuditResult.product_id).execution_options(yield_per=batch))
-    if fmt == "json":
-        head = {"audit_id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status,
-                "as_of": audit.as_of.isoformat(), "destinations": audit.destinations,
-                "ruleset_revision": audit.ruleset_revision}
-        yield json.dumps(head)[:-1] + ', "results": ['
-    else:
-        buf = io.StringIO()
-        csv.writer(buf).writerow(REPORT_COLUMNS)
-        yield buf.getvalue()
-    first = True
-    with db.session() as s:
-        result = s.execute(q)
-        for rows in result.partitions(batch):
-            buf = io.StringIO()
-            writer = csv.writer(buf) if fmt == "csv" else None
-            parts = []
-            for r in rows:
-                for rec in _result_rows(decoder, r, destination, requirement):
-                    if writer is not None:
-                        writer.writerow((rec["sku"], rec["eccn"] or "", rec["status"], rec["destination"],
-                                         rec["requirement"], rec["review_policy"] or "", ",".join(rec["exceptions"]),
-                                         ",".join(rec["rule_ids"]), rec["margins"], rec["missing"]))
-                    else:
-                        parts.append(json.dumps({k: rec[k] for k in ("sku", "eccn", "status", "destination",
-                                                                     "requirement", "review_policy", "exceptions",
-                                                                     "rule_ids", "margins", "missing")}))
-            if writer is not None:
-                yield buf.getvalue()
-            elif parts:
-                yield ("" if first else ",") + ",".join(parts)
-                first = False
-    if fmt == "json":
-        yield "]}"
 
 
 # ---------------------------------------------------------------- crash recovery

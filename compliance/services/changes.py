@@ -9,12 +9,13 @@ from sqlalchemy import func, or_, select
 
 from ..db import Database
 from ..engine.errors import NotFound
-from ..models import ChangeRecord, RuleVersion
+from ..models import Catalogue, ChangeRecord, Product, RuleVersion
 from ..schemas.common import DB_ID_MAX
 
 
-def change_view(c: ChangeRecord) -> dict[str, Any]:
-    return {"id": c.id, "run_id": c.run_id, "catalogue_id": c.catalogue_id, "product_id": c.product_id, "sku": c.sku,
+def change_view(c: ChangeRecord, product_name: str | None = None, catalogue_name: str | None = None) -> dict[str, Any]:
+    return {"id": c.id, "run_id": c.run_id, "catalogue_id": c.catalogue_id, "catalogue_name": catalogue_name,
+            "product_id": c.product_id, "sku": c.sku, "product_name": product_name,
             "destination": c.destination, "as_of": c.as_of.isoformat(), "from_revision": c.from_revision,
             "to_revision": c.to_revision,
             "old": {"eccn": c.old_eccn, "status": c.old_status, "requirement": c.old_requirement,
@@ -57,6 +58,13 @@ def _filtered(session, filters: dict[str, Any]):
     return q
 
 
+def _with_names(q):
+    """The query's change records with their product's and catalogue's names (None once deleted)."""
+    return (q.add_columns(Product.name, Catalogue.name)
+            .outerjoin(Product, Product.id == ChangeRecord.product_id)
+            .outerjoin(Catalogue, Catalogue.id == ChangeRecord.catalogue_id))
+
+
 def _day_start(day: date, plus_days: int = 0) -> datetime:
     from datetime import timedelta
 
@@ -70,7 +78,8 @@ def list_changes(db: Database, page: int = 1, per_page: int = 100, **filters: An
     with db.session() as s:
         q = _filtered(s, filters)
         total = s.scalar(select(func.count()).select_from(q.subquery()))
-        items = [change_view(c) for c in s.scalars(q.order_by(C.id.desc()).offset((page - 1) * per_page).limit(per_page))]
+        items = [change_view(*r) for r in s.execute(_with_names(q).order_by(C.id.desc())
+                                                     .offset((page - 1) * per_page).limit(per_page))]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
@@ -83,7 +92,7 @@ def iter_changes(db: Database, batch: int = 1000, **filters: Any):
             q = _filtered(s, filters)
             if last_id is not None:
                 q = q.where(C.id < last_id)
-            rows = [change_view(c) for c in s.scalars(q.order_by(C.id.desc()).limit(batch))]
+            rows = [change_view(*r) for r in s.execute(_with_names(q).order_by(C.id.desc()).limit(batch))]
         if not rows:
             return
         yield from rows

@@ -1,9 +1,7 @@
-"""Export of determinations with their history (superseded and pending ones too) for an auditor: CSV
-(cells a spreadsheet would run as a formula are neutralised) or JSON, streamed."""
+"""Export of determinations with their history (superseded and pending ones too) for an auditor: CSV or XLSX
+(through the shared writer, services/tabular.py: formula cells neutralised) or JSON, streamed."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date, datetime
 from typing import Any, Iterator
@@ -13,21 +11,15 @@ from sqlalchemy import select
 from ..db import Database
 from ..models import Determination, Product
 from .determinations import determination_view, review_reasons, state_of
+from .tabular import iter_csv as _tabular_csv
+from .tabular import iter_xlsx as _tabular_xlsx
 
 COLUMNS = ("id", "catalogue_id", "sku", "product_name", "eccn", "state", "recorded_by", "recorded_at",
            "approval_required", "approved_by", "approved_at", "superseded_by", "superseded_at", "rule_version",
            "ruleset_revision", "as_of", "computed_eccn", "computed_status", "current_eccn", "current_status",
            "current_revision", "needs_review", "review_reasons", "basis_datasheet", "basis_text",
            "basis_spec_figures", "input_sha256", "decision_id")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 1000
-
-
-def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would evaluate (=, +, -, @, tab, CR first) is prefixed with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _text(value: Any) -> Any:
@@ -73,18 +65,11 @@ def export_rows(db: Database, catalogue_id: int | None = None) -> Iterator[dict[
 
 
 def iter_csv(db: Database, catalogue_id: int | None = None) -> Iterator[str]:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(COLUMNS)
-    n = 0
-    for row in export_rows(db, catalogue_id):
-        writer.writerow([neutralise("" if row[c] is None else row[c]) for c in COLUMNS])
-        n += 1
-        if n % 500 == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+    return _tabular_csv(COLUMNS, export_rows(db, catalogue_id))
+
+
+def iter_xlsx(db: Database, catalogue_id: int | None = None) -> Iterator[bytes]:
+    return _tabular_xlsx(COLUMNS, export_rows(db, catalogue_id), "determinations")
 
 
 def iter_json(db: Database, catalogue_id: int | None = None) -> Iterator[str]:

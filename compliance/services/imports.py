@@ -1,4 +1,4 @@
-"""Bulk catalogue imports from CSV, JSON and JSON Lines.
+"""Bulk catalogue imports from CSV (comma, semicolon or tab separated; .tsv), XLSX, JSON and JSON Lines.
 
 Every row goes through `ProductSchema` (the classify API's contract). Good rows are upserted by
 SKU (re-importing a file creates no duplicates); bad rows are reported one line each as
@@ -6,6 +6,17 @@ SKU (re-importing a file creates no duplicates); bad rows are reported one line 
 Rows are numbered from 1 in file order (CSV: the header is not a row; JSON Lines: blank lines are
 skipped and not counted). Duplicate SKUs within one file: the last row wins and every earlier one
 is reported as a warning (``"warning": true``), not as a rejection.
+
+Every problem of a row is reported (one line each, same row number): a row with a bad ``tpp`` and a
+bad ``datacenter`` cell gets two lines; ``rejected`` counts rows, not lines.
+
+CSV separators: the header decides. Comma, semicolon and tab are tried and the one that splits the
+header into the most known column names wins (``.tsv`` / ``format=tsv``: tab). In a semicolon-separated
+file (European spreadsheet exports) a number may use a decimal comma (``989,5``). A cell that starts with
+``'`` and then ``=``, ``+``, ``-`` or ``@`` (how exports neutralise formulas) is read without the quote.
+
+XLSX: the first sheet, or the one named by ``sheet=``; the first row is the header, the same columns as
+CSV; number cells are read as numbers, text cells as CSV cells, formula cells by their saved value.
 
 CSV layout (header row required; column order free; empty cell = field not given):
 
@@ -32,6 +43,10 @@ components                  ``SKU*count`` items joined by ``;``, e.g. ``H100-SXM
 process, release_date,      text
 notes
 source_url                  one source URL (stored as ``sources: [{"url": ...}]``)
+eccn, status,               written by the catalogue export; ignored on import
+classified_revision,
+classified_on, computed_tpp,
+performance_density
 ==========================  ===============================================================
 
 In JSON / JSON Lines a component may also be a reference ``{"product": {"sku": "X"}, "count": 8}``
@@ -41,6 +56,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -61,62 +77,79 @@ from .determinations import sync_reviews
 from .product_columns import product_columns, table_from_rows
 from .webhooks import enqueue_deliveries
 
-FORMATS = ("csv", "json", "jsonl")
+FORMATS = ("csv", "tsv", "xlsx", "json", "jsonl")
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DELIMITERS = (",", ";", "\t")
+NEUTRALISED = ("=", "+", "-", "@", "\t", "\r")  # a CSV export writes these first characters after a quote
 TEXT_COLUMNS = ("sku", "name", "vendor", "family", "kind", "process", "release_date", "hbm_packaging", "notes")
 NUMBER_COLUMNS = ("tpp", "die_area_mm2", "io_bandwidth_gb_per_s", "memory_bandwidth_gb_per_s", "package_area_mm2",
                   "transistors")
 OTHER_COLUMNS = ("datacenter", "throughput", "logic_dies", "components", "source_url")
 PER_FORMAT_COLUMNS = {f"{kind}_{fmt}_tops": (fmt, f"{kind}_tops") for fmt in FORMAT_BITS for kind in ("dense", "sparse")}
 CSV_COLUMNS = TEXT_COLUMNS + NUMBER_COLUMNS + OTHER_COLUMNS + tuple(PER_FORMAT_COLUMNS)
+# Written by the catalogue export (the product's standing and computed metrics), ignored on import, so an
+# exported file can be edited and imported back as it is.
+EXPORT_ONLY_COLUMNS = ("eccn", "status", "classified_revision", "classified_on", "computed_tpp", "performance_density")
 BATCH_ROWS = 20_000
 MAX_REPORTED = 100_000  # error lines kept in the stored report (counts stay exact beyond it)
 
 
 class RowError(Exception):
-    """A row that cannot become a product: which field and what is wrong."""
+    """A row that cannot become a product: which field and what is wrong (`problems`: every one)."""
 
-    def __init__(self, field_name: str, problem: str):
+    def __init__(self, field_name: str, problem: str, more: list[tuple[str, str]] | None = None):
         super().__init__(problem)
         self.field = field_name
         self.problem = problem
+        self.problems = [(field_name, problem)] + list(more or [])
 
     def __reduce__(self):
         # Rows travel to the validation pool pickled; the default (cls, self.args) would call
         # RowError(problem) in the worker, which then dies unpickling its task and the import hangs.
-        return (type(self), (self.field, self.problem))
+        return (type(self), (self.field, self.problem, self.problems[1:]))
 
 
 # ---------------------------------------------------------------- parsing
 
 def detect_format(filename: str | None, content_type: str | None = None, explicit: str | None = None) -> str:
-    """csv / json / jsonl from an explicit choice, the file name, or the content type."""
+    """csv / tsv / xlsx / json / jsonl from an explicit choice, the file name, or the content type."""
+    known = "csv, tsv, xlsx, json or jsonl"
     if explicit:
         fmt = explicit.lower().lstrip(".")
         fmt = {"ndjson": "jsonl"}.get(fmt, fmt)
         if fmt not in FORMATS:
-            raise InvalidInput(f"unknown format {explicit!r}; use csv, json or jsonl",
-                               {"format": [f"must be one of csv, json, jsonl, got {explicit!r}"]})
+            raise InvalidInput(f"unknown format {explicit!r}; use {known}",
+                               {"format": [f"must be one of {', '.join(FORMATS)}, got {explicit!r}"]})
         return fmt
     name = (filename or "").lower()
-    for suffix, fmt in ((".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json")):
+    for suffix, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".xlsx", "xlsx"), (".xlsm", "xlsx"),
+                        (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json")):
         if name.endswith(suffix):
             return fmt
+    if name.endswith(".xls"):
+        raise InvalidInput("old Excel .xls workbooks are not read: save the sheet as .xlsx or CSV",
+                           {"format": ["xls is not supported; use xlsx or csv"]})
     ctype = (content_type or "").split(";")[0].strip().lower()
-    fmt = {"text/csv": "csv", "application/json": "json", "application/x-ndjson": "jsonl",
-           "application/jsonl": "jsonl"}.get(ctype)
+    fmt = {"text/csv": "csv", "text/tab-separated-values": "tsv", XLSX_MEDIA_TYPE: "xlsx",
+           "application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}.get(ctype)
     if fmt:
         return fmt
-    raise InvalidInput("cannot tell the file format: name the file .csv, .json or .jsonl, or pass format=",
-                       {"format": ["unknown; give format=csv|json|jsonl"]})
+    raise InvalidInput("cannot tell the file format: name the file .csv, .tsv, .xlsx, .json or .jsonl, or pass format=",
+                       {"format": ["unknown; give format=csv|tsv|xlsx|json|jsonl"]})
 
 
-def iter_rows(stream: IO[bytes], fmt: str, convert_csv: bool = True) -> Iterator[tuple[int, dict | RowError]]:
-    """(row number, raw product dict or RowError) for every row of the file (CSV rows stay
+def iter_rows(stream: IO[bytes], fmt: str, convert_csv: bool = True,
+              sheet: str | None = None) -> Iterator[tuple[int, dict | RowError]]:
+    """(row number, raw product dict or RowError) for every row of the file (CSV and XLSX rows stay
     unconverted `CsvRow`s when convert_csv is False: the prepare step converts them)."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="" if fmt == "csv" else None)
+    if fmt == "xlsx":
+        yield from _iter_xlsx(stream, sheet, convert_csv)
+        return
+    tabular = fmt in ("csv", "tsv")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="" if tabular else None)
     try:
-        if fmt == "csv":
-            yield from _iter_csv(text, convert_csv)
+        if tabular:
+            yield from _iter_csv(text, convert_csv, delimiter="\t" if fmt == "tsv" else None)
         elif fmt == "jsonl":
             yield from _iter_jsonl(text)
         else:
@@ -159,54 +192,154 @@ def _iter_jsonl(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
         yield n, item if isinstance(item, dict) else RowError("_row", f"expected an object, got {type(item).__name__}")
 
 
-def _iter_csv(text: IO[str], convert: bool = True) -> Iterator[tuple[int, dict | RowError]]:
-    reader = csv.reader(text)
+def _sniff_delimiter(first_line: str) -> str:
+    """The separator that splits the header line into the most known column names (comma on a tie)."""
+    def score(d: str) -> int:
+        cells = next(csv.reader([first_line], delimiter=d), [])
+        return sum(c.strip() in CSV_COLUMNS for c in cells)
+
+    return max(DELIMITERS, key=lambda d: (score(d), d == ","))
+
+
+def _iter_csv(text: IO[str], convert: bool = True, delimiter: str | None = None) -> Iterator[tuple[int, dict | RowError]]:
+    first = text.readline()
+    if delimiter is None:
+        delimiter = _sniff_delimiter(first)
+    reader = csv.reader(itertools.chain([first] if first else [], text), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         raise InvalidInput("file is empty: a CSV import needs a header row", {"file": ["empty"]}) from None
     except csv.Error as exc:
         raise InvalidInput(f"unreadable CSV header: {exc}", {"file": [str(exc)]}) from None
-    header = [h.strip() for h in header]
-    unknown = [h for h in header if h not in CSV_COLUMNS]
+    decimal_comma = delimiter == ";"
+
+    def cells_of():
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RowError("_row", f"unreadable CSV row: {exc}")
+                continue
+            yield [c[1:] if c[:1] == "'" and c[1:2] in NEUTRALISED else c for c in cells]
+
+    yield from _iter_table(header, cells_of(), convert, decimal_comma, "CSV")
+
+
+def _check_header(header: list[str], kind: str) -> None:
+    unknown = [h for h in header if h not in CSV_COLUMNS and h not in EXPORT_ONLY_COLUMNS]
     if unknown or "name" not in header:
         problems = []
         if unknown:
             problems.append(f"unknown column(s): {', '.join(repr(u[:40]) for u in unknown[:10])}")
         if "name" not in header:
             problems.append("missing required column 'name'")
-        raise InvalidInput("bad CSV header: " + "; ".join(problems) + f" (known columns: {', '.join(CSV_COLUMNS[:20])}, ...)",
+        raise InvalidInput(f"bad {kind} header: " + "; ".join(problems) + f" (known columns: {', '.join(CSV_COLUMNS[:20])}, ...)",
                            {"header": problems})
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
-        raise InvalidInput(f"bad CSV header: column(s) listed twice: {', '.join(dup)}", {"header": [f"duplicate {dup}"]})
+        raise InvalidInput(f"bad {kind} header: column(s) listed twice: {', '.join(dup)}", {"header": [f"duplicate {dup}"]})
+
+
+def _iter_table(header: list[str], rows: Iterator[list[str] | RowError], convert: bool, decimal_comma: bool,
+                kind: str) -> Iterator[tuple[int, dict | RowError]]:
+    """Header + rows of text cells (CSV or a sheet) -> numbered CsvRows (or specs, or RowErrors)."""
+    header = [h.strip() for h in header]
+    _check_header(header, kind)
     width = len(header)
     n = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
+    for cells in rows:
+        if isinstance(cells, RowError):
             n += 1
-            yield n, RowError("_row", f"unreadable CSV row: {exc}")
+            yield n, cells
             continue
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
+        if not cells or all(not c.strip() for c in cells):
             continue
         n += 1
         if len(cells) != width:
             yield n, RowError("_row", f"expected {width} cells, got {len(cells)}")
             continue
+        row = CsvRow(zip(header, cells))
+        row.decimal_comma = decimal_comma
         if not convert:
-            yield n, CsvRow(zip(header, cells))
+            yield n, row
             continue
         try:
-            yield n, csv_row_to_spec(dict(zip(header, cells)))
+            yield n, csv_row_to_spec(row, decimal_comma)
         except RowError as exc:
             yield n, exc
 
 
-def _number(col: str, text: str) -> float | int:
+def _xlsx_text(value: Any) -> str:
+    """One sheet cell as the CSV cell text it stands for."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return str(value)
+
+
+def _iter_xlsx(stream: IO[bytes], sheet: str | None, convert: bool) -> Iterator[tuple[int, dict | RowError]]:
+    import tempfile
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    if not (hasattr(stream, "seekable") and stream.seekable()):  # a request body: openpyxl needs to seek
+        spool = tempfile.TemporaryFile()
+        while piece := stream.read(1 << 20):
+            spool.write(piece)
+        spool.seek(0)
+        stream = spool
+    try:
+        wb = load_workbook(stream, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InvalidInput(f"file is not a readable XLSX workbook ({type(exc).__name__}: {str(exc)[:200]})",
+                           {"file": ["not an XLSX workbook"]}) from None
+    try:
+        if sheet:
+            if sheet not in wb.sheetnames:
+                raise InvalidInput(f"no sheet {sheet!r} in the workbook (sheets: {', '.join(wb.sheetnames)})",
+                                   {"sheet": [f"unknown sheet; one of {wb.sheetnames}"]})
+            ws = wb[sheet]
+        else:
+            ws = wb.worksheets[0]
+        values = ws.iter_rows(values_only=True)
+        header = next(values, None)
+        if header is None or all(v is None for v in header):
+            raise InvalidInput(f"sheet {ws.title!r} is empty: an XLSX import needs a header row",
+                               {"file": ["empty sheet"]})
+        header = [_xlsx_text(v) for v in header]
+        while header and not header[-1].strip():  # trailing empty header cells: unused columns
+            header.pop()
+        width = len(header)
+
+        def rows():
+            for r in values:
+                cells = [_xlsx_text(v) for v in r]
+                extra = cells[width:]
+                cells = cells[:width] + [""] * (width - len(cells))
+                if any(c.strip() for c in extra):
+                    yield RowError("_row", f"cells beyond the header's {width} columns")
+                    continue
+                yield cells
+
+        yield from _iter_table(header, rows(), convert, False, "XLSX")
+    finally:
+        wb.close()
+
+
+def _number(col: str, text: str, decimal_comma: bool = False) -> float | int:
+    if decimal_comma and "," in text and "." not in text:
+        text = text.replace(",", ".", 1) if text.count(",") == 1 else text
     try:
         v = float(text)
     except ValueError:
@@ -216,9 +349,23 @@ def _number(col: str, text: str) -> float | int:
     return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
 
 
-def csv_row_to_spec(row: dict[str, str]) -> dict[str, Any]:
-    """One CSV row (column -> cell text) as a product spec for ProductSchema (see the module doc)."""
+def csv_row_to_spec(row: dict[str, str], decimal_comma: bool = False) -> dict[str, Any]:
+    """One CSV row (column -> cell text) as a product spec for ProductSchema (see the module doc).
+    Raises a RowError carrying every bad cell's problem."""
+    spec, problems = csv_row_to_partial_spec(row, decimal_comma)
+    if problems:
+        raise RowError(problems[0][0], problems[0][1], problems[1:])
+    return spec
+
+
+def csv_row_to_partial_spec(row: dict[str, str], decimal_comma: bool = False) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """(spec of the cells that converted, [(column, problem)] of those that did not)."""
     spec: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+
+    def number(col: str, text: str):
+        return _number(col, text, decimal_comma)
+
     for col in TEXT_COLUMNS:
         v = row.get(col, "").strip()
         if v:
@@ -226,32 +373,45 @@ def csv_row_to_spec(row: dict[str, str]) -> dict[str, Any]:
     for col in NUMBER_COLUMNS:
         v = row.get(col, "").strip()
         if v:
-            spec[col] = _number(col, v)
+            try:
+                spec[col] = number(col, v)
+            except RowError as exc:
+                problems.append((exc.field, exc.problem))
     dc = row.get("datacenter", "").strip().lower()
     if dc:
         if dc not in ("true", "false"):
-            raise RowError("datacenter", f"must be true or false, got {row['datacenter']!r}")
-        spec["datacenter"] = dc == "true"
+            problems.append(("datacenter", f"must be true or false, got {row['datacenter']!r}"))
+        else:
+            spec["datacenter"] = dc == "true"
     throughput: list[dict[str, Any]] = []
-    for item in filter(None, (p.strip() for p in row.get("throughput", "").split(";"))):
-        parts = [p.strip() for p in item.split(":")]
-        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() not in ("sparse", "dense")):
-            raise RowError("throughput", f"expected 'format:tops' or 'format:tops:sparse', got {item!r}")
-        key = "sparse_tops" if len(parts) == 3 and parts[2].lower() == "sparse" else "dense_tops"
-        throughput.append({"format": parts[0].lower(), key: _number("throughput", parts[1])})
+    try:
+        for item in filter(None, (p.strip() for p in row.get("throughput", "").split(";"))):
+            parts = [p.strip() for p in item.split(":")]
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() not in ("sparse", "dense")):
+                raise RowError("throughput", f"expected 'format:tops' or 'format:tops:sparse', got {item!r}")
+            key = "sparse_tops" if len(parts) == 3 and parts[2].lower() == "sparse" else "dense_tops"
+            throughput.append({"format": parts[0].lower(), key: number("throughput", parts[1])})
+    except RowError as exc:
+        problems.append((exc.field, exc.problem))
     for col, (fmt, key) in PER_FORMAT_COLUMNS.items():
         v = row.get(col, "").strip()
         if v:
-            throughput.append({"format": fmt, key: _number(col, v)})
+            try:
+                throughput.append({"format": fmt, key: number(col, v)})
+            except RowError as exc:
+                problems.append((exc.field, exc.problem))
     if throughput:
         spec["throughput"] = throughput
     dies = []
-    for item in filter(None, (p.strip() for p in row.get("logic_dies", "").split(";"))):
-        parts = [p.strip() for p in item.split(":")]
-        if len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("np", "planar")):
-            raise RowError("logic_dies", f"expected 'area' or 'area:np' or 'area:planar', got {item!r}")
-        dies.append({"area_mm2": _number("logic_dies", parts[0]),
-                     **({"non_planar": parts[1].lower() == "np"} if len(parts) == 2 else {})})
+    try:
+        for item in filter(None, (p.strip() for p in row.get("logic_dies", "").split(";"))):
+            parts = [p.strip() for p in item.split(":")]
+            if len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("np", "planar")):
+                raise RowError("logic_dies", f"expected 'area' or 'area:np' or 'area:planar', got {item!r}")
+            dies.append({"area_mm2": number("logic_dies", parts[0]),
+                         **({"non_planar": parts[1].lower() == "np"} if len(parts) == 2 else {})})
+    except RowError as exc:
+        problems.append((exc.field, exc.problem))
     if dies:
         spec["logic_dies"] = dies
     comps = []
@@ -260,16 +420,53 @@ def csv_row_to_spec(row: dict[str, str]) -> dict[str, Any]:
         try:
             n = int(count)
         except ValueError:
-            raise RowError("components", f"count must be a whole number in {item!r}") from None
+            problems.append(("components", f"count must be a whole number in {item!r}"))
+            break
         if not sku.strip():
-            raise RowError("components", f"missing SKU in {item!r}")
+            problems.append(("components", f"missing SKU in {item!r}"))
+            break
         comps.append({"product": {"sku": sku.strip()}, "count": n})
     if comps:
         spec["components"] = comps
     url = row.get("source_url", "").strip()
     if url:
         spec["sources"] = [{"url": url}]
-    return spec
+    return spec, problems
+
+
+def spec_to_csv_row(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored product spec as one row of the CSV layout (the inverse of csv_row_to_spec): what the
+    catalogue export writes, so an exported file imports back to the same products. Systems name
+    their components by SKU; extra source fields (title, note) are not columns (JSON Lines keeps them)."""
+    row: dict[str, Any] = {c: spec.get(c) for c in TEXT_COLUMNS + NUMBER_COLUMNS if spec.get(c) not in (None, "")}
+    if spec.get("datacenter") is not None:
+        row["datacenter"] = "true" if spec["datacenter"] else "false"
+    items = []
+    for t in spec.get("throughput") or []:
+        if t.get("sparse_tops") is not None:
+            items.append(f"{t['format']}:{_num_text(t['sparse_tops'])}:sparse")
+        elif t.get("dense_tops") is not None:
+            items.append(f"{t['format']}:{_num_text(t['dense_tops'])}")
+    if items:
+        row["throughput"] = ";".join(items)
+    dies = [_num_text(d["area_mm2"]) + ("" if d.get("non_planar") is None else (":np" if d["non_planar"] else ":planar"))
+            for d in spec.get("logic_dies") or []]
+    if dies:
+        row["logic_dies"] = ";".join(dies)
+    comps = []
+    for c in spec.get("components") or []:
+        p = c.get("product") or {}
+        comps.append(f"{p.get('sku') or p.get('name')}*{c.get('count', 1)}")
+    if comps:
+        row["components"] = ";".join(comps)
+    urls = [src["url"] for src in spec.get("sources") or [] if src.get("url")]
+    if urls:
+        row["source_url"] = urls[0]
+    return row
+
+
+def _num_text(v: Any) -> str:
+    return repr(int(v)) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else str(v)
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -291,12 +488,6 @@ def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def row_error(row: int, field_name: str, problem: str) -> dict[str, Any]:
     return {"row": row, "field": field_name, "problem": problem}
-
-
-def _validation_error(row: int, exc: ValidationError) -> dict[str, Any]:
-    pairs = _flatten(exc.messages)
-    first = pairs[0][0] if pairs else "_row"
-    return row_error(row, first, "; ".join(f"{f}: {p}" if f != first else p for f, p in pairs))
 
 
 def _is_reference(comp: Any) -> bool:
@@ -347,21 +538,25 @@ class ImportResult:
                 "duplicates": self.duplicates, "errors": self.errors, "warnings": self.warnings,
                 "seconds": round(self.seconds, 3)}
 
-    def _reject(self, entry: dict) -> None:
+    def _reject(self, entries: list[dict]) -> None:
+        """One rejected row, with every problem found in it (one entry each)."""
         self.rejected += 1
         if len(self.errors) < MAX_REPORTED:
-            self.errors.append(entry)
+            self.errors.extend(entries)
 
 
 class CsvRow(dict):
-    """A CSV row's cells by column, not yet converted (conversion runs in the prepare step)."""
+    """A CSV (or sheet) row's cells by column, not yet converted (conversion runs in the prepare step).
+    `decimal_comma`: the file is semicolon-separated, so ``989,5`` is a number."""
+
+    decimal_comma = False
 
 
 def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_copy: bool,
              rulebook=None) -> list[tuple]:
     """Validate a batch of rows and build their Product rows. Runs in a worker process for big files.
 
-    Returns ("ok", row, sku, payload) | ("err", row, field, problem) | ("defer", row, raw) per row,
+    Returns ("ok", row, sku, payload) | ("err", row, [(field, problem), ...]) | ("defer", row, raw) per row,
     in input order; payload is a COPY text line (PostgreSQL) or a column dict.
     """
     rulebook = rulebook if rulebook is not None else _WORKER_STATE["rulebook"]
@@ -370,12 +565,13 @@ def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_
     good: list[tuple[int, dict, dict]] = []
     for row, raw in items:
         if isinstance(raw, CsvRow):
-            try:
-                raw = csv_row_to_spec(raw)
-            except RowError as exc:
-                raw = exc
+            partial, problems = csv_row_to_partial_spec(raw, getattr(raw, "decimal_comma", False))
+            if problems:
+                out.append(("err", row, problems + _other_problems(loader, partial, problems)))
+                continue
+            raw = partial
         if isinstance(raw, RowError):
-            out.append(("err", row, raw.field, raw.problem))
+            out.append(("err", row, raw.problems))
             continue
         if _has_references(raw):
             out.append(("defer", row, raw))
@@ -383,8 +579,7 @@ def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_
         try:
             spec = loader.load(raw)
         except ValidationError as exc:
-            e = _validation_error(row, exc)
-            out.append(("err", row, e["field"], e["problem"]))
+            out.append(("err", row, _flatten(exc.messages) or [("_row", "invalid")]))
             continue
         spec["sku"] = raw["sku"] = spec.get("sku") or spec["name"]
         out.append(None)  # placeholder, filled below in order
@@ -395,6 +590,19 @@ def _prepare(items: list[tuple[int, Any]], catalogue_id: int, revision: str, as_
         for (pos, spec, _), r in zip(good, rows):
             out[pos] = ("ok", out_row(items, pos, out), spec["sku"], _copy_line(r) if as_copy else r)
     return out
+
+
+def _other_problems(loader, partial: dict, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The schema's problems with the cells that did convert (so one upload shows every bad cell), less
+    those a cell that did not convert explains (a missing figure, a whole-row rule)."""
+    bad = {f for f, _ in problems}
+    if bad & {"throughput", "tpp", "logic_dies", "die_area_mm2"} or any(f.startswith(("dense_", "sparse_")) for f in bad):
+        bad |= {"throughput", "tpp", "logic_dies", "die_area_mm2"}
+    try:
+        loader.load(partial)
+    except ValidationError as exc:
+        return [(f, p) for f, p in _flatten(exc.messages) if f.split(".")[0] not in bad and f != "_row"]
+    return []
 
 
 def out_row(items, pos, out) -> int:
@@ -440,7 +648,7 @@ def _batches(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[
 
 
 def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: str, filename: str = "",
-                batch_rows: int = BATCH_ROWS, workers: int = 1) -> ImportResult:
+                batch_rows: int = BATCH_ROWS, workers: int = 1, sheet: str | None = None) -> ImportResult:
     """Validate and upsert every row of a file into a catalogue; store and return the report.
 
     Streams the file in batches (memory stays flat for millions of rows). With workers > 1, batches
@@ -475,7 +683,7 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
         for o in outcomes:
             if o[0] == "err":
                 result.rows_read += 1
-                result._reject(row_error(o[1], o[2], o[3]))
+                result._reject([row_error(o[1], f, p) for f, p in o[2]])
             elif o[0] == "defer":
                 deferred.append((o[1], o[2]))  # counted when resolved
             else:
@@ -497,7 +705,7 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
         if len(pending) >= batch_rows:
             flush()
 
-    rows = iter_rows(stream, fmt, convert_csv=False)
+    rows = iter_rows(stream, fmt, convert_csv=False, sheet=sheet)
     batches = _batches(rows, batch_rows if workers <= 1 else min(batch_rows, 5000))
     if workers > 1:
         import multiprocessing as mp
@@ -528,9 +736,9 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
             try:
                 outcomes = _prepare([(row, raw)], catalogue_id, version.revision, as_copy, rulebook)
             except RecursionError:
-                outcomes = [("err", row, "components", "components nest too deeply (a cycle?)")]
+                outcomes = [("err", row, [("components", "components nest too deeply (a cycle?)")])]
             if outcomes[0][0] == "defer":  # a reference that resolved to another reference
-                outcomes = [("err", row, "components", "component references must resolve to full products")]
+                outcomes = [("err", row, [("components", "component references must resolve to full products")])]
             take(outcomes)
         flush()
     timing["parse_validate"] = time.perf_counter() - t0 - timing["write"]
@@ -586,8 +794,8 @@ def _resolve_references(db: Database, catalogue_id: int, deferred: list[tuple[in
             comps.append(c)
         if missing:
             result.rows_read += 1
-            result._reject(row_error(row, "components", f"unknown component SKU(s): {', '.join(missing)} "
-                                                        "(not in this file or the catalogue)"))
+            result._reject([row_error(row, "components", f"unknown component SKU(s): {', '.join(missing)} "
+                                                         "(not in this file or the catalogue)")])
             continue
         out.append((row, {**raw, "components": comps}))
     return out
@@ -722,10 +930,10 @@ def _copy_upsert_lines(session, lines: list[str]) -> tuple[int, int]:
 
 
 def import_path(db: Database, store, catalogue_id: int, path: str, fmt: str | None = None,
-                workers: int = 1) -> ImportResult:
+                workers: int = 1, sheet: str | None = None) -> ImportResult:
     """Import a file from disk (CLI, sample catalogue, benchmark)."""
     import os
 
     fmt = detect_format(path, None, fmt)
     with open(path, "rb") as fh:
-        return import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path), workers=workers)
+        return import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path), workers=workers, sheet=sheet)

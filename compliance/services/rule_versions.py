@@ -752,15 +752,21 @@ def diff_versions(db: Database, from_number: int, to_number: int) -> dict[str, A
             | diff_contents(a.content, b.content)
 
 
+def trail_query(action: str | None = None, actor: str | None = None):
+    """The audit events matching an action (``*`` wildcards) and an actor."""
+    q = select(AuditEvent)
+    if action:
+        q = q.where(AuditEvent.action.like(action.replace("*", "%")))
+    if actor:
+        q = q.where(AuditEvent.actor == actor)
+    return q
+
+
 def audit_trail(db: Database, page: int = 1, per_page: int = 100, action: str | None = None,
                 actor: str | None = None) -> dict[str, Any]:
     """Who changed what, when and why (rules, keys and webhooks), newest first."""
     with db.session() as s:
-        q = select(AuditEvent)
-        if action:
-            q = q.where(AuditEvent.action.like(action.replace("*", "%")))
-        if actor:
-            q = q.where(AuditEvent.actor == actor)
+        q = trail_query(action, actor)
         total = s.scalar(select(func.count()).select_from(q.subquery()))
         rows = s.scalars(q.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page))
         items = [{"id": e.id, "at": e.at.isoformat() if e.at else None, "actor": e.actor, "action": e.action,
