@@ -47,12 +47,20 @@ def test_record_list_and_export_determinations(runner, tmp_path):
     r = runner.invoke(main, ["determinations", "export", "--out", str(out), "--catalogue", "chips"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [(x["sku"], x["eccn"], x["needs_review"]) for x in rows] == [("h100", "EAR99", "True"),
-                                                                          ("h20", "EAR99", "False")]
+    assert [(x["sku"], x["eccn"], x["needs_review"]) for x in rows] == [("h100", "EAR99", "true"),
+                                                                          ("h20", "EAR99", "false")]
     assert rows[0]["basis_text"] == "'=1+1" and rows[0]["recorded_by"] == "Ada (cli)"
     out_json = tmp_path / "dets.json"
     runner.invoke(main, ["determinations", "export", "--out", str(out_json)])
     assert [x["sku"] for x in json.loads(out_json.read_text())["items"]] == ["h100", "h20"]
+    out_xlsx = tmp_path / "dets.xlsx"
+    assert runner.invoke(main, ["determinations", "export", "--out", str(out_xlsx)]).exit_code == 0
+    from openpyxl import load_workbook
+
+    ws = load_workbook(out_xlsx).active
+    header = [c.value for c in ws[1]]
+    assert ws.max_row == 3 and ws.cell(2, header.index("basis_text") + 1).value == "=1+1"  # a string, not a formula
+    assert ws.cell(2, header.index("basis_text") + 1).data_type == "s"
 
 
 def test_bad_input_exits_non_zero_naming_the_field(runner):
