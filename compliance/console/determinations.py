@@ -109,17 +109,15 @@ def set_policy(catalogue_id: int):
     return redirect(url_for("console.catalogue_determinations", catalogue_id=catalogue_id))
 
 
-@blp.route("/catalogues/<int:catalogue_id>/determinations/export.<any(csv, json):fmt>")
+@blp.route("/catalogues/<int:catalogue_id>/determinations/export.<any(csv, xlsx, json):fmt>")
 @role_required("auditor")
 def export(catalogue_id: int, fmt: str):
     """The same streamed export as GET /api/v1/determinations/export (every determination with its history)."""
-    from flask import Response, stream_with_context
-
+    from ..api.downloads import download
     from ..services import determination_export
 
     db = _db()
     catalogue_svc.get_catalogue(db, catalogue_id)
-    gen = (determination_export.iter_csv if fmt == "csv" else determination_export.iter_json)(db, catalogue_id)
-    response = Response(stream_with_context(gen), mimetype="text/csv" if fmt == "csv" else "application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="determinations-{catalogue_id}.{fmt}"'
-    return response
+    gen = {"csv": determination_export.iter_csv, "xlsx": determination_export.iter_xlsx,
+           "json": determination_export.iter_json}[fmt](db, catalogue_id)
+    return download(gen, f"determinations-{catalogue_id}.{fmt}", fmt)
