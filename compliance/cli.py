@@ -18,9 +18,44 @@ def _app():
     return create_app()
 
 
+def _load_table_products(path: Path) -> list[dict[str, Any]]:
+    """Products of a CSV/TSV/XLSX file in the catalogue import's layout; systems' component SKUs are
+    resolved against the file's other rows."""
+    from .engine.errors import ComplianceError
+    from .services.imports import RowError, detect_format, iter_rows
+
+    fmt = detect_format(path.name)
+    rows, problems = [], []
+    try:
+        with path.open("rb") as fh:
+            for n, item in iter_rows(fh, fmt):
+                if isinstance(item, RowError):
+                    problems += [f"row {n}: {f}: {p}" for f, p in item.problems]
+                else:
+                    rows.append(item)
+    except ComplianceError as exc:
+        raise click.UsageError(f"{path}: {exc.message}") from None
+    if problems:
+        raise click.UsageError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems[:50]))
+    by_sku = {r.get("sku") or r.get("name"): r for r in rows}
+    for r in rows:
+        for c in r.get("components") or []:
+            ref = c.get("product", {}).get("sku") if set(c.get("product", {})) == {"sku"} else None
+            if ref is not None:
+                if ref not in by_sku or by_sku[ref] is r:
+                    raise click.UsageError(f"{path}: {r.get('sku') or r['name']}: component {ref!r} is not in the file")
+                c["product"] = by_sku[ref]
+    return rows
+
+
 def _load_products(path: Path) -> list[dict[str, Any]]:
     import yaml
 
+    if path.suffix.lower() in (".csv", ".tsv", ".tab", ".xlsx", ".xlsm"):
+        data = _load_table_products(path)
+        if not data:
+            raise click.UsageError(f"{path}: no products in the file")
+        return data
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix in (".yaml", ".yml"):
@@ -81,10 +116,107 @@ def _destinations(value: str | None, option: str = "--to") -> list[str]:
     return codes
 
 
-@click.group()
+class ComplianceGroup(click.Group):
+    """The command group: a domain error (no such audit, bad input, a conflict) or a bad setting is a
+    clear message and exit code 1 (2 for settings), never a traceback."""
+
+    def invoke(self, ctx):
+        from .config import ConfigError
+        from .engine.errors import ComplianceError
+
+        try:
+            return super().invoke(ctx)
+        except ComplianceError as exc:
+            raise click.ClickException(error_line(exc)) from None
+        except ConfigError as exc:
+            click.echo(click.style("invalid configuration:", fg="red"), err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            raise SystemExit(2) from None
+        finally:
+            # Celery AsyncResults of the tasks a command sent sit in reference cycles; collected at interpreter
+            # shutdown their __del__ talks to Redis and prints "Exception ignored in AsyncResult.__del__".
+            # Collect them now, while the interpreter (and the Redis client) still works.
+            _release_task_results()
+
+
+def _release_task_results() -> None:
+    """Celery keeps the AsyncResult of each task a command sent (subscribed on Redis) until the interpreter
+    shuts down; their __del__ then talks to a Redis client that is half torn down and prints "Exception
+    ignored in AsyncResult.__del__". Unsubscribe them now, while everything still works."""
+    tasks = sys.modules.get("compliance.tasks")
+    backend = getattr(getattr(tasks, "celery_app", None), "_local", None)
+    backend = getattr(backend, "backend", None)
+    pending = getattr(backend, "_pending_results", None)
+    if backend is None or pending is None:
+        return
+    for mapping in pending:  # task id -> {id(result): result}
+        for waiters in list(mapping.values()):
+            for result in list(waiters.values()):
+                try:
+                    backend.remove_pending_result(result)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+
+
+def error_line(exc) -> str:
+    """A domain error as one line: the message, then each field's problems."""
+    parts = [exc.message]
+    errors = exc.errors
+    if isinstance(errors, dict):
+        for field_name, msgs in errors.items():
+            msgs = msgs if isinstance(msgs, list) else [msgs]
+            text = "; ".join(str(m) for m in msgs)
+            if text and text not in exc.message:
+                parts.append(f"{field_name}: {text}")
+    elif isinstance(errors, list) and errors and not isinstance(errors[0], dict):
+        parts += [str(e) for e in errors[:10]]
+    return " - ".join(parts)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def echo_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: str = "(none)") -> None:
+    """Rows as an aligned table: `columns` are (key, heading); numbers are right-aligned."""
+    if not rows:
+        click.echo(empty)
+        return
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+        if isinstance(v, (list, tuple)):
+            return ",".join(map(str, v))
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {n}" for k, n in sorted(v.items()))
+        return str(v)
+
+    text = [[cell(r.get(k)) for k, _ in columns] for r in rows]
+    numeric = [all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) or r.get(k) is None
+                   for r in rows) for k, _ in columns]
+    widths = [max(len(h), *(len(t[i]) for t in text)) for i, (_, h) in enumerate(columns)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)).rstrip()
+
+    click.echo(click.style(line([h for _, h in columns]), bold=True))
+    for t in text:
+        click.echo(line(t))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the data as JSON instead of a table.")
+
+
+@click.group(cls=ComplianceGroup)
 @click.version_option(package_name="export-compliance-checker")
 def main() -> None:
-    """Export-control compliance for AI chips (ECCN 3A090/4A090). Not legal advice."""
+    """Export-control compliance for AI chips (ECCN 3A090/4A090). Not legal advice.
+
+    Shell completion (bash, zsh, fish): eval "$(_COMPLIANCE_COMPLETE=bash_source compliance)"."""
 
 
 @main.command()
@@ -101,7 +233,8 @@ def main() -> None:
               help="Export from the US, reexport from abroad, or transfer within a country.")
 def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, as_json: bool,
              transaction_type: str) -> None:
-    """Classify the product(s) in FILE (JSON, JSON Lines or YAML)."""
+    """Classify the product(s) in FILE: JSON, JSON Lines, YAML, or a CSV/TSV/XLSX in the catalogue import's
+    layout (see `compliance catalogue import`)."""
     from .engine import build_table, evaluate, load_rulebook
     from .engine.explain import Explanation
 
@@ -168,12 +301,13 @@ def render_decision(d: dict[str, Any]) -> str:
 
 @main.group()
 def rules() -> None:
-    """Rule packs: validate, export."""
+    """Rule packs and the rule workflow: validate, export; draft, edit, preview, publish, rollback, diff."""
 
 
 @rules.command("validate")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False), required=False)
-def rules_validate(directory: str | None) -> None:
+@json_option
+def rules_validate(directory: str | None, as_json: bool) -> None:
     """Validate a rules directory (schema + every pack's test cases). Default: RULES_DIR."""
     from .config import Config
     from .engine import Rulebook, RulebookInvalid, load_rulebook_content
@@ -183,12 +317,22 @@ def rules_validate(directory: str | None) -> None:
     try:
         rulebook = Rulebook(load_rulebook_content(directory))
     except RulebookInvalid as exc:
+        if as_json:
+            echo_json({"valid": False, "errors": exc.errors})
+            raise SystemExit(1) from None
         click.echo(click.style(f"{len(exc.errors)} problem(s):", fg="red"), err=True)
         for e in exc.errors:
             click.echo(f"  {e}", err=True)
         raise SystemExit(1) from None
     results = run_pack_tests(rulebook)
     failed = [r for r in results if not r.passed]
+    if as_json:
+        echo_json({"valid": not failed, "packs": len(rulebook.packs), "rules": len(rulebook.rules),
+                   "revision": rulebook.revision, "tests": {"passed": len(results) - len(failed), "failed": len(failed)},
+                   "failures": [{"pack": r.pack, "name": r.name, "failures": r.failures} for r in failed]})
+        if failed:
+            raise SystemExit(1)
+        return
     click.echo(f"{len(rulebook.packs)} packs, {len(rulebook.rules)} rules, revision {rulebook.revision[:16]}")
     for r in failed:
         click.echo(click.style(f"FAIL {r.pack}: {r.name}", fg="red"))
@@ -252,12 +396,18 @@ def setup(sample: bool) -> None:
     with db.session() as s:
         has_key = s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None)))
     if not has_key and app.config["COMPLIANCE"].AUTH_MODE == "required":
+        from .config import EMBEDDED_KEY_FILE, embedded_database_url
+
         _, plain = create_api_key(db, "first admin", "admin", actor="setup")
-        keyfile = Path("instance") / "admin-key.txt"
-        keyfile.parent.mkdir(exist_ok=True)
-        keyfile.write_text(plain + "\n", encoding="utf-8")
-        keyfile.chmod(0o600)
-        click.echo(click.style("First admin API key (shown once; also saved to instance/admin-key.txt):", bold=True))
+        if app.config["COMPLIANCE"].DATABASE_URL == embedded_database_url():
+            # the key file belongs to the embedded database: another database's key never overwrites it
+            EMBEDDED_KEY_FILE.parent.mkdir(exist_ok=True)
+            EMBEDDED_KEY_FILE.write_text(plain + "\n", encoding="utf-8")
+            EMBEDDED_KEY_FILE.chmod(0o600)
+            click.echo(click.style("First admin API key (shown once; also saved to instance/admin-key.txt):", bold=True))
+        else:
+            click.echo(click.style("First admin API key for this database (shown once, not saved to a file: "
+                                   "store it now):", bold=True))
         click.echo(f"  {plain}")
     sample_path = app.config["COMPLIANCE"].SAMPLE_CATALOGUE
     if sample and sample_path:
@@ -298,11 +448,15 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["viewer", "auditor", "admin"]), required=True)
-def keys_create(name: str, role: str) -> None:
+@json_option
+def keys_create(name: str, role: str, as_json: bool) -> None:
     """Create a key; the key is printed once."""
     from .auth import create_api_key
 
     key, plain = create_api_key(_app().extensions["db"], name, role)
+    if as_json:
+        echo_json({"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "key": plain})
+        return
     click.echo(f"id {key.id}  role {key.role}  prefix {key.prefix}")
     click.echo(plain)
 
@@ -318,16 +472,20 @@ def keys_revoke(key_id: int) -> None:
 
 
 @keys.command("list")
-def keys_list() -> None:
+@json_option
+def keys_list(as_json: bool) -> None:
     """List keys (never the keys themselves)."""
     from sqlalchemy import select
 
     from .models import ApiKey
 
     with _app().extensions["db"].session() as s:
-        for k in s.scalars(select(ApiKey).order_by(ApiKey.id)):
-            state = "revoked" if k.revoked_at else "active"
-            click.echo(f"{k.id:>4}  {k.prefix}…  {k.role:<8} {state:<8} {k.name}")
+        rows = [{"id": k.id, "prefix": k.prefix, "role": k.role, "state": "revoked" if k.revoked_at else "active",
+                 "name": k.name} for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, [("id", "ID"), ("prefix", "PREFIX"), ("role", "ROLE"), ("state", "STATE"), ("name", "NAME")])
 
 
 def register_flask_commands(app) -> None:
@@ -335,7 +493,7 @@ def register_flask_commands(app) -> None:
     app.cli.add_command(main, "compliance")
 
 
-for _extra in ("catalogue_commands", "determination_commands", "screening_commands", "order_commands"):
+for _extra in ("catalogue_commands", "determination_commands", "screening_commands", "order_commands", "rules_commands"):
     try:
         _module = __import__(f"compliance.{_extra}", fromlist=["register"])
         _module.register(main)

@@ -51,6 +51,36 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+EMBEDDED_KEY_FILE = REPO_ROOT / "instance" / "admin-key.txt"  # `compliance setup` of the embedded database
+
+
+def embedded_database_url() -> str:
+    """The embedded database (DATABASE_URL unset): a SQLite file in instance/."""
+    return f"sqlite:///{REPO_ROOT / 'instance' / 'compliance.db'}"
+
+
+class ConfigError(ValueError):
+    """Invalid settings: `problems` lists every one (the CLI prints them as a list, without a traceback)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+# (lowest, highest) allowed for numeric settings; None: unbounded on that side.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "MAX_BODY_BYTES": (1, None), "MAX_UPLOAD_BYTES": (1, None), "BATCH_MAX_PRODUCTS": (1, 1_000_000),
+    "AUDIT_CHUNK_SIZE": (1, 10_000_000), "CELERY_VISIBILITY_TIMEOUT": (1, None), "AUDIT_STALE_SECONDS": (0, None),
+    "IMPORT_WORKERS": (0, 1024), "TEST_CHUNK_DELAY_SECONDS": (0, 3600), "WEBHOOK_MAX_ATTEMPTS": (1, 100),
+    "WEBHOOK_TIMEOUT_SECONDS": (0.1, 300), "WEBHOOK_BACKOFF_SECONDS": (0, 3600), "REEVALUATION_STALL_SECONDS": (0, None),
+}
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else str(x)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 @dataclass(frozen=True)
 class Config:
     """Validated settings. Build with `Config.from_env()`, or pass overrides (tests)."""
@@ -97,9 +127,8 @@ class Config:
         for key, value in (overrides or {}).items():
             raw[key] = value
         if not raw["DATABASE_URL"]:
-            instance = REPO_ROOT / "instance"
-            instance.mkdir(exist_ok=True)
-            raw["DATABASE_URL"] = f"sqlite:///{instance / 'compliance.db'}"
+            (REPO_ROOT / "instance").mkdir(exist_ok=True)
+            raw["DATABASE_URL"] = embedded_database_url()
         if raw["DATABASE_URL"].startswith("postgresql://"):
             raw["DATABASE_URL"] = "postgresql+psycopg://" + raw["DATABASE_URL"][len("postgresql://"):]
         if raw["CELERY_BROKER_URL"] == "":
@@ -122,11 +151,22 @@ class Config:
             problems.append(f"AUTH_MODE: must be 'required' or 'disabled', got {typed['AUTH_MODE']!r}")
         if not Path(str(typed["RULES_DIR"])).is_dir():
             problems.append(f"RULES_DIR: {typed['RULES_DIR']!r} is not a directory")
-        if not 0 < float(typed.get("STORM_GUARD_SHARE") or 0) <= 1:
-            problems.append("STORM_GUARD_SHARE: must be in (0, 1]")
-        if not 50 <= float(typed.get("SCREENING_THRESHOLD") or 0) <= 100:
-            problems.append("SCREENING_THRESHOLD: must be in [50, 100]")
+        if isinstance(typed.get("STORM_GUARD_SHARE"), float) and not 0 < typed["STORM_GUARD_SHARE"] <= 1:
+            problems.append(f"STORM_GUARD_SHARE: must be in (0, 1], got {typed['STORM_GUARD_SHARE']!r}")
+        if isinstance(typed.get("SCREENING_THRESHOLD"), float) and not 50 <= typed["SCREENING_THRESHOLD"] <= 100:
+            problems.append(f"SCREENING_THRESHOLD: must be in [50, 100], got {typed['SCREENING_THRESHOLD']!r}")
+        for name, (low, high) in RANGES.items():
+            value = typed.get(name)
+            if not isinstance(value, (int, float)):
+                continue
+            if (low is not None and value < low) or (high is not None and value > high):
+                span = f"at least {_num(low)}" if high is None else f"between {_num(low)} and {_num(high)}"
+                problems.append(f"{name}: must be {span}, got {value!r}")
+        if str(typed.get("LOG_LEVEL") or "").upper() not in LOG_LEVELS:
+            problems.append(f"LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, got {typed.get('LOG_LEVEL')!r}")
+        else:
+            typed["LOG_LEVEL"] = typed["LOG_LEVEL"].upper()
         if problems:
-            raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+            raise ConfigError(problems)
         extra = {k: v for k, v in (overrides or {}).items() if k not in typed}
         return cls(**typed, extra=extra)

@@ -61,7 +61,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from marshmallow import ValidationError
 from sqlalchemy import select, update
@@ -648,7 +648,8 @@ def _batches(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[
 
 
 def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: str, filename: str = "",
-                batch_rows: int = BATCH_ROWS, workers: int = 1, sheet: str | None = None) -> ImportResult:
+                batch_rows: int = BATCH_ROWS, workers: int = 1, sheet: str | None = None,
+                progress: Callable[[], None] | None = None) -> ImportResult:
     """Validate and upsert every row of a file into a catalogue; store and return the report.
 
     Streams the file in batches (memory stays flat for millions of rows). With workers > 1, batches
@@ -704,6 +705,8 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
                 pending[sku] = payload
         if len(pending) >= batch_rows:
             flush()
+        if progress is not None:
+            progress()
 
     rows = iter_rows(stream, fmt, convert_csv=False, sheet=sheet)
     batches = _batches(rows, batch_rows if workers <= 1 else min(batch_rows, 5000))
@@ -930,10 +933,17 @@ def _copy_upsert_lines(session, lines: list[str]) -> tuple[int, int]:
 
 
 def import_path(db: Database, store, catalogue_id: int, path: str, fmt: str | None = None,
-                workers: int = 1, sheet: str | None = None) -> ImportResult:
-    """Import a file from disk (CLI, sample catalogue, benchmark)."""
+                workers: int = 1, sheet: str | None = None,
+                progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Import a file from disk (CLI, sample catalogue, benchmark). `progress(bytes read so far)` is
+    called after each batch of rows."""
     import os
 
     fmt = detect_format(path, None, fmt)
     with open(path, "rb") as fh:
-        return import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path), workers=workers, sheet=sheet)
+        report = None if progress is None else (lambda: progress(fh.tell()))
+        result = import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path), workers=workers, sheet=sheet,
+                             progress=report)
+        if progress is not None:
+            progress(os.path.getsize(path))
+        return result

@@ -7,8 +7,8 @@ import io
 from openpyxl import Workbook, load_workbook
 
 from compliance.services.catalogues import create_catalogue, upsert_products
-from tests.console.conftest import csrf_of
 from tests.conftest import H100
+from tests.console.conftest import csrf_of
 
 
 def _xlsx(rows, title="Chips") -> bytes:
