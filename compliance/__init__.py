@@ -1,8 +1,6 @@
 """Export Compliance Checker: ECCN 3A090/4A090 classification and licence determination for AI chips."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from .config import Config
@@ -23,6 +21,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     init_rules(app, config)
     init_celery(app, config)
     init_api(app)
+    init_observability(app)
     from .console import blp as console  # the web console (compliance/console/)
     app.register_blueprint(console)
     register_commands(app)
@@ -30,8 +29,18 @@ def create_app(config: Config | dict | None = None) -> Flask:
 
 
 def configure_logging(config: Config) -> None:
-    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from .logs import configure
+
+    configure(config.LOG_LEVEL, config.LOG_FORMAT)
+
+
+def init_observability(app: Flask) -> None:
+    """Request ids (logs.py) and Prometheus metrics at /metrics (metrics.py)."""
+    from .logs import init_request_ids
+    from .metrics import init_metrics
+
+    init_request_ids(app)
+    init_metrics(app)
 
 
 def configure_flask(app: Flask, config: Config) -> None:

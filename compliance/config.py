@@ -48,6 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Screening list sample (real Entity List entries) that becomes the CSL list's first snapshot on first use "
             "(empty string: none). A sample only: import the current CSL."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("LOG_FORMAT", "text", "`text`, or `json`: one JSON object per line (ts, level, logger, message, request_id, ...)."),
+    Setting("METRICS_TOKEN", "", "Set: GET /metrics needs `Authorization: Bearer <token>`. Empty: /metrics is open (keep it on a private network)."),
 )
 
 
@@ -107,6 +109,8 @@ class Config:
     SCREENING_THRESHOLD: float
     SCREENING_SAMPLE: str
     LOG_LEVEL: str
+    LOG_FORMAT: str
+    METRICS_TOKEN: str
     extra: dict = field(default_factory=dict)
 
     @property
@@ -166,6 +170,8 @@ class Config:
             problems.append(f"LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, got {typed.get('LOG_LEVEL')!r}")
         else:
             typed["LOG_LEVEL"] = typed["LOG_LEVEL"].upper()
+        if typed.get("LOG_FORMAT") not in ("text", "json"):
+            problems.append(f"LOG_FORMAT: must be 'text' or 'json', got {typed.get('LOG_FORMAT')!r}")
         if problems:
             raise ConfigError(problems)
         extra = {k: v for k, v in (overrides or {}).items() if k not in typed}

@@ -10,6 +10,7 @@ from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.explain import Explanation
 from ..engine.rulebook import normalise as _jsonable
+from ..metrics import count_classified
 from ..models import DecisionRecord
 from .rulebooks import RulebookStore
 
@@ -74,6 +75,7 @@ def classify_products(
     number, rulebook = store.current_rulebook(revision)
     dests = list(dict.fromkeys(destinations))
     result = evaluate(build_table(products), rulebook, as_of, dests, headquarters, transaction_type)
+    count_classified(len(products))
     return Decisions(Explanation.of(result), products, as_of, rulebook.revision, number, detail)
 
 

@@ -9,6 +9,7 @@ app's background jobs thread (`app.extensions["jobs"]`), so the API contract (20
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -124,8 +125,10 @@ class EmbeddedJobs:
         self._timers: set[threading.Timer] = set()
 
     def submit(self, start: Callable[[], Any]) -> None:
+        # in a copy of the caller's context: the job's log lines keep the request id (compliance/logs.py)
+        context = contextvars.copy_context()
         with self._cv:
-            self._queue.append(start)
+            self._queue.append(lambda: context.run(start))
             self._busy += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
