@@ -38,7 +38,9 @@ def init_observability(app: Flask) -> None:
     """Request ids (logs.py) and Prometheus metrics at /metrics (metrics.py)."""
     from .logs import init_request_ids
     from .metrics import init_metrics
+    from .services import webhooks
 
+    webhooks.configure(public_base_url=app.config["COMPLIANCE"].PUBLIC_BASE_URL)
     init_request_ids(app)
     init_metrics(app)
 

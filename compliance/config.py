@@ -49,6 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(empty string: none). A sample only: import the current CSL."),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
     Setting("LOG_FORMAT", "text", "`text`, or `json`: one JSON object per line (ts, level, logger, message, request_id, ...)."),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "The service's address as callers reach it: webhook payloads link to it with absolute URLs."),
+    Setting("PROMETHEUS_MULTIPROC_DIR", "", "A directory shared by the web and worker processes of one host: /metrics adds up their counters (prometheus_client's multiprocess mode; empty it at start). Empty: each process reports its own."),
     Setting("METRICS_TOKEN", "", "Set: GET /metrics needs `Authorization: Bearer <token>`. Empty: /metrics is open (keep it on a private network)."),
 )
 
@@ -110,6 +112,8 @@ class Config:
     SCREENING_SAMPLE: str
     LOG_LEVEL: str
     LOG_FORMAT: str
+    PUBLIC_BASE_URL: str
+    PROMETHEUS_MULTIPROC_DIR: str
     METRICS_TOKEN: str
     extra: dict = field(default_factory=dict)
 
@@ -170,6 +174,8 @@ class Config:
             problems.append(f"LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, got {typed.get('LOG_LEVEL')!r}")
         else:
             typed["LOG_LEVEL"] = typed["LOG_LEVEL"].upper()
+        if not str(typed.get("PUBLIC_BASE_URL") or "").startswith(("http://", "https://")):
+            problems.append(f"PUBLIC_BASE_URL: must be an http:// or https:// URL, got {typed.get('PUBLIC_BASE_URL')!r}")
         if typed.get("LOG_FORMAT") not in ("text", "json"):
             problems.append(f"LOG_FORMAT: must be 'text' or 'json', got {typed.get('LOG_FORMAT')!r}")
         if problems:

@@ -16,7 +16,6 @@ Two kinds:
 from __future__ import annotations
 
 import hmac
-import os
 import time
 from typing import Iterable
 
@@ -74,15 +73,19 @@ def init_metrics(app: Flask) -> None:
                                 mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
         scraped = CollectorRegistry(auto_describe=False)
         scraped.register(DatabaseCollector(app))
-        body = generate_latest(process_registry()) + generate_latest(scraped)
+        body = generate_latest(process_registry(app.config["COMPLIANCE"].PROMETHEUS_MULTIPROC_DIR)) \
+            + generate_latest(scraped)
         return Response(body, content_type=CONTENT_TYPE_LATEST)
 
     _connect_task_signals()
+    from .services.classification import CLASSIFIED_OBSERVERS
+
+    if count_classified not in CLASSIFIED_OBSERVERS:
+        CLASSIFIED_OBSERVERS.append(count_classified)
 
 
-def process_registry():
+def process_registry(directory: str | None = None):
     """The counted metrics: this process's, or (multiprocess mode) every process's that shares the directory."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
         return REGISTRY
     from prometheus_client import multiprocess

@@ -128,3 +128,11 @@ def test_a_migrate_step_runs_before_web_and_workers():
     for name, service in APP_SERVICES.items():
         if name != "migrate":
             assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+def test_the_prometheus_example_scrapes_the_web_service_s_metrics_route(entry_points):
+    prom = SERVICES["prometheus"]
+    mount = prom["volumes"][0].split(":")
+    config = yaml.safe_load((ROOT / mount[0]).read_text())
+    job = config["scrape_configs"][0]
+    assert job["metrics_path"] in entry_points["url_rules"]
+    host, port = job["static_configs"][0]["targets"][0].split(":")
+    assert host == "web" and f"{port}:{port}" in SERVICES["web"]["ports"]

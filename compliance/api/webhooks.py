@@ -5,8 +5,7 @@ from flask import current_app, g
 from flask.views import MethodView
 
 from ..auth import require_role
-from ..schemas.changes import PageQuerySchema as PaginationQuerySchema
-from ..schemas.changes import WebhookCreateSchema
+from ..schemas.changes import DeliveriesQuerySchema, DeliveriesQueuedSchema, WebhookCreateSchema
 from ..services import webhooks as wh
 from .blueprint import Blueprint
 
@@ -30,7 +29,8 @@ class Webhooks(MethodView):
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201)
     def post(self, body):
-        """Register a URL and a secret; deliveries carry X-Compliance-Signature: sha256=HMAC(secret, raw body)."""
+        """Register a URL (the secret is generated as whsec_..., or given); deliveries are signed the Standard Webhooks
+        way: webhook-id, webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(key, id.timestamp.body))."""
         return wh.create_subscription(_db(), body["url"], g.actor, body.get("secret"), body.get("events"))
 
 
@@ -46,11 +46,20 @@ class Webhook(MethodView):
 @blp.route("/<int:sub_id>/deliveries")
 class Deliveries(MethodView):
     @require_role("admin")
-    @blp.arguments(PaginationQuerySchema, location="query")
+    @blp.arguments(DeliveriesQuerySchema, location="query")
     @blp.response(200)
     def get(self, query, sub_id: int):
-        """Delivery log: attempts, status codes, errors."""
-        return wh.list_deliveries(_db(), sub_id, query["page"], query["per_page"])
+        """Delivery log: each delivery with its attempts (time, status code, error, duration); ?status=failed."""
+        return wh.list_deliveries(_db(), sub_id, query["page"], query["per_page"], query.get("status"))
+
+
+@blp.route("/<int:sub_id>/deliveries/<int:delivery_id>/redeliver")
+class Redeliver(MethodView):
+    @require_role("admin")
+    @blp.response(202, DeliveriesQueuedSchema)
+    def post(self, sub_id: int, delivery_id: int):
+        """Send a delivered or failed delivery's event again, as a new delivery with the same webhook-id."""
+        return wh.redeliver(_db(), sub_id, delivery_id, g.actor)
 
 
 @blp.route("/<int:sub_id>/ping")

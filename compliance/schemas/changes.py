@@ -8,6 +8,9 @@ from webargs.fields import DelimitedList
 
 from .common import CountryCode, TabularExportQuerySchema, id_range, page_range
 
+WEBHOOK_EVENTS = ["changes.published", "determination.needs_review", "order.held", "order.released", "audit.completed",
+                  "audit.failed", "reevaluation.completed", "ping"]
+
 
 class PageQuerySchema(Schema):
     """Pagination. (schemas.common.PaginationQuerySchema validates with lambdas returning False, which
@@ -72,8 +75,19 @@ class WebhookCreateSchema(Schema):
     url = fields.String(required=True, validate=validate.Length(min=8, max=2000))
     secret = fields.String(validate=validate.Length(min=16, max=200),
                            metadata={"description": "HMAC secret (default: generated and returned once)"})
-    events = fields.List(fields.String(validate=validate.OneOf(["changes.published", "determination.needs_review", "ping"])),
-                         validate=validate.Length(min=1))
+    events = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), validate=validate.Length(min=1))
+
+
+class DeliveriesQueuedSchema(Schema):
+    deliveries = fields.List(fields.Integer(), metadata={"description": "Ids of the deliveries queued"})
+
+
+class DeliveriesQuerySchema(PageQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(validate=validate.OneOf(["pending", "delivered", "failed"]),
+                           metadata={"description": "Only deliveries in this state"})
 
 
 class KeyCreateSchema(Schema):

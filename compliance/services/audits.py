@@ -33,6 +33,7 @@ from . import idempotency as idem
 from . import jobs
 from .determinations import audit_needs_review
 from .product_columns import load_chunk
+from .webhooks import enqueue_deliveries
 
 log = logging.getLogger(__name__)
 AUDIT_JOB = jobs.JobKind("audit", Audit, AuditChunk, "audit_id", "compliance.audits.chunk")
@@ -203,7 +204,13 @@ def write_results(db: Database, session, records: list[tuple]) -> None:
 
 
 def fail_chunk(db: Database, audit_id: int, chunk_id: int, error: str) -> None:
+    with db.session() as s:
+        was = s.scalar(select(Audit.status).where(Audit.id == audit_id))
     jobs.fail_chunk(db, AUDIT_JOB, audit_id, chunk_id, error)
+    with db.session() as s:
+        audit = s.get(Audit, audit_id)
+        if audit is not None and audit.status == "failed" and was != "failed":
+            enqueue_deliveries(s, _audit_event(s, audit))  # audit.failed, sent after the commit
 
 
 def _finalize(s, audit: Audit) -> None:
@@ -221,6 +228,20 @@ def _finalize(s, audit: Audit) -> None:
                      "queue_seconds": round((started - created).total_seconds(), 3),
                      "seconds": round(seconds, 3),
                      "products_per_second": round(counts["products"] / seconds, 1) if seconds > 0 else None}
+    enqueue_deliveries(s, _audit_event(s, audit))  # audit.completed, sent after the commit
+
+
+def _audit_event(session, audit: Audit) -> list[int]:
+    """Queue audit.completed / audit.failed for the subscribers (inside the caller's transaction)."""
+    from .webhooks import enqueue_event
+
+    counts = audit.counts or {}
+    data = {"audit_id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status,
+            "as_of": audit.as_of.isoformat(), "destinations": audit.destinations,
+            "ruleset_revision": audit.ruleset_revision, "products": audit.total,
+            "by_eccn": counts.get("by_eccn"), "by_status": counts.get("by_status"), "error": audit.error}
+    return enqueue_event(session, f"audit.{'completed' if audit.status == 'done' else 'failed'}", data,
+                         key=f"audit:{audit.id}")
 
 
 def decode_outcome(segment: str) -> tuple[int, int, int, int]:

@@ -349,6 +349,15 @@ def _finalize(s, run: ReevaluationRun) -> None:
             "change_records": run.change_records, "counts": run.counts["transitions"],
             "feed": f"/api/v1/changes?revision={to_v.revision}",
         }, key=f"run:{run.id}"))
+    from .webhooks import enqueue_event
+
+    to_v = s.get(RuleVersion, run.to_version_id)
+    from_v = s.get(RuleVersion, run.from_version_id) if run.from_version_id else None
+    enqueue_deliveries(s, enqueue_event(s, "reevaluation.completed", {
+        "run_id": run.id, "rule_version": to_v.number, "from_version": from_v.number if from_v else None,
+        "to_revision": to_v.revision, "as_of": run.as_of.isoformat(), "products": run.total,
+        "changed_products": run.changed_products, "change_records": run.change_records,
+    }, key=f"reevaluation:{run.id}"))
 
 
 def fail_chunk(db: Database, run_id: int, chunk_id: int, error: str) -> None:

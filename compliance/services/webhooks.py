@@ -1,16 +1,27 @@
-"""Webhook subscriptions and signed deliveries.
+"""Webhook subscriptions and signed deliveries, the Standard Webhooks way.
 
-Each delivery POSTs a JSON body; `X-Compliance-Signature: sha256=<hex>` is the HMAC-SHA256 of the raw
-body with the subscription's secret. The body carries the event id and timestamp (also sent as the
-`X-Compliance-Event-Id` and `X-Compliance-Timestamp` headers) so receivers can reject replays.
-Every attempt is logged on the `WebhookDelivery` row; failures are retried with exponential backoff.
+Each delivery POSTs a JSON body with three headers (the Standard Webhooks specification):
+
+- ``webhook-id``: the event id (``evt_...``), the same on every retry and redelivery: dedupe on it;
+- ``webhook-timestamp``: Unix seconds of this attempt: refuse ones far from your clock (replays);
+- ``webhook-signature``: ``v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")>``.
+
+The key is the secret's bytes after ``whsec_``, base64-decoded (the secrets this service generates look like
+that, so the Standard Webhooks libraries verify them as they are); a secret you chose yourself (any other
+text) is used as its UTF-8 bytes. ``X-Compliance-Signature: sha256=<hex HMAC of the raw body>`` is still sent
+for receivers written before (deprecated). The body carries the event id, name, time, ``links`` (absolute
+URLs under PUBLIC_BASE_URL) and ``data``. Every attempt is logged on the `WebhookDelivery` row; failures are
+retried with exponential backoff and jitter; a failed delivery can be redelivered (a new delivery of the
+same event, same webhook-id).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
+import random
 import secrets
 import time
 import urllib.error
@@ -27,13 +38,19 @@ from ..models import AuditEvent, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "compliance.webhooks.deliver"
-EVENTS = ("changes.published", "determination.needs_review", "order.held", "order.released", "ping")
-SIGNATURE_HEADER = "X-Compliance-Signature"
+EVENTS = ("changes.published", "determination.needs_review", "order.held", "order.released", "audit.completed",
+          "audit.failed", "reevaluation.completed", "ping")
+SIGNATURE_HEADER = "X-Compliance-Signature"  # legacy (sha256 of the body only); webhook-signature is the standard
+# What each id in an event's data links to (absolute under PUBLIC_BASE_URL).
+LINKS = {"audit_id": ("audit", "/api/v1/audits/{}"), "run_id": ("reevaluation", "/api/v1/rules/reevaluations/{}"),
+         "catalogue_id": ("catalogue", "/api/v1/catalogues/{}"), "order_id": ("order", "/api/v1/orders/{}"),
+         "determination_id": ("determination", "/api/v1/determinations/{}")}
 # Base of the exponential backoff between attempts: base, 2*base, 4*base, ... seconds (capped).
 BACKOFF_CAP_SECONDS = 3600.0
 
 
 def sign(secret: str, body: bytes) -> str:
+    """The legacy X-Compliance-Signature value (HMAC of the body alone)."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
@@ -41,9 +58,68 @@ def verify(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign(secret, body), header or "")
 
 
-def backoff_seconds(attempt: int, base: float = 1.0) -> float:
-    """Delay before attempt `attempt + 1` (attempt counts from 1)."""
-    return min(BACKOFF_CAP_SECONDS, base * (2 ** (attempt - 1)))
+def new_secret() -> str:
+    """A Standard Webhooks secret: whsec_ + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signing_key(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[len("whsec_"):], validate=True)
+        except ValueError:
+            pass
+    return secret.encode("utf-8")
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """webhook-signature: v1,<base64 HMAC-SHA256(key, id.timestamp.body)>."""
+    mac = hmac.new(signing_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify_standard(secret: str, headers: dict[str, str], body: bytes, tolerance: float = 300,
+                    now: float | None = None) -> bool:
+    """What a receiver does: the timestamp within `tolerance` seconds, and one v1 signature that matches."""
+    msg_id, ts = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
+    try:
+        if abs((time.time() if now is None else now) - int(ts)) > tolerance:
+            return False
+    except ValueError:
+        return False
+    expected = standard_signature(secret, msg_id, ts, body)
+    return any(hmac.compare_digest(expected, sig) for sig in headers.get("webhook-signature", "").split())
+
+
+def backoff_seconds(attempt: int, base: float = 1.0, jitter: bool = True) -> float:
+    """Delay before attempt `attempt + 1` (attempt counts from 1): base * 2^(attempt-1), capped, times a
+    random factor in [0.5, 1] (so receivers that came back are not hit by every retry at once)."""
+    delay = min(BACKOFF_CAP_SECONDS, base * (2 ** (attempt - 1)))
+    return delay * random.uniform(0.5, 1.0) if jitter else delay
+
+
+def links_for(data: dict[str, Any]) -> dict[str, str]:
+    """Absolute URLs of the things an event names, under PUBLIC_BASE_URL."""
+    base = _public_base_url()
+    out = {}
+    for key, (name, path) in LINKS.items():
+        if isinstance(data.get(key), int):
+            out[name] = base + path.format(data[key])
+    if isinstance(data.get("run_id"), int):
+        out["changes"] = f"{base}/api/v1/changes?run_id={data['run_id']}"
+    return out
+
+
+_settings = {"public_base_url": "http://127.0.0.1:8000"}
+
+
+def configure(public_base_url: str) -> None:
+    """Set by the app factory from PUBLIC_BASE_URL."""
+    _settings["public_base_url"] = public_base_url
+
+
+def _public_base_url() -> str:
+    return _settings["public_base_url"].rstrip("/")
 
 
 def _check_url(url: str) -> str:
@@ -71,7 +147,7 @@ def create_subscription(db: Database, url: str, actor: str, secret: str | None =
     bad = [e for e in events if e not in EVENTS]
     if bad:
         raise InvalidInput("unknown events", {"events": [f"unknown event(s) {bad}; use {list(EVENTS)}"]})
-    secret = secret or secrets.token_urlsafe(32)
+    secret = secret or new_secret()
     if len(secret) < 16:
         raise InvalidInput("secret too short", {"secret": ["at least 16 characters"]})
     with db.session() as s:
@@ -108,11 +184,15 @@ def delivery_view(d: WebhookDelivery) -> dict[str, Any]:
             "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None}
 
 
-def list_deliveries(db: Database, sub_id: int, page: int = 1, per_page: int = 100) -> dict[str, Any]:
+def list_deliveries(db: Database, sub_id: int, page: int = 1, per_page: int = 100,
+                    status: str | None = None) -> dict[str, Any]:
+    """A subscription's deliveries, newest first, each with its attempt log; `status` filters."""
     with db.session() as s:
         if s.get(WebhookSubscription, sub_id) is None:
             raise NotFound(f"no webhook {sub_id}")
         q = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub_id)
+        if status:
+            q = q.where(WebhookDelivery.status == status)
         total = s.scalar(select(func.count()).select_from(q.subquery()))
         items = [delivery_view(d) for d in s.scalars(q.order_by(WebhookDelivery.id.desc())
                                                       .offset((page - 1) * per_page).limit(per_page))]
@@ -131,7 +211,8 @@ def enqueue_event(session, event: str, data: dict[str, Any], key: str | None = N
         if event not in (sub.events or []) and event != "ping":
             continue
         event_id = f"evt_{secrets.token_hex(12)}"
-        payload = {"id": event_id, "event": event, "created_at": now.isoformat(), "key": key, "data": data}
+        payload = {"id": event_id, "event": event, "created_at": now.isoformat(), "key": key,
+                   "links": links_for(data), "data": data}
         d = WebhookDelivery(subscription_id=sub.id, event=event, payload=payload, status="pending", attempts=0,
                             log=[], next_attempt_at=now)
         session.add(d)
@@ -155,6 +236,32 @@ def ping(db: Database, sub_id: int, actor: str) -> dict[str, Any]:
     return {"deliveries": ids}
 
 
+def redeliver(db: Database, sub_id: int, delivery_id: int, actor: str) -> dict[str, Any]:
+    """Send a delivery's event again as a new delivery (same event id, so receivers can dedupe): after a
+    receiver outage outlasted the retries. The original delivery and its attempt log stay as they were."""
+    with db.session() as s:
+        old = s.get(WebhookDelivery, delivery_id)
+        if old is None or old.subscription_id != sub_id:
+            raise NotFound(f"no delivery {delivery_id} of webhook {sub_id}")
+        sub = s.get(WebhookSubscription, sub_id)
+        if not sub.active:
+            raise InvalidInput(f"webhook {sub_id} is deactivated", {"sub_id": ["the subscription is not active"]})
+        if old.status == "pending":
+            raise InvalidInput(f"delivery {delivery_id} is still being attempted",
+                               {"delivery_id": ["pending: wait for it to be delivered or to fail"]})
+        now = datetime.now(timezone.utc)
+        d = WebhookDelivery(subscription_id=sub_id, event=old.event, payload=old.payload, status="pending",
+                            attempts=0, log=[{"redelivery_of": old.id, "by": actor, "at": now.isoformat()}],
+                            next_attempt_at=now)
+        s.add(d)
+        s.flush()
+        s.add(AuditEvent(actor=actor, action="webhook.redeliver", target=f"webhook:{sub_id}",
+                         detail={"delivery": old.id, "new_delivery": d.id, "event_id": old.payload.get("id")}))
+        new_id = d.id
+        enqueue_deliveries(s, [new_id])  # sent after the commit
+    return {"deliveries": [new_id]}
+
+
 def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempts: int,
                      backoff_base: float = 1.0) -> tuple[str, float | None]:
     """Make one HTTP attempt and log it. Returns (status, retry_in_seconds or None)."""
@@ -172,6 +279,8 @@ def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempt
     ts = str(int(time.time()))
     req = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": "export-compliance-checker-webhooks/1",
+        "webhook-id": payload["id"], "webhook-timestamp": ts,
+        "webhook-signature": standard_signature(secret, payload["id"], ts, body),
         SIGNATURE_HEADER: sign(secret, body), "X-Compliance-Timestamp": ts,
         "X-Compliance-Event": payload["event"], "X-Compliance-Event-Id": payload["id"]})
     code: int | None = None
