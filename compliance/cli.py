@@ -240,6 +240,14 @@ def classify(file: Path, as_of, to: str, hq: str | None, rules_dir: str | None, 
 
     products = _validate_products(_load_products(file))
     day = as_of.date() if as_of else date.today()
+    from marshmallow import ValidationError
+
+    from .schemas.classify import supported_as_of
+
+    try:
+        supported_as_of(day)
+    except ValidationError as exc:
+        raise click.BadParameter(" ".join(exc.messages), param_hint="--as-of") from None
     dests = _destinations(to)
     hq_codes = _destinations(hq, "--hq")
     if hq and len(hq_codes) != 1:

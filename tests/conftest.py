@@ -198,6 +198,18 @@ def db_url(request, tmp_path: Path):
         drop_pg_database(url)
 
 
+def redis_test_db() -> int:
+    """The Redis database index the tests own: TEST_REDIS_DB, or one derived from the checkout's path."""
+    root = str(Path(__file__).resolve().parents[1])
+    return int(os.environ.get("TEST_REDIS_DB", 1 + zlib.crc32(root.encode()) % 15))
+
+
+def pytest_report_header(config):
+    how = "TEST_REDIS_DB" if "TEST_REDIS_DB" in os.environ else "derived from this checkout's path; set TEST_REDIS_DB to choose"
+    return (f"redis: the tests use database {redis_test_db()} of {REDIS_URL} ({how}); tests that need Redis "
+            "empty that database first, and no other")
+
+
 @pytest.fixture
 def redis_url():
     """A Redis database index of its own, flushed before the test.
@@ -209,8 +221,7 @@ def redis_url():
     require_service("redis")
     import redis
 
-    root = str(Path(__file__).resolve().parents[1])
-    index = int(os.environ.get("TEST_REDIS_DB", 1 + zlib.crc32(root.encode()) % 15))
+    index = redis_test_db()
     url = f"{REDIS_URL}/{index}"
     with open(Path(tempfile.gettempdir()) / f"compliance-tests-redis-{index}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

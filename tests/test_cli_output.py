@@ -158,3 +158,8 @@ def test_audit_run_against_redis_exits_without_async_result_noise(env, four, red
     assert p.returncode == 0, p.stderr
     assert "queued on Celery" in p.stdout
     assert "Exception ignored" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_classify_refuses_dates_outside_the_rules(runner, four):
+    r = runner.invoke(main, ["classify", str(four), "--as-of", "2020-01-01", "--to", "CN"])
+    assert r.exit_code == 2 and "outside the supported range 2022-10-07" in r.output

@@ -1,7 +1,7 @@
 """Contracts of POST /classify and POST /classify/batch."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from marshmallow.utils import is_collection
@@ -29,11 +29,28 @@ def _today() -> date:
     return date.today()
 
 
+# The first 3A090/4A090 rule took effect on 2022-10-07 (87 FR 62186); nothing is encoded before it.
+FIRST_RULE_DATE = date(2022, 10, 7)
+MAX_YEARS_AHEAD = 3
+
+
+def supported_as_of(value: date) -> None:
+    """Dates the encoded rules can answer for: from the first rule to a few years ahead (further is likely a typo,
+    and the rules in force then are unknowable)."""
+    latest = date.today() + timedelta(days=round(365.25 * MAX_YEARS_AHEAD))
+    if not FIRST_RULE_DATE <= value <= latest:
+        raise ValidationError(f"{value.isoformat()} is outside the supported range {FIRST_RULE_DATE.isoformat()} to "
+                              f"{latest.isoformat()}: the encoded rules begin with the 2022-10-07 rule "
+                              f"(no 3A090/4A090 before it), and dates more than {MAX_YEARS_AHEAD} years ahead are refused")
+
+
 class _DecisionOptions(Schema):
     class Meta:
         unknown = RAISE
 
-    as_of = fields.Date(load_default=_today, metadata={"description": "Evaluate the rules in force on this date (YYYY-MM-DD); default today"})
+    as_of = fields.Date(load_default=_today, validate=supported_as_of, metadata={
+        "description": "Evaluate the rules in force on this date (YYYY-MM-DD); default today. Supported: 2022-10-07 "
+                       "(the first 3A090/4A090 rule) to three years from today; outside it: 422 naming as_of"})
     destinations = fields.List(CountryCode(), load_default=list, validate=validate.Length(max=250),
                                metadata={"description": "ISO country codes; HK is evaluated as CN"})
     end_user = fields.Nested(EndUserSchema)

@@ -119,3 +119,11 @@ def test_redaction(text, expected):
 def test_log_format_json_is_a_setting(make_app):
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         make_app(LOG_FORMAT="xml")
+
+
+@pytest.mark.parametrize("as_of", ["2022-10-06", "2099-01-01"])
+def test_as_of_outside_the_supported_range_is_a_422_naming_it(client, viewer_headers, as_of):
+    r = client.post("/api/v1/classify", json={"product": H100, "as_of": as_of}, headers=viewer_headers)
+    assert r.status_code == 422 and "as_of" in str(r.json["errors"]) and "2022-10-07" in str(r.json["errors"])
+    ok = client.post("/api/v1/classify", json={"product": H100, "as_of": "2022-10-07"}, headers=viewer_headers)
+    assert ok.status_code == 200
