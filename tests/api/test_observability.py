@@ -42,7 +42,7 @@ def test_metrics_count_requests_classifications_and_jobs(client, auditor_headers
                 data={"file": (io.BytesIO(data), "p.jsonl")}, content_type="multipart/form-data")
     assert client.post(f"/api/v1/catalogues/{cid}/audits", json={"as_of": "2025-06-01", "destinations": ["CN"]},
                        headers=auditor_headers).status_code == 202
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     after = _scrape(client)
     route = "/api/v1/classify"
     assert _value(after, "compliance_http_requests_total", route=route, status="200", method="POST") \
@@ -76,7 +76,7 @@ def test_request_id_is_echoed_and_follows_the_request_into_its_job(client, audit
     r = client.post(f"/api/v1/catalogues/{cid}/audits", json={"destinations": ["CN"]},
                     headers={**auditor_headers, "X-Request-ID": "req-abc.123"})
     assert r.status_code == 202 and r.headers["X-Request-ID"] == "req-abc.123"
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     task_lines = [rec for rec in caplog.records if rec.name == "compliance.tasks" and "started" in rec.getMessage()]
     assert task_lines and all(getattr(rec, "request_id", None) == "req-abc.123" for rec in task_lines), \
         [(rec.getMessage(), getattr(rec, "request_id", None)) for rec in task_lines]

@@ -216,7 +216,7 @@ def test_audit_reports_carry_names_date_revision_and_citations(client, auditor_h
     _upload(client, auditor_headers, cid, "\n".join(json.dumps(p) for p in PRODUCTS).encode(), "p.jsonl")
     a = client.post(f"/api/v1/catalogues/{cid}/audits", json={"as_of": "2025-06-01", "destinations": ["CN", "DE"]},
                     headers=auditor_headers).json
-    wait_for_embedded_jobs()
+    wait_for_embedded_jobs(client.application)
     r = client.get(f"/api/v1/audits/{a['id']}/report.csv", headers=auditor_headers)
     table = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
     assert len(table) == 2 * len(PRODUCTS)

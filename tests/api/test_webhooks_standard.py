@@ -55,7 +55,7 @@ def test_standard_signature_events_links_and_redelivery(app, client, admin_heade
                     content_type="multipart/form-data")
         audit = client.post(f"/api/v1/catalogues/{cid}/audits", json={"destinations": ["CN"]},
                             headers=auditor_headers).json
-        wait_for_embedded_jobs()
+        wait_for_embedded_jobs(client.application)
         failed = wait_until(lambda: (_deliveries(client, admin_headers, sub["id"], status="failed") or [None])[0],
                             timeout=20, message="the delivery to fail twice")
         assert failed["event"] == "audit.completed" and failed["attempts"] == 2
@@ -134,7 +134,7 @@ def test_reevaluation_completed_event_and_links(app, client, admin_headers):
         rv.apply_edits(db, draft, [{"op": "end_rule", "rule_id": rule["id"], "effective_to": "2025-01-01"}], "tests")
         with app.app_context():
             rv.publish_draft(app, draft, "tests", "end a rule", confirm=True)
-        wait_for_embedded_jobs()
+        wait_for_embedded_jobs(client.application)
         wait_until(lambda: hook.requests, timeout=30, message="reevaluation.completed")
         payload = json.loads(hook.requests[0][1])
         assert payload["event"] == "reevaluation.completed" and payload["data"]["rule_version"] == 2
