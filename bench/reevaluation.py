@@ -32,7 +32,7 @@ DESTINATIONS = ["CN", "MO", "RU", "AE", "DE"]
 # The one-rule change: the January 2026 China review policy's TPP cap 21000 -> 25000 (a change that
 # keeps every pack test passing); controlled products with 21000 <= TPP < 25000 and DRAM < 6500 GB/s
 # move from presumption of denial to case-by-case for CN and MO.
-CHANGE = [{"op": "set_threshold", "rule_id": "us-2026-01.policy.china-case-by-case", "path": "when.all[2]",
+CHANGE = [{"op": "set_threshold", "rule_id": "us-2026-01.policy.china-case-by-case", "path": "when.all[3]",
            "value": 25000}]
 
 
