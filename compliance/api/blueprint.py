@@ -1,13 +1,17 @@
 """The Blueprint class of every API module: flask-smorest's, with request bodies decoded once by orjson."""
 from __future__ import annotations
 
+import functools
 import typing
 
 import flask
 import flask_smorest
+import orjson
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from ..schemas.common import page_of
+from ..services.paging import Page
 from .encoding import loads
 
 _CACHE_KEY = "compliance.json_body"
@@ -36,3 +40,21 @@ class ApiParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = ApiParser()
+
+    def page_response(self, item_schema, *, description: str | None = None, **extra):
+        """Document and produce a paginated list: the view returns a `Page`; `page_of(item_schema)` dumps
+        it, and the X-Pagination header (flask-smorest's convention) carries the same numbers."""
+        schema = page_of(item_schema, **extra)
+
+        def decorator(func):
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                page = func(*args, **kwargs)
+                if not isinstance(page, Page):
+                    raise TypeError(f"{func.__qualname__} must return a Page, not {type(page).__name__}")
+                return page, 200, {"X-Pagination": orjson.dumps(page.metadata()).decode()}
+
+            return self.response(200, schema, description=description,
+                                 headers={"X-Pagination": "PAGINATION"})(wrapper)
+
+        return decorator

@@ -9,6 +9,7 @@ from ..auth import require_role
 from ..schemas.changes import (
     CatalogueAsOfQuerySchema,
     CatalogueDiffQuerySchema,
+    ChangeSchema,
     ChangesExportQuerySchema,
     ChangesQuerySchema,
 )
@@ -25,7 +26,7 @@ blp = Blueprint("changes", __name__, url_prefix="/api/v1", description="Change f
 class Changes(MethodView):
     @require_role("viewer")
     @blp.arguments(ChangesQuerySchema, location="query")
-    @blp.response(200)
+    @blp.page_response(ChangeSchema)
     def get(self, query):
         """Change records, newest first; filter by catalogue, product (id or SKU), destination, revision/version, run."""
         return list_changes(current_app.extensions["db"], **query)

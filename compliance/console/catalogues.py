@@ -232,7 +232,7 @@ def product_page(catalogue_id: int, sku: str, det_form: dict | None = None, det_
                              "tip": f"{dest} {per['start']} → {per['end']}: {req.replace('_', ' ')}"
                                     f"{' (' + lic['review_policy'].replace('_', ' ') + ')' if lic.get('review_policy') else ''}"
                                     f"{' — ' + ', '.join(lic.get('rule_ids') or []) if lic.get('rule_ids') else ''}"})
-    changes = list_changes(db, 1, 50, catalogue_id=catalogue_id, product=sku)["items"]
+    changes = list_changes(db, 1, 50, catalogue_id=catalogue_id, product=sku).items
     return render_template("console/product.html", cat=cat, p=p, periods=periods, picked=picked, error=error,
                            timeline=charts.timeline(segments, rows), changes=changes,
                            det_form=det_form or {}, det_errors=det_errors or {},

@@ -42,7 +42,7 @@ def changes():
     page = list_changes(_db(), **query)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("console/changes.html", feed=page, errors=errors, args=args, query=query,
-                           catalogues=cat_svc.list_catalogues(_db()), pages=max(1, -(-page["total"] // PER_PAGE)))
+                           catalogues=cat_svc.list_catalogues(_db()), pages=max(1, -(-page.total // PER_PAGE)))
 
 
 @blp.route("/changes/export.<any(csv, jsonl, xlsx, json):fmt>")

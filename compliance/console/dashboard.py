@@ -29,7 +29,7 @@ def dashboard():
     version, rulebook = _store().current()
     catalogues = [cat_svc.catalogue_summary(db, c) for c in cat_svc.list_catalogues(db)]
     return render_template("console/dashboard.html", version=version_summary(version), catalogues=catalogues,
-                           work=running_work(), changes=list_changes(db, page=1, per_page=10)["items"],
+                           work=running_work(), changes=list_changes(db, page=1, per_page=10).items,
                            recent_runs=list_runs(db, limit=5), packs=len(rulebook.packs))
 
 

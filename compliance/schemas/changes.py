@@ -24,6 +24,36 @@ class PageQuerySchema(Schema):
 PaginationQuerySchema = PageQuerySchema
 
 
+class ChangeStandingSchema(Schema):
+    """A product's standing for one destination, before or after a change."""
+
+    eccn = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    requirement = fields.String(allow_none=True)
+    review_policy = fields.String(allow_none=True)
+
+
+class ChangeSchema(Schema):
+    """One change record: a product x destination whose standing a rule publish changed."""
+
+    id = fields.Integer(required=True)
+    run_id = fields.Integer(allow_none=True, metadata={"description": "The re-evaluation run that recorded it"})
+    catalogue_id = fields.Integer(required=True)
+    catalogue_name = fields.String(allow_none=True, metadata={"description": "None once the catalogue is deleted"})
+    product_id = fields.Integer(allow_none=True)
+    sku = fields.String(required=True)
+    product_name = fields.String(allow_none=True, metadata={"description": "None once the product is deleted"})
+    destination = fields.String(required=True)
+    as_of = fields.String(required=True, metadata={"description": "The date the standing was evaluated as of"})
+    from_revision = fields.String(allow_none=True)
+    to_revision = fields.String(required=True)
+    old = fields.Nested(ChangeStandingSchema, required=True)
+    new = fields.Nested(ChangeStandingSchema, required=True)
+    cause_rule_ids = fields.List(fields.String(), required=True,
+                                 metadata={"description": "Rules whose change caused it"})
+    created_at = fields.String(allow_none=True)
+
+
 class ChangesFilterSchema(Schema):
     class Meta:
         unknown = RAISE

@@ -52,6 +52,38 @@ class QueryBoolean(fields.Boolean):
     falsy = {"false", "False", "FALSE", "0"}
 
 
+_PAGE_SCHEMAS: dict[tuple[type, str], type[Schema]] = {}
+
+
+class PageSchema(Schema):
+    """The envelope of every paginated list (the same numbers are in the X-Pagination header)."""
+
+    page = fields.Integer(required=True, metadata={"description": "1-based page number"})
+    per_page = fields.Integer(required=True, metadata={"description": "Items per page"})
+    total = fields.Integer(required=True, metadata={"description": "Items in the whole list"})
+    pages = fields.Integer(required=True, metadata={"description": "Number of pages"})
+
+
+def page_of(item_schema: type[Schema], name: str | None = None, **extra: fields.Field) -> type[Schema]:
+    """The page schema of a list of `item_schema` (one class per item schema, named for the spec), with
+    any `extra` top-level fields the list carries beside its items."""
+    name = name or item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    key = (item_schema, name)
+    if key not in _PAGE_SCHEMAS:
+        attrs = {"items": fields.List(fields.Nested(item_schema), required=True)} | extra
+        _PAGE_SCHEMAS[key] = type(name, (PageSchema,), attrs)
+    return _PAGE_SCHEMAS[key]
+
+
+def list_of(item_schema: type[Schema], name: str | None = None) -> type[Schema]:
+    """The schema of a whole (unpaginated) list: {"items": [item_schema, ...]}."""
+    name = name or item_schema.__name__.removesuffix("Schema") + "ListSchema"
+    key = (item_schema, name)
+    if key not in _PAGE_SCHEMAS:
+        _PAGE_SCHEMAS[key] = type(name, (Schema,), {"items": fields.List(fields.Nested(item_schema), required=True)})
+    return _PAGE_SCHEMAS[key]
+
+
 class ErrorSchema(Schema):
     code = fields.Integer(metadata={"description": "HTTP status code"})
     status = fields.String(metadata={"description": "HTTP status name"})

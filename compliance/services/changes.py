@@ -11,6 +11,7 @@ from ..db import Database
 from ..engine.errors import NotFound
 from ..models import Catalogue, ChangeRecord, Product, RuleVersion
 from ..schemas.common import DB_ID_MAX
+from .paging import Page
 
 
 def change_view(c: ChangeRecord, product_name: str | None = None, catalogue_name: str | None = None) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def _day_start(day: date, plus_days: int = 0) -> datetime:
     return datetime.combine(day + timedelta(days=plus_days), time.min, tzinfo=timezone.utc)
 
 
-def list_changes(db: Database, page: int = 1, per_page: int = 100, **filters: Any) -> dict[str, Any]:
+def list_changes(db: Database, page: int = 1, per_page: int = 100, **filters: Any) -> Page:
     """Change records, newest first. Filters: catalogue_id, product (id or SKU), destination, revision
     (full or prefix), version, run_id, rule (a cause rule id, substring), since/until (dates recorded)."""
     C = ChangeRecord
@@ -80,7 +81,7 @@ def list_changes(db: Database, page: int = 1, per_page: int = 100, **filters: An
         total = s.scalar(select(func.count()).select_from(q.subquery()))
         items = [change_view(*r) for r in s.execute(_with_names(q).order_by(C.id.desc())
                                                      .offset((page - 1) * per_page).limit(per_page))]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return Page(items, page, per_page, total)
 
 
 def iter_changes(db: Database, batch: int = 1000, **filters: Any):

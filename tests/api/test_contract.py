@@ -73,3 +73,19 @@ def test_a_response_that_breaks_its_schema_is_caught(tmp_path, schema_templates)
     app.test_client().get("/api/v1/health")
     app.extensions["db"].dispose()
     assert any("/api/v1/health 200" in m for m in seen), seen
+
+
+def test_paginated_lists_send_and_document_the_x_pagination_header(client, viewer_headers):
+    """One pagination convention: a Page body (items, page, per_page, total, pages) and flask-smorest's
+    X-Pagination header with the same numbers, documented on the operation."""
+    import json
+
+    spec, ops = _operations(client)
+    paged = [(m, p) for m, p, op in ops if "X-Pagination" in op["responses"].get("200", {}).get("headers", {})]
+    assert ("get", "/api/v1/changes") in paged
+    assert spec["components"]["headers"]["PAGINATION"]["schema"]
+    response = client.get("/api/v1/changes?per_page=5&page=2", headers=viewer_headers)
+    assert response.status_code == 200
+    body, header = response.get_json(), json.loads(response.headers["X-Pagination"])
+    assert (body["page"], body["per_page"], body["pages"]) == (2, 5, -(-body["total"] // 5))
+    assert header["total"] == body["total"] and header["total_pages"] == body["pages"]
