@@ -5,11 +5,11 @@ import logging
 
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import HTTPException, UnprocessableEntity, UnsupportedMediaType
 from werkzeug.routing import IntegerConverter
 
 from ..engine.errors import ComplianceError
-from ..schemas.common import ErrorSchema
+from ..schemas.common import NUL_PROBLEM, VERSION_MAX, ErrorSchema
 from .encoding import OrjsonProvider
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,13 @@ class DatabaseIdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+class VersionNumberConverter(IntegerConverter):
+    """`<version:number>`: a rule version number, 1 .. 2**31-1 (its INTEGER column); larger is a 404."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=VERSION_MAX, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 class ComplianceApi(Api):
     """flask-smorest Api whose documented error body is the one our error handlers actually send."""
 
@@ -36,6 +43,7 @@ class ComplianceApi(Api):
 
 def init_api(app: Flask) -> Api:
     app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds a rule
+    app.url_map.converters["version"] = VersionNumberConverter
     app.json = OrjsonProvider(app)
     api = ComplianceApi(app, spec_kwargs={
         "info": {"description": (
@@ -75,6 +83,25 @@ def init_api(app: Flask) -> Api:
         return response
 
     @app.before_request
+    def refuse_nul_characters():
+        # No database column stores U+0000 (PostgreSQL refuses it in text and JSONB: a 500 before this),
+        # so text holding one is refused here, for the query string, the path and form fields, naming
+        # each; JSON bodies are checked where they are decoded (blueprint.json_body).
+        errors: dict[str, dict[str, list[str]]] = {}
+        for location, values in (("query", request.args), ("path", request.view_args or {})):
+            bad = {k: [NUL_PROBLEM] for k, v in _items(values) if "\x00" in k or "\x00" in str(v)}
+            if bad:
+                errors[location] = bad
+        if request.mimetype == "application/x-www-form-urlencoded":
+            bad = {k: [NUL_PROBLEM] for k, v in _items(request.form) if "\x00" in k or "\x00" in v}
+            if bad:
+                errors["form"] = bad
+        if errors:
+            exc = UnprocessableEntity("a text input holds a NUL character")
+            exc.data = {"messages": errors}
+            raise exc
+
+    @app.before_request
     def limit_body_size():
         config = app.config["COMPLIANCE"]
         upload = request.mimetype in UPLOAD_MIMETYPES
@@ -90,6 +117,11 @@ def init_api(app: Flask) -> Api:
             raise exc
 
     return api
+
+
+def _items(values):
+    """(key, value) pairs of a MultiDict (every value of a repeated key) or a dict."""
+    return values.items(multi=True) if hasattr(values, "getlist") else values.items()
 
 
 def error_body(status: int, name: str, message: str, errors=None):

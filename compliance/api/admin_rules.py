@@ -41,7 +41,7 @@ class Versions(MethodView):
         return {"items": rv.list_versions(_db())}
 
 
-@blp.route("/versions/<int:number>")
+@blp.route("/versions/<version:number>")
 class Version(MethodView):
     @require_role("viewer")
     @blp.response(200)
@@ -50,7 +50,7 @@ class Version(MethodView):
         return rv.version_detail(_db(), number)
 
 
-@blp.route("/versions/<int:number>/export")
+@blp.route("/versions/<version:number>/export")
 class VersionExport(MethodView):
     @require_role("viewer")
     @blp.arguments(ExportQuerySchema, location="query")
@@ -63,7 +63,7 @@ class VersionExport(MethodView):
         return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@blp.route("/versions/<int:number>/rollback")
+@blp.route("/versions/<version:number>/rollback")
 class VersionRollback(MethodView):
     @require_role("admin")
     @blp.arguments(PublishSchema)

@@ -8,29 +8,49 @@ import flask
 import flask_smorest
 import orjson
 from webargs import core
-from webargs.flaskparser import FlaskParser, is_json_request
+from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.exceptions import RequestEntityTooLarge, UnprocessableEntity
 
-from ..schemas.common import page_of
+from ..schemas.common import NUL_PROBLEM, nul_paths, page_of
 from ..services.paging import Page
 from .encoding import loads
 
 _CACHE_KEY = "compliance.json_body"
 
 
+
+
 def json_body(req: flask.Request) -> typing.Any:
-    """The request's JSON body, decoded once per request (json.JSONDecodeError when it is not JSON)."""
+    """The request's JSON body, decoded once per request (json.JSONDecodeError when it is not JSON; a
+    422 naming every field whose text holds a NUL character, which no database column can store)."""
     if _CACHE_KEY not in req.environ:
         data = req.get_data(cache=True)
+        limit = req.max_content_length
+        if req.content_length is None and limit is not None and len(data) >= limit:
+            # A chunked body (no Content-Length) is read up to the limit and no further: one that
+            # reaches it is too large (werkzeug would hand over the first `limit` bytes as the body).
+            raise RequestEntityTooLarge()
         try:
             text = data.decode("utf-8")  # as webargs does: a body that is not UTF-8 is invalid JSON
         except UnicodeDecodeError:
             return core.parse_json(data)  # raises webargs' own error for it
-        req.environ[_CACHE_KEY] = loads(text)
+        body = loads(text)
+        if b"\\u0000" in data:  # JSON can only carry a NUL escaped; look for it only then
+            paths = nul_paths(body)
+            if paths:
+                exc = UnprocessableEntity("a text field holds a NUL character")
+                exc.data = {"messages": {"json": {p: [NUL_PROBLEM] for p in paths}}}
+                raise exc
+        req.environ[_CACHE_KEY] = body
     return req.environ[_CACHE_KEY]
 
 
 class ApiParser(FlaskParser):
     """webargs' Flask parser, decoding JSON bodies with `json_body` (orjson where exact)."""
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs) -> typing.NoReturn:
+        reason = getattr(error, "msg", None) or str(error)
+        abort(400, exc=error, messages={"json": [f"Invalid JSON body: {reason}"]})
 
     def _raw_load_json(self, req: flask.Request) -> typing.Any:
         if not is_json_request(req):

@@ -9,6 +9,7 @@ a float) is decoded by `json`, so bad input gets the same 4xx, naming the same f
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -54,7 +55,14 @@ def loads(data: str | bytes) -> Any:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer literal longer than Python converts (sys.get_int_max_str_digits)
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        limit = sys.get_int_max_str_digits()
+        raise json.JSONDecodeError(f"a number literal has more than {limit} digits", text, 0) from None
 
 
 class OrjsonProvider(JSONProvider):

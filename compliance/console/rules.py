@@ -47,7 +47,7 @@ def rules():
                            in_force=in_force, as_of=as_of, packs=rulebook.packs, runs=list_runs(_db(), limit=10))
 
 
-@blp.route("/rules/versions/<int:number>")
+@blp.route("/rules/versions/<version:number>")
 @role_required("viewer")
 def version(number: int):
     detail = rv.version_detail(_db(), number)
@@ -63,7 +63,7 @@ def _notice() -> str | None:
     return None
 
 
-@blp.route("/rules/versions/<int:number>/export")
+@blp.route("/rules/versions/<version:number>/export")
 @role_required("viewer")
 def version_export(number: int):
     from flask import Response
@@ -112,7 +112,7 @@ def activity_export(fmt: str):
     return download(pieces, name, fmt)
 
 
-@blp.route("/rules/versions/<int:number>/rollback", methods=["POST"])
+@blp.route("/rules/versions/<version:number>/rollback", methods=["POST"])
 @role_required("admin")
 def rollback(number: int):
     loaded, errors = load(PublishSchema(), _publish_body(request.form))

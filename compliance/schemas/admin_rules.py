@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from .changes import PageQuerySchema as PaginationQuerySchema
-from .common import CountryCode, StrictBoolean, TabularExportQuerySchema, id_range
+from .common import CountryCode, StrictBoolean, TabularExportQuerySchema, version_range
 
 OP_NAMES = ("set_threshold", "add_rule", "update_rule", "end_rule", "remove_rule", "add_pack", "remove_pack",
             "add_overlay", "set_country_group", "set_vendor", "set_family")
@@ -14,7 +14,7 @@ class DraftCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    base_version = fields.Integer(strict=True, validate=id_range,
+    base_version = fields.Integer(strict=True, validate=version_range,
                                   metadata={"description": "Published version to start from (default: current)"})
     title = fields.String(load_default="", validate=validate.Length(max=300))
 
@@ -66,8 +66,8 @@ class DiffQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    from_ = fields.Integer(required=True, data_key="from", validate=id_range)
-    to = fields.Integer(required=True, validate=id_range)
+    from_ = fields.Integer(required=True, data_key="from", validate=version_range)
+    to = fields.Integer(required=True, validate=version_range)
 
 
 class ExportQuerySchema(Schema):

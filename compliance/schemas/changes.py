@@ -6,7 +6,7 @@ from datetime import date
 from marshmallow import RAISE, Schema, fields, validate
 from webargs.fields import DelimitedList
 
-from .common import CountryCode, TabularExportQuerySchema, id_range, page_range
+from .common import CountryCode, TabularExportQuerySchema, id_range, page_range, version_range
 
 WEBHOOK_EVENTS = ["changes.published", "determination.needs_review", "order.held", "order.released", "audit.completed",
                   "audit.failed", "reevaluation.completed", "ping"]
@@ -63,7 +63,7 @@ class ChangesFilterSchema(Schema):
     destination = CountryCode()
     revision = fields.String(validate=validate.Length(min=6, max=64),
                              metadata={"description": "Rule revision (full or prefix) the change led to"})
-    version = fields.Integer(validate=id_range, metadata={"description": "Rule version number the change led to"})
+    version = fields.Integer(validate=version_range, metadata={"description": "Rule version number the change led to"})
     run_id = fields.Integer(validate=id_range)
 
 

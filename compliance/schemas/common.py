@@ -1,6 +1,8 @@
 """Shared fields and schemas."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..engine.countries import COUNTRY_INDEX
@@ -11,6 +13,29 @@ DB_ID_MAX = 2**63 - 1
 PAGE_MAX = 1_000_000_000
 page_range = validate.Range(min=1, max=PAGE_MAX)
 id_range = validate.Range(min=1, max=DB_ID_MAX)
+# Rule version numbers are a 32-bit INTEGER column (rule_versions.number).
+VERSION_MAX = 2**31 - 1
+version_range = validate.Range(min=1, max=VERSION_MAX)
+
+
+NUL_PROBLEM = "must not contain a NUL character (\\u0000)"
+
+
+def nul_paths(value: Any, path: str = "") -> list[str]:
+    """The dotted paths (`products[3].name`) of every string in `value`, key or value, holding a NUL."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    out: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                out.append(here)
+            out += nul_paths(item, here)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out += nul_paths(item, f"{path}[{i}]")
+    return out
 
 
 class CountryCode(fields.String):

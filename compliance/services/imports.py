@@ -71,6 +71,7 @@ from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.vocabulary import FORMAT_BITS
 from ..models import Catalogue, ImportReport, Product
+from ..schemas.common import NUL_PROBLEM, nul_paths
 from ..schemas.product import ProductSchema
 from ..schemas.product_loader import default_loader
 from .determinations import sync_reviews
@@ -161,9 +162,16 @@ def iter_rows(stream: IO[bytes], fmt: str, convert_csv: bool = True,
         text.detach()
 
 
+def _nul_error(problems: list[tuple[str, str]]) -> RowError:
+    """The row's every field holding a NUL character (no database column can store one)."""
+    return RowError(problems[0][0], problems[0][1], problems[1:])
+
+
 def _iter_json(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
+    raw = text.read()
+    escaped_nul = "\\u0000" in raw  # JSON carries a NUL only escaped: walk the rows for it only then
     try:
-        data = json.load(text)
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
                            {"file": [f"invalid JSON: {exc.msg} at line {exc.lineno}"]}) from None
@@ -175,6 +183,9 @@ def _iter_json(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
         raise InvalidInput("JSON file must hold a list of products or {\"products\": [...]}",
                            {"file": ["expected a list of products or {\"products\": [...]}"]})
     for i, item in enumerate(data, 1):
+        if escaped_nul and isinstance(item, dict) and (paths := nul_paths(item)):
+            yield i, _nul_error([(p, NUL_PROBLEM) for p in paths])
+            continue
         yield i, item if isinstance(item, dict) else RowError("_row", f"expected an object, got {type(item).__name__}")
 
 
@@ -188,6 +199,9 @@ def _iter_jsonl(text: IO[str]) -> Iterator[tuple[int, dict | RowError]]:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             yield n, RowError("_row", f"invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        if "\\u0000" in line and isinstance(item, dict) and (paths := nul_paths(item)):
+            yield n, _nul_error([(p, NUL_PROBLEM) for p in paths])
             continue
         yield n, item if isinstance(item, dict) else RowError("_row", f"expected an object, got {type(item).__name__}")
 
@@ -260,6 +274,9 @@ def _iter_table(header: list[str], rows: Iterator[list[str] | RowError], convert
         n += 1
         if len(cells) != width:
             yield n, RowError("_row", f"expected {width} cells, got {len(cells)}")
+            continue
+        if "\x00" in "".join(cells):
+            yield n, _nul_error([(h, NUL_PROBLEM) for h, c in zip(header, cells) if "\x00" in c])
             continue
         row = CsvRow(zip(header, cells))
         row.decimal_comma = decimal_comma
