@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from .engine.vocabulary import TRANSACTION_TYPES
+
 
 def _app():
     from .cli import _app as make
@@ -141,11 +143,14 @@ def register(main: click.Group) -> None:
                   help="Rules in force on this date (default today).")
     @click.option("--to", "to", required=True, help="Destinations, comma-separated ISO codes, e.g. CN,AE.")
     @click.option("--hq", default=None, help="End user's headquarters country.")
+    @click.option("--transaction-type", "transaction_type", default="export", show_default=True,
+                  type=click.Choice(list(TRANSACTION_TYPES)),
+                  help="Every product as an export from the US, a reexport from abroad, or a transfer within a country.")
     @click.option("--wait/--no-wait", default=False, help="Show a progress bar until the audit finishes.")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="Write the report here when done (.csv, .xlsx, .json or .jsonl); implies --wait.")
     @json_option
-    def audit_run(file, name, as_of, to, hq, wait, out, as_json) -> None:
+    def audit_run(file, name, as_of, to, hq, transaction_type, wait, out, as_json) -> None:
         """Audit a catalogue (importing FILE first, if given) for destinations as of a date."""
         from .cli import _destinations
         from .services.audits import create_audit
@@ -165,8 +170,9 @@ def register(main: click.Group) -> None:
             cid = cat.id
         day = as_of.date() if as_of else date.today()
         config = app.config["COMPLIANCE"]
-        a = create_audit(db, store, cid, day, dests, hq_code, "cli", config.AUDIT_CHUNK_SIZE)  # sent after commit
-        click.echo(f"audit {a.id}: {a.total} products x {len(dests)} destinations as of {day} "
+        a = create_audit(db, store, cid, day, dests, hq_code, "cli", config.AUDIT_CHUNK_SIZE,
+                         transaction_type=transaction_type)  # sent after commit
+        click.echo(f"audit {a.id}: {a.total} products x {len(dests)} destinations as of {day}, {transaction_type} "
                    f"(rules {a.ruleset_revision[:12]}, {'in-process' if config.embedded else 'queued on Celery'})",
                    err=as_json)
         if wait or out or config.embedded:  # embedded: the work lives in this process, so stay for it

@@ -1,11 +1,11 @@
 """Audit progress, paginated results and streamed reports (CSV / JSON / JSON Lines / XLSX)."""
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, url_for
 from flask.views import MethodView
 
 from ..auth import require_role
-from ..schemas.audit import AuditReportQuerySchema, AuditResultsQuerySchema
+from ..schemas.audit import AuditReportQuerySchema, AuditResultSchema, AuditResultsQuerySchema, AuditSchema
 from ..services import audit_report as report_svc
 from ..services import audits as svc
 from ..services.tabular import MEDIA_TYPES
@@ -22,24 +22,22 @@ def _db():
 @blp.route("/audits/<int:audit_id>")
 class AuditItem(MethodView):
     @require_role("viewer")
-    @blp.response(200)
+    @blp.response(200, AuditSchema)
     def get(self, audit_id: int):
-        """Status, progress (products and chunks), counts per ECCN and per licence outcome, timings."""
-        return jsonify(svc.audit_status(_db(), audit_id))
+        """What was asked (date, destinations, end user, transaction type, pinned revision), status, progress
+        (products and chunks), counts per ECCN and per licence outcome, timings."""
+        return svc.audit_status(_db(), audit_id) | {"url": url_for("audits.AuditItem", audit_id=audit_id)}
 
 
 @blp.route("/audits/<int:audit_id>/results")
 class AuditResults(MethodView):
     @require_role("viewer")
     @blp.arguments(AuditResultsQuerySchema, location="query")
-    @blp.response(200)
+    @blp.page_response(AuditResultSchema)
     def get(self, query, audit_id: int):
         """One row per product x destination, paginated; filter by destination and requirement."""
-        from .catalogues import page_body
-
-        rows, total = svc.audit_results_page(_db(), current_app.extensions["rulebooks"], audit_id, query["page"],
-                                             query["per_page"], query.get("destination"), query.get("requirement"))
-        return jsonify(page_body(rows, query["page"], query["per_page"], total))
+        return svc.audit_results_page(_db(), current_app.extensions["rulebooks"], audit_id, query["page"],
+                                      query["per_page"], query.get("destination"), query.get("requirement"))
 
 
 def _report(audit_id: int, query: dict, fmt: str) -> Response:
@@ -58,7 +56,7 @@ class AuditReportCsv(MethodView):
     def get(self, query, audit_id: int):
         """The whole report as CSV (streamed; formula cells neutralised), one row per product x destination:
         sku, product_name, vendor, eccn, status, destination, requirement, review_policy, exceptions, rule_ids,
-        citations, margins, missing, as_of, rule_version, ruleset_revision, product_id."""
+        citations, margins, missing, as_of, transaction_type, rule_version, ruleset_revision, product_id."""
         return _report(audit_id, query, "csv")
 
 

@@ -1,24 +1,23 @@
 """Catalogues, their products and bulk imports (upload), and starting audits of a catalogue."""
 from __future__ import annotations
 
-import math
-
-from flask import current_app, g, jsonify, request, url_for
+from flask import current_app, g, request, url_for
 from flask.views import MethodView
 from marshmallow import RAISE
 
 from ..auth import require_role
 from ..engine.errors import InvalidInput
-from ..models import Product
-from ..schemas.audit import AuditCreateSchema
+from ..schemas.audit import AuditCreateSchema, AuditSchema, AuditsQuerySchema, AuditSummarySchema
 from ..schemas.catalogue import (
     CatalogueCreateSchema,
+    CatalogueProductSchema,
     CatalogueSchema,
     ImportQuerySchema,
     ImportReportSchema,
+    PageQuerySchema,
     ProductQuerySchema,
 )
-from ..schemas.common import TabularExportQuerySchema
+from ..schemas.common import TabularExportQuerySchema, list_of
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
 from ..services import exports as export_svc
@@ -37,29 +36,14 @@ def _store():
     return current_app.extensions["rulebooks"]
 
 
-def product_dict(p: Product) -> dict:
-    return {"id": p.id, "sku": p.sku, "name": p.name, "vendor": p.vendor, "family": p.family, "kind": p.kind,
-            "eccn": p.eccn, "status": p.status, "classified_revision": p.classified_revision,
-            "classified_on": p.classified_on.isoformat() if p.classified_on else None,
-            "metrics": {"tpp": p.tpp, "tpp_source": p.tpp_source, "performance_density": p.performance_density,
-                        "io_bandwidth": p.io_bandwidth, "memory_bandwidth_density": p.memory_bandwidth_density,
-                        "dram_bandwidth": p.dram_bandwidth, "transistors": p.transistors, "datacenter": p.datacenter},
-            "spec": p.spec, "updated_at": p.updated_at.isoformat() if p.updated_at else None}
-
-
-def page_body(items: list, page: int, per_page: int, total: int) -> dict:
-    return {"items": items, "page": page, "per_page": per_page, "total": total,
-            "pages": math.ceil(total / per_page) if per_page else 0}
-
-
 @blp.route("/catalogues")
 class Catalogues(MethodView):
     @require_role("viewer")
-    @blp.response(200)
+    @blp.response(200, list_of(CatalogueSchema))
     def get(self):
-        """Every catalogue with its product count."""
+        """Every catalogue with its product count and counts per current status."""
         db = _db()
-        return jsonify({"items": [svc.catalogue_summary(db, c) for c in svc.list_catalogues(db)]})
+        return {"items": [svc.catalogue_summary(db, c) for c in svc.list_catalogues(db)]}
 
     @require_role("auditor")
     @blp.arguments(CatalogueCreateSchema)
@@ -69,10 +53,8 @@ class Catalogues(MethodView):
         _, rulebook = _store().current()
         cat = svc.create_catalogue(_db(), body["name"], body.get("description", ""), body.get("destinations"),
                                    rulebook=rulebook)
-        resp = jsonify(svc.catalogue_summary(_db(), cat))
-        resp.status_code = 201
-        resp.headers["Location"] = url_for("catalogues.Catalogue", catalogue_id=cat.id)
-        return resp
+        return svc.catalogue_summary(_db(), cat), 201, {"Location": url_for("catalogues.Catalogue",
+                                                                            catalogue_id=cat.id)}
 
 
 @blp.route("/catalogues/<int:catalogue_id>")
@@ -81,7 +63,7 @@ class Catalogue(MethodView):
     @blp.response(200, CatalogueSchema)
     def get(self, catalogue_id: int):
         """A catalogue with its product count and counts per current status."""
-        return jsonify(svc.catalogue_summary(_db(), svc.get_catalogue(_db(), catalogue_id)))
+        return svc.catalogue_summary(_db(), svc.get_catalogue(_db(), catalogue_id))
 
     @require_role("admin")
     @blp.response(204)
@@ -95,25 +77,27 @@ class Catalogue(MethodView):
 class Products(MethodView):
     @require_role("viewer")
     @blp.arguments(ProductQuerySchema, location="query")
-    @blp.response(200)
+    @blp.page_response(CatalogueProductSchema)
     def get(self, query, catalogue_id: int):
-        """Products, paginated, filtered by vendor, current ECCN, current status or a SKU/name substring."""
-        items, total = svc.list_products(_db(), catalogue_id, query["page"], query["per_page"], query.get("vendor"),
-                                         query.get("eccn"), query.get("status"), query.get("q"))
-        return jsonify(page_body([product_dict(p) for p in items], query["page"], query["per_page"], total))
+        """Products, paginated, filtered by vendor, current ECCN, current status or a SKU/name substring, and
+        sorted (`sort`)."""
+        return svc.list_products(_db(), catalogue_id, query["page"], query["per_page"], query.get("vendor"),
+                                 query.get("eccn"), query.get("status"), query.get("q"), query["sort"])
 
 
 @blp.route("/catalogues/<int:catalogue_id>/products/<path:sku>")
 class ProductItem(MethodView):
     @require_role("viewer")
-    @blp.response(200)
+    @blp.response(200, CatalogueProductSchema)
     def get(self, catalogue_id: int, sku: str):
         """One product with its stored spec, metrics and current standing."""
-        return jsonify(product_dict(svc.get_product(_db(), catalogue_id, sku)))
+        return svc.get_product(_db(), catalogue_id, sku)
 
     @require_role("auditor")
     @blp.arguments(ProductSchema)
-    @blp.response(200)
+    @blp.response(200, CatalogueProductSchema, description="The product was replaced")
+    @blp.alt_response(201, schema=CatalogueProductSchema, success=True,
+                      description="The product was created (Location: its URL)")
     def put(self, body, catalogue_id: int, sku: str):
         """Create or replace a product (the path's SKU wins); its standing is recomputed."""
         if body.get("sku") not in (None, sku):
@@ -121,7 +105,9 @@ class ProductItem(MethodView):
                                {"sku": ["must match the SKU in the path"]})
         body["sku"] = sku
         product, created = svc.put_product(_db(), _store(), catalogue_id, body)
-        return jsonify(product_dict(product)), (201 if created else 200)
+        if created:
+            return product, 201, {"Location": url_for("catalogues.ProductItem", catalogue_id=catalogue_id, sku=sku)}
+        return product
 
     @require_role("auditor")
     @blp.response(204)
@@ -154,18 +140,16 @@ class Imports(MethodView):
             filename, ctype, stream = request.args.get("filename", ""), request.mimetype, request.stream
         fmt = detect_format(filename, ctype, query.get("format"))
         result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename, sheet=query.get("sheet"))
-        if result.rows_read == 0:
-            pass  # an empty (but well-formed) file is a valid import of nothing
-        resp = jsonify(svc.import_report(_db(), result.report_id))
-        resp.status_code = 201
-        resp.headers["Location"] = url_for("catalogues.ImportItem", report_id=result.report_id)
-        return resp
+        # an empty (but well-formed) file is a valid import of nothing
+        return svc.import_report(_db(), result.report_id), 201, {
+            "Location": url_for("catalogues.ImportItem", report_id=result.report_id)}
 
     @require_role("viewer")
-    @blp.response(200)
-    def get(self, catalogue_id: int):
-        """Import reports of a catalogue, newest first (without the row errors)."""
-        return jsonify({"items": svc.import_reports(_db(), catalogue_id)})
+    @blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
+    @blp.page_response(ImportReportSchema)
+    def get(self, query, catalogue_id: int):
+        """Import reports of a catalogue, newest first, paginated (without the row errors)."""
+        return svc.import_reports(_db(), catalogue_id, query["page"], query["per_page"])
 
 
 @blp.route("/catalogues/<int:catalogue_id>/export")
@@ -187,14 +171,14 @@ class ImportItem(MethodView):
     @blp.response(200, ImportReportSchema)
     def get(self, report_id: int):
         """One import report with every rejected row."""
-        return jsonify(svc.import_report(_db(), report_id))
+        return svc.import_report(_db(), report_id)
 
 
 @blp.route("/catalogues/<int:catalogue_id>/audits")
 class CatalogueAudits(MethodView):
     @require_role("auditor")
     @blp.arguments(AuditCreateSchema)
-    @blp.response(202)
+    @blp.response(202, AuditSchema, description="The audit is recorded (Location: its URL); poll it for progress")
     @blp.alt_response(404, description="Unknown catalogue")
     @blp.alt_response(422, description="Invalid date or country code, or an Idempotency-Key reused with "
                                         "another request")
@@ -212,22 +196,18 @@ class CatalogueAudits(MethodView):
         idem = None if key is None else idempotency.Request.of(f"{g.actor} POST {request.path}", key, "POST",
                                                                 request.path, body)
         audit = create_audit(_db(), _store(), catalogue_id, body["as_of"], body["destinations"], hq, g.actor,
-                             config.AUDIT_CHUNK_SIZE, idempotency=idem)  # its chunk tasks are sent after commit
+                             config.AUDIT_CHUNK_SIZE, idempotency=idem,
+                             transaction_type=body["transaction_type"])  # its chunk tasks are sent after commit
         url = url_for("audits.AuditItem", audit_id=audit.id)
-        body = audit_status(_db(), audit.id)
-        body["url"] = url
-        resp = jsonify(body)
-        resp.status_code = 202
-        resp.headers["Location"] = url
-        return resp
+        return audit_status(_db(), audit.id) | {"url": url}, 202, {"Location": url}
 
     @require_role("viewer")
-    @blp.response(200)
-    def get(self, catalogue_id: int):
-        """Audits of a catalogue, newest first."""
+    @blp.arguments(AuditsQuerySchema, location="query")
+    @blp.page_response(AuditSummarySchema)
+    def get(self, query, catalogue_id: int):
+        """Audits of a catalogue, newest first, paginated."""
         from ..services.audits import list_audits
 
         svc.get_catalogue(_db(), catalogue_id)
-        items = [{k: v for k, v in a.items() if k != "catalogue_id"} | {"url": url_for("audits.AuditItem", audit_id=a["id"])}
-                 for a in list_audits(_db(), catalogue_id)]
-        return jsonify({"items": items})
+        page = list_audits(_db(), catalogue_id, page=query["page"], per_page=query["per_page"])
+        return page.map(lambda a: a | {"url": url_for("audits.AuditItem", audit_id=a["id"])})

@@ -41,8 +41,9 @@ def audit(audit_id: int):
     rows, total = [], 0
     if query is not None and status["status"] == "done":
         try:
-            rows, total = svc.audit_results_page(db, _store(), audit_id, query["page"], PER_PAGE,
-                                                 query.get("destination"), query.get("requirement"))
+            results = svc.audit_results_page(db, _store(), audit_id, query["page"], PER_PAGE,
+                                             query.get("destination"), query.get("requirement"))
+            rows, total = results.items, results.total
         except InvalidInput as exc:
             errors = domain_errors(exc)
     query = query or {"page": 1}

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, g, redirect, render_template, request, url_for
 
 from ..engine.errors import InvalidInput
-from ..engine.vocabulary import ECCNS, STATUSES
+from ..engine.vocabulary import ECCNS, STATUSES, TRANSACTION_TYPES
 from ..schemas.audit import AuditCreateSchema
 from ..schemas.catalogue import CatalogueCreateSchema, ProductQuerySchema
 from ..services import catalogues as svc
@@ -76,11 +76,12 @@ def _catalogue_page(catalogue_id: int, upload: dict | None = None, upload_errors
     query, filter_errors = _product_query()
     sort = request.args.get("sort", "id")
     try:
-        items, total = svc.list_products(db, catalogue_id, query["page"], PER_PAGE, query.get("vendor"),
-                                         query.get("eccn"), query.get("status"), query.get("q"), sort)
+        listing = svc.list_products(db, catalogue_id, query["page"], PER_PAGE, query.get("vendor"),
+                                    query.get("eccn"), query.get("status"), query.get("q"), sort)
     except InvalidInput as exc:
         filter_errors, sort = domain_errors(exc), "id"
-        items, total = svc.list_products(db, catalogue_id, 1, PER_PAGE)
+        listing = svc.list_products(db, catalogue_id, 1, PER_PAGE)
+    items, total = listing.items, listing.total
     chart_date = _date_arg("chart_as_of") or date.today()
     _, rulebook = _store().current()
     points = svc.product_points(db, catalogue_id)
@@ -92,10 +93,11 @@ def _catalogue_page(catalogue_id: int, upload: dict | None = None, upload_errors
         pages=max(1, -(-total // PER_PAGE)), filter_errors=filter_errors, eccns=ECCNS, statuses=STATUSES,
         chart=charts.scatter(points["points"], lines), chart_info=points, chart_date=chart_date, lines=lines,
         legend=[(e or "not listed", charts.eccn_colour(e)) for e in eccns],
-        audits=list_audits(db, catalogue_id, limit=20), imports=svc.import_reports(db, catalogue_id, limit=10),
+        audits=list_audits(db, catalogue_id, per_page=20).items,
+        imports=svc.import_reports(db, catalogue_id, per_page=10).items,
         upload=upload, upload_errors=upload_errors or {}, audit_form=audit_form or {
             "as_of": date.today().isoformat(), "destinations": ", ".join(cat.destinations or [])},
-        audit_errors=audit_errors or {}), status
+        audit_errors=audit_errors or {}, transaction_types=TRANSACTION_TYPES), status
 
 
 def _date_arg(name: str) -> date | None:
@@ -145,6 +147,8 @@ def start_audit_form(catalogue_id: int):
         body["as_of"] = form["as_of"].strip()
     if form.get("destinations", "").strip():
         body["destinations"] = codes(form["destinations"])
+    if form.get("transaction_type", "").strip():
+        body["transaction_type"] = form["transaction_type"].strip()
     loaded, errors = load(AuditCreateSchema(), body)
     if loaded is None:
         return _catalogue_page(catalogue_id, audit_form=form, audit_errors=errors, status=422)
@@ -152,7 +156,7 @@ def start_audit_form(catalogue_id: int):
     hq = (loaded.get("end_user") or {}).get("headquarters")
     try:
         audit = create_audit(_db(), _store(), catalogue_id, loaded["as_of"], loaded["destinations"], hq, g.actor,
-                             config.AUDIT_CHUNK_SIZE)
+                             config.AUDIT_CHUNK_SIZE, transaction_type=loaded["transaction_type"])
     except InvalidInput as exc:
         return _catalogue_page(catalogue_id, audit_form=form, audit_errors=domain_errors(exc), status=422)
     return redirect(url_for("console.audit", audit_id=audit.id))

@@ -17,7 +17,7 @@ RUNNING = ("pending", "running")
 def running_work() -> dict:
     """Audits and re-evaluation runs still in progress, with their progress (the polled fragment)."""
     db = _db()
-    audits = [audit_status(db, a["id"]) for a in list_audits(db, status=RUNNING, limit=20)]
+    audits = [audit_status(db, a["id"]) for a in list_audits(db, status=RUNNING, per_page=20).items]
     runs = [r for r in list_runs(db, limit=20) if r["status"] in RUNNING]
     return {"audits": audits, "runs": runs}
 

@@ -19,6 +19,8 @@ class Audit(Base):
     as_of: Mapped[date]
     destinations: Mapped[list] = mapped_column(Json)
     headquarters: Mapped[str | None] = mapped_column(String(2))
+    # export | reexport | in_country_transfer (engine.vocabulary.TRANSACTION_TYPES), for every product
+    transaction_type: Mapped[str] = mapped_column(String(24), default="export", server_default="export")
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
     total: Mapped[int] = mapped_column(Integer, default=0)
     counts: Mapped[dict] = mapped_column(Json, default=dict)

@@ -6,6 +6,8 @@ from marshmallow import RAISE, Schema, fields, validate
 from ..engine.vocabulary import ECCNS, STATUSES
 from .common import CountryCode, PaginationQuerySchema, page_range
 
+PRODUCT_SORTS = ("id", "sku", "name", "vendor", "eccn", "status", "tpp", "performance_density", "updated_at")
+
 
 class PageQuerySchema(PaginationQuerySchema):
     """page / per_page with validators that raise (marshmallow 4 ignores validators returning False,
@@ -27,14 +29,57 @@ class CatalogueCreateSchema(Schema):
 
 
 class CatalogueSchema(Schema):
-    id = fields.Integer()
-    name = fields.String()
-    description = fields.String()
-    destinations = fields.List(fields.String())
-    products = fields.Integer(metadata={"description": "Number of products"})
-    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
-    created_at = fields.String()
-    updated_at = fields.String()
+    """A catalogue with its product count and counts per current status (services.catalogues.catalogue_summary)."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    destinations = fields.List(fields.String(), required=True,
+                               metadata={"description": "Destinations watched by re-evaluation"})
+    products = fields.Integer(required=True, metadata={"description": "Number of products"})
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, metadata={
+        "description": "Products per current status ('unclassified' for those without one)"})
+    created_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+
+
+class ProductMetricsSchema(Schema):
+    """The engine's metric columns of a stored product (null: missing)."""
+
+    tpp = fields.Float(allow_none=True, metadata={"description": "Total processing performance"})
+    tpp_source = fields.String(allow_none=True, metadata={"description": "Where the TPP came from (given, computed)"})
+    performance_density = fields.Float(allow_none=True)
+    io_bandwidth = fields.Float(allow_none=True)
+    memory_bandwidth_density = fields.Float(allow_none=True)
+    dram_bandwidth = fields.Float(allow_none=True)
+    transistors = fields.Float(allow_none=True)
+    datacenter = fields.Boolean(allow_none=True)
+
+
+class CatalogueProductSchema(Schema):
+    """A catalogue's product: its stored spec, the engine's metric columns and its current standing (today, under
+    the current rules). Dumps a `models.Product`."""
+
+    id = fields.Integer(required=True)
+    catalogue_id = fields.Integer(required=True)
+    sku = fields.String(required=True)
+    name = fields.String(required=True)
+    vendor = fields.String(allow_none=True)
+    family = fields.String(allow_none=True)
+    kind = fields.String(required=True, metadata={"description": "ic, hbm or system"})
+    eccn = fields.String(allow_none=True, metadata={"description": "Current ECCN (null: not listed)"})
+    status = fields.String(allow_none=True, metadata={"description": "Current classification status"})
+    classified_revision = fields.String(allow_none=True, metadata={"description": "Rule revision of the standing"})
+    classified_on = fields.Date(allow_none=True, metadata={"description": "Date the standing was computed for"})
+    metrics = fields.Nested(ProductMetricsSchema, required=True)
+    spec = fields.Dict(required=True, metadata={"description": "The product as stored (the classify API's product)"})
+    created_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True)
+
+    def get_attribute(self, obj, attr, default):
+        if attr == "metrics":  # the metric columns are the product's own attributes
+            return obj
+        return super().get_attribute(obj, attr, default)
 
 
 class ProductQuerySchema(PageQuerySchema):
@@ -46,6 +91,9 @@ class ProductQuerySchema(PageQuerySchema):
                          metadata={"description": "Current ECCN; 'none' for products outside 3A090/4A090"})
     status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": "Current status"})
     q = fields.String(validate=validate.Length(max=200), metadata={"description": "Substring of SKU or name"})
+    sort = fields.String(load_default="id", validate=validate.OneOf(
+        [f"{d}{c}" for c in PRODUCT_SORTS for d in ("", "-")]), metadata={
+        "description": f"Order: one of {', '.join(PRODUCT_SORTS)}; '-' first for descending (ties by id)"})
 
 
 class ImportQuerySchema(Schema):
@@ -71,6 +119,8 @@ class RowErrorSchema(Schema):
 
 
 class ImportReportSchema(Schema):
+    """One import: its counts, and (GET /imports/{id}, the upload's answer) every rejected row."""
+
     id = fields.Integer()
     catalogue_id = fields.Integer()
     filename = fields.String()

@@ -1,9 +1,9 @@
 """An audit's full report, streamed: one row per product x destination, as CSV, JSON, JSON Lines or XLSX.
 
 Every row carries what an auditor needs to show why: the product's name and vendor, the audit's as-of
-date, its pinned rule version and revision, the licence rules that decided and their citations. CSV,
-JSON Lines and XLSX go through the shared writer (services/tabular.py: formula cells neutralised); JSON
-is ``{audit fields..., "results": [...]}``. The API, the console and `compliance audit run --out` use it.
+date and transaction type, its pinned rule version and revision, the licence rules that decided and their
+citations. CSV, JSON Lines and XLSX go through the shared writer (services/tabular.py: formula cells
+neutralised); JSON is ``{audit fields..., "results": [...]}``. The API, the console and `compliance audit run --out` use it.
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from .tabular import iter_export
 
 FORMATS = ("csv", "json", "jsonl", "xlsx")
 REPORT_COLUMNS = ("sku", "product_name", "vendor", "eccn", "status", "destination", "requirement", "review_policy",
-                  "exceptions", "rule_ids", "citations", "margins", "missing", "as_of", "rule_version",
-                  "ruleset_revision", "product_id")
+                  "exceptions", "rule_ids", "citations", "margins", "missing", "as_of", "transaction_type",
+                  "rule_version", "ruleset_revision", "product_id")
+AUDIT_FIELDS = ("as_of", "transaction_type", "rule_version", "ruleset_revision")  # the same on every row
 
 
 def _rows(db: Database, store, audit, destination: str | None, requirement: str | None,
@@ -31,7 +32,8 @@ def _rows(db: Database, store, audit, destination: str | None, requirement: str 
         number = version.number
         rulebook = store.rulebook_for(version)
     citation = {r.id: r.citation for r in rulebook.in_force(audit.as_of).licence}
-    fixed = {"as_of": audit.as_of.isoformat(), "rule_version": number, "ruleset_revision": audit.ruleset_revision}
+    fixed = {"as_of": audit.as_of.isoformat(), "transaction_type": audit.transaction_type, "rule_version": number,
+             "ruleset_revision": audit.ruleset_revision}
     q = (select(AuditResult.product_id, AuditResult.sku, AuditResult.eccn, AuditResult.status, AuditResult.margins,
                 AuditResult.missing, AuditResult.outcomes, Product.name, Product.vendor)
          .outerjoin(Product, Product.id == AuditResult.product_id)
@@ -61,14 +63,14 @@ def _iter_json(db: Database, audit, rows) -> Iterator[str]:
     with db.session() as s:
         number = s.get(RuleVersion, audit.rule_version_id).number
     head = {"audit_id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status,
-            "as_of": audit.as_of.isoformat(), "destinations": audit.destinations, "rule_version": number,
+            "as_of": audit.as_of.isoformat(), "destinations": audit.destinations,
+            "transaction_type": audit.transaction_type, "rule_version": number,
             "ruleset_revision": audit.ruleset_revision}
     yield json.dumps(head)[:-1] + ', "results": ['
     parts: list[str] = []
     first = True
     for rec in rows:
-        parts.append(json.dumps({k: rec[k] for k in REPORT_COLUMNS if k not in ("as_of", "rule_version",
-                                                                              "ruleset_revision")}))
+        parts.append(json.dumps({k: rec[k] for k in REPORT_COLUMNS if k not in AUDIT_FIELDS}))
         if len(parts) >= 2000:
             yield ("" if first else ",") + ",".join(parts)
             first, parts = False, []

@@ -27,11 +27,12 @@ from ..engine.codes import POLICY_UNKNOWN, exception_names, policy_label
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.evaluate import Evaluation
 from ..engine.explain import margins_and_missing
-from ..engine.vocabulary import REQUIREMENTS
+from ..engine.vocabulary import REQUIREMENTS, TRANSACTION_TYPES
 from ..models import Audit, AuditChunk, AuditResult, Catalogue, Product, RuleVersion
 from . import idempotency as idem
 from . import jobs
 from .determinations import audit_needs_review
+from .paging import Page
 from .product_columns import load_chunk
 from .webhooks import enqueue_deliveries
 
@@ -51,13 +52,15 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
                  headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000,
-                 enqueue: bool = True, idempotency: idem.Request | None = None) -> Audit:
+                 enqueue: bool = True, idempotency: idem.Request | None = None,
+                 transaction_type: str = "export") -> Audit:
     """Create an audit with its chunks in one transaction (rule revision pinned now); its chunk tasks are
-    sent once that transaction commits (unless enqueue=False: then `start_audit` sends them).
+    sent once that transaction commits (unless enqueue=False: then `start_audit` sends them). Every product
+    is evaluated as one `transaction_type` (export, reexport, in_country_transfer), as classify does.
 
     With no destinations, the catalogue's watched destinations are audited. With an Idempotency-Key
     already answered, that first audit is returned (422 if the key came with another request)."""
-    args = (db, store, catalogue_id, as_of, destinations, headquarters, actor, chunk_size, enqueue)
+    args = (db, store, catalogue_id, as_of, destinations, headquarters, actor, chunk_size, enqueue, transaction_type)
     if idempotency is None:
         return _create(*args, None)
     hit = idem.replay(db, idempotency)
@@ -72,7 +75,7 @@ def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinatio
 
 
 def _create(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
-            headquarters: str | None, actor: str, chunk_size: int, enqueue: bool,
+            headquarters: str | None, actor: str, chunk_size: int, enqueue: bool, transaction_type: str,
             idempotency: idem.Request | None) -> Audit:
     if destinations is None:
         with db.session() as s:
@@ -90,13 +93,17 @@ def _create(db: Database, store, catalogue_id: int, as_of: date, destinations: S
     _country_codes(dests, "destinations")
     if headquarters:
         _country_codes([headquarters], "end_user.headquarters")
+    if transaction_type not in TRANSACTION_TYPES:
+        raise InvalidInput(f"unknown transaction_type {transaction_type!r}",
+                           {"transaction_type": [f"must be one of {list(TRANSACTION_TYPES)}"]})
     with db.session() as s:
         if s.get(Catalogue, catalogue_id) is None:
             raise NotFound(f"no catalogue {catalogue_id}")
         ranges = jobs.id_ranges(s, select(Product.id).where(Product.catalogue_id == catalogue_id)
                                 .order_by(Product.id), chunk_size)
         audit = Audit(catalogue_id=catalogue_id, rule_version_id=version.id, ruleset_revision=version.revision,
-                      as_of=as_of, destinations=dests, headquarters=headquarters, status="pending",
+                      as_of=as_of, destinations=dests, headquarters=headquarters,
+                      transaction_type=transaction_type, status="pending",
                       total=sum(r[2] for r in ranges), counts={}, timings={}, requested_by=actor[:200])
         s.add(audit)
         s.flush()
@@ -166,7 +173,7 @@ def _compute(db: Database, store, audit: Audit, chunk: AuditChunk) -> jobs.Chunk
     dests = list(audit.destinations)
     records: list[tuple] = []
     for part in parts:
-        ev = evaluate(part.table, rulebook, audit.as_of, dests, audit.headquarters)
+        ev = evaluate(part.table, rulebook, audit.as_of, dests, audit.headquarters, audit.transaction_type)
         eccn = ev.top_eccn_labels()
         status = ev.top_status_labels()
         outcomes = encode_outcomes(ev)
@@ -238,6 +245,7 @@ def _audit_event(session, audit: Audit) -> list[int]:
     counts = audit.counts or {}
     data = {"audit_id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status,
             "as_of": audit.as_of.isoformat(), "destinations": audit.destinations,
+            "transaction_type": audit.transaction_type,
             "ruleset_revision": audit.ruleset_revision, "products": audit.total,
             "by_eccn": counts.get("by_eccn"), "by_status": counts.get("by_status"), "error": audit.error}
     return enqueue_event(session, f"audit.{'completed' if audit.status == 'done' else 'failed'}", data,
@@ -321,6 +329,7 @@ def audit_status(db: Database, audit_id: int) -> dict[str, Any]:
     return {
         "id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status, "as_of": audit.as_of.isoformat(),
         "destinations": audit.destinations, "end_user": {"headquarters": audit.headquarters},
+        "transaction_type": audit.transaction_type,
         "ruleset_revision": audit.ruleset_revision, "rule_version_id": audit.rule_version_id,
         "requested_by": audit.requested_by, "error": audit.error,
         "progress": {"products_done": products_done, "products_total": audit.total,
@@ -331,18 +340,21 @@ def audit_status(db: Database, audit_id: int) -> dict[str, Any]:
 
 
 def list_audits(db: Database, catalogue_id: int | None = None, status: Sequence[str] | None = None,
-                limit: int = 100) -> list[dict[str, Any]]:
-    """Audits, newest first: of one catalogue and/or in the given statuses (e.g. the running ones)."""
-    q = select(Audit)
+                page: int = 1, per_page: int = 100) -> Page:
+    """One page of audits, newest first: of one catalogue and/or in the given statuses (e.g. the running ones)."""
+    cond = []
     if catalogue_id is not None:
-        q = q.where(Audit.catalogue_id == catalogue_id)
+        cond.append(Audit.catalogue_id == catalogue_id)
     if status:
-        q = q.where(Audit.status.in_(list(status)))
+        cond.append(Audit.status.in_(list(status)))
     with db.session() as s:
-        audits = s.scalars(q.order_by(Audit.id.desc()).limit(limit)).all()
-        return [{"id": a.id, "catalogue_id": a.catalogue_id, "status": a.status, "as_of": a.as_of.isoformat(),
-                 "destinations": a.destinations, "total": a.total,
-                 "created_at": a.created_at.isoformat() if a.created_at else None} for a in audits]
+        total = int(s.scalar(select(func.count()).select_from(Audit).where(*cond)) or 0)
+        audits = s.scalars(select(Audit).where(*cond).order_by(Audit.id.desc())
+                           .offset((page - 1) * per_page).limit(per_page)).all()
+        items = [{"id": a.id, "catalogue_id": a.catalogue_id, "status": a.status, "as_of": a.as_of.isoformat(),
+                  "destinations": a.destinations, "transaction_type": a.transaction_type, "total": a.total,
+                  "created_at": a.created_at.isoformat() if a.created_at else None} for a in audits]
+    return Page(items, page, per_page, total)
 
 
 class OutcomeDecoder:
@@ -392,7 +404,7 @@ def _check_filters(audit: Audit, destination: str | None, requirement: str | Non
 
 
 def audit_results_page(db: Database, store, audit_id: int, page: int, per_page: int, destination: str | None = None,
-                       requirement: str | None = None) -> tuple[list[dict[str, Any]], int]:
+                       requirement: str | None = None) -> Page:
     """One page of product x destination result rows (ordered by product id, then destination)."""
     audit = get_audit(db, audit_id)
     destination = destination.upper() if destination else None
@@ -409,7 +421,7 @@ def audit_results_page(db: Database, store, audit_id: int, page: int, per_page: 
             keep = {oc: k for oc, k in keep.items() if k}
             total = sum(codes[oc] * k for oc, k in keep.items())
             if not keep:
-                return [], 0
+                return Page([], page, per_page, 0)
             q = select(AuditResult).where(base, AuditResult.outcomes.in_(list(keep))).order_by(AuditResult.product_id)
             rows: list[dict] = []
             skipped = 0
@@ -423,7 +435,7 @@ def audit_results_page(db: Database, store, audit_id: int, page: int, per_page: 
                 rows.extend(expanded[start:])
                 if len(rows) >= per_page:
                     break
-            return rows[:per_page], total
+            return Page(rows[:per_page], page, per_page, total)
         total = sum(codes.values()) * m_sel
         first, skip = divmod(offset, m_sel)
         need = (skip + per_page + m_sel - 1) // m_sel
@@ -431,7 +443,7 @@ def audit_results_page(db: Database, store, audit_id: int, page: int, per_page: 
         rows = []
         for r in s.scalars(q):
             rows.extend(_result_rows(decoder, r, destination, None))
-        return rows[skip:skip + per_page], total
+        return Page(rows[skip:skip + per_page], page, per_page, total)
 
 
 class _Row:

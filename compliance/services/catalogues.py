@@ -9,6 +9,8 @@ from ..db import Database
 from ..engine.errors import Conflict
 from ..engine.rulebook import normalise as _jsonable
 from ..models import Catalogue, Product
+from ..schemas.catalogue import PRODUCT_SORTS
+from .paging import Page
 from .product_columns import product_columns
 
 # Watched destinations of a new catalogue when none are given: every country in D:1, D:4, D:5,
@@ -120,13 +122,10 @@ def delete_catalogue(db: Database, catalogue_id: int) -> None:
         s.execute(delete(Catalogue).where(Catalogue.id == catalogue_id))
 
 
-PRODUCT_SORTS = ("id", "sku", "name", "vendor", "eccn", "status", "tpp", "performance_density", "updated_at")
-
-
 def list_products(db: Database, catalogue_id: int, page: int, per_page: int, vendor: str | None = None,
                   eccn: str | None = None, status: str | None = None, q: str | None = None, sort: str = "id"
-                  ) -> tuple[list[Product], int]:
-    """One page of a catalogue's products and the total matching the filters. `sort` is one of
+                  ) -> Page:
+    """One page of a catalogue's products (`models.Product`) matching the filters. `sort` is one of
     PRODUCT_SORTS, '-' first for descending (ties, and the default, by id)."""
     from sqlalchemy import func
 
@@ -155,7 +154,7 @@ def list_products(db: Database, catalogue_id: int, page: int, per_page: int, ven
                                .offset((page - 1) * per_page).limit(per_page)))
         for p in items:
             s.expunge(p)
-    return items, int(total or 0)
+    return Page(items, page, per_page, int(total or 0))
 
 
 def product_points(db: Database, catalogue_id: int, limit: int = 3000) -> dict[str, Any]:
@@ -178,16 +177,21 @@ def product_points(db: Database, catalogue_id: int, limit: int = 3000) -> dict[s
     return {"total": total, "shown": len(points), "sampled": step > 1, "points": points}
 
 
-def import_reports(db: Database, catalogue_id: int, limit: int = 100) -> list[dict[str, Any]]:
-    """A catalogue's import reports, newest first, without their row errors."""
+def import_reports(db: Database, catalogue_id: int, page: int = 1, per_page: int = 100) -> Page:
+    """One page of a catalogue's import reports, newest first, without their row errors."""
+    from sqlalchemy import func
+
     from ..models import ImportReport
     from .imports import report_dict
 
     get_catalogue(db, catalogue_id)
+    cond = ImportReport.catalogue_id == catalogue_id
     with db.session() as s:
-        reps = s.scalars(select(ImportReport).where(ImportReport.catalogue_id == catalogue_id)
-                         .order_by(ImportReport.id.desc()).limit(limit)).all()
-        return [{k: v for k, v in report_dict(r).items() if k not in ("errors", "warnings")} for r in reps]
+        total = int(s.scalar(select(func.count()).select_from(ImportReport).where(cond)) or 0)
+        reps = s.scalars(select(ImportReport).where(cond).order_by(ImportReport.id.desc())
+                         .offset((page - 1) * per_page).limit(per_page)).all()
+        items = [{k: v for k, v in report_dict(r).items() if k not in ("errors", "warnings")} for r in reps]
+    return Page(items, page, per_page, total)
 
 
 def import_report(db: Database, report_id: int) -> dict[str, Any]:

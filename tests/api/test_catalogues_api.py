@@ -131,8 +131,11 @@ def test_product_crud(client, auditor_headers, admin_headers, catalogue):
     url = f"/api/v1/catalogues/{catalogue}/products/H20-X"
     r = client.put(url, json=H20, headers=auditor_headers)
     assert r.status_code == 201 and r.json["status"] == "not_controlled" and r.json["sku"] == "H20-X"
+    assert r.headers["Location"] == url and r.json["catalogue_id"] == catalogue
+    assert r.json["spec"]["name"] == "H20" and r.json["metrics"]["tpp"] == 148 * 16
     r = client.put(url, json={**H20, "throughput": [{"format": "fp8", "dense_tops": 1979}]}, headers=auditor_headers)
-    assert r.status_code == 200 and r.json["eccn"] == "3A090.a"
+    assert r.status_code == 200 and r.json["eccn"] == "3A090.a" and "Location" not in r.headers
+    assert client.get(url, headers=auditor_headers).json == r.json
     assert client.put(url, json={**H20, "tpp": "x"}, headers=auditor_headers).status_code == 422
     assert client.put(url, json={**H20, "sku": "OTHER"}, headers=auditor_headers).status_code == 422
     assert client.delete(url, headers=auditor_headers).status_code == 204
@@ -165,6 +168,11 @@ def test_listing_paginates_and_filters(client, viewer_headers, auditor_headers, 
     assert nc["total"] == 8
     assert client.get(f"{base}?eccn=9Z999", headers=viewer_headers).status_code == 422
     assert client.get(f"{base}?per_page=5000", headers=viewer_headers).status_code == 422
+    r = client.get(f"{base}?sort=-tpp&per_page=3", headers=viewer_headers)
+    assert [p["sku"] for p in r.json["items"]] == ["S00", "S02", "S04"]  # ties by id
+    assert json.loads(r.headers["X-Pagination"])["total_pages"] == r.json["pages"] == 9
+    bad = client.get(f"{base}?sort=price", headers=viewer_headers)
+    assert bad.status_code == 422 and "sort" in bad.json["errors"]["query"]
     cat = client.get(f"/api/v1/catalogues/{catalogue}", headers=viewer_headers).json
     assert cat["products"] == 26 and cat["by_status"] == {"controlled": 13, "not_controlled": 13}
 
@@ -173,3 +181,15 @@ def test_viewer_cannot_import_or_create(client, viewer_headers, catalogue):
     assert client.post("/api/v1/catalogues", json={"name": "v"}, headers=viewer_headers).status_code == 403
     assert upload(client, viewer_headers, catalogue, b"name\nA\n", "a.csv").status_code == 403
     assert client.get("/api/v1/catalogues").status_code == 401
+
+
+def test_import_reports_and_audits_are_paginated_lists(client, viewer_headers, auditor_headers, catalogue):
+    for i in range(3):
+        upload(client, auditor_headers, catalogue, f"name\nChip {i}\n".encode(), f"f{i}.csv")
+    r = client.get(f"/api/v1/catalogues/{catalogue}/imports?per_page=2", headers=viewer_headers)
+    assert (r.json["total"], r.json["pages"], [x["filename"] for x in r.json["items"]]) == (3, 2, ["f2.csv", "f1.csv"])
+    assert json.loads(r.headers["X-Pagination"])["next_page"] == 2 and "errors" not in r.json["items"][0]
+    r = client.get(f"/api/v1/catalogues/{catalogue}/audits", headers=viewer_headers)
+    assert r.status_code == 200 and (r.json["total"], r.json["items"]) == (0, [])
+    assert client.get(f"/api/v1/catalogues/{catalogue}/audits?page=0", headers=viewer_headers).status_code == 422
+    assert client.get("/api/v1/catalogues/999/imports", headers=viewer_headers).status_code == 404
