@@ -17,9 +17,6 @@ UNDOCUMENTED_2XX = {
     ("post", "/api/v1/rules/drafts/{draft_id}/validate"), ("post", "/api/v1/rules/drafts/{draft_id}/preview"),
     ("post", "/api/v1/rules/drafts/{draft_id}/publish"), ("get", "/api/v1/rules/reevaluations"),
     ("get", "/api/v1/rules/reevaluations/{run_id}"),
-    ("get", "/api/v1/catalogues/{catalogue_id}/diff"), ("get", "/api/v1/catalogues/{catalogue_id}/as-of"),
-    ("get", "/api/v1/webhooks"), ("post", "/api/v1/webhooks"), ("delete", "/api/v1/webhooks/{sub_id}"),
-    ("get", "/api/v1/webhooks/{sub_id}/deliveries"), ("post", "/api/v1/webhooks/{sub_id}/ping"),
 }
 _RULE_ARG = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 

@@ -7,7 +7,11 @@ from marshmallow import RAISE
 
 from ..auth import require_role
 from ..schemas.changes import (
+    CATALOGUE_AS_OF_FIELDS,
+    CATALOGUE_DIFF_FIELDS,
+    CatalogueAsOfItemSchema,
     CatalogueAsOfQuerySchema,
+    CatalogueDiffItemSchema,
     CatalogueDiffQuerySchema,
     ChangeSchema,
     ChangesExportQuerySchema,
@@ -49,9 +53,10 @@ class ChangesExport(MethodView):
 class CatalogueDiff(MethodView):
     @require_role("viewer")
     @blp.arguments(CatalogueDiffQuerySchema, location="query")
-    @blp.response(200)
+    @blp.page_response(CatalogueDiffItemSchema, **CATALOGUE_DIFF_FIELDS)
     def get(self, query, catalogue_id: int):
-        """Which products x destinations change between two dates under the current rules (or ruleset_revision)."""
+        """Which products x destinations change between two dates under the current rules (or ruleset_revision):
+        a page of the changed cells, with the counts (transitions) of the whole catalogue."""
         return catalogue_diff(current_app, catalogue_id, query["from_"], query["to"], query.get("destinations"),
                               query.get("ruleset_revision"), query["page"], query["per_page"])
 
@@ -60,8 +65,9 @@ class CatalogueDiff(MethodView):
 class CatalogueAsOf(MethodView):
     @require_role("viewer")
     @blp.arguments(CatalogueAsOfQuerySchema, location="query")
-    @blp.response(200)
+    @blp.page_response(CatalogueAsOfItemSchema, **CATALOGUE_AS_OF_FIELDS)
     def get(self, query, catalogue_id: int):
-        """Re-evaluate a catalogue as of any date (nothing is stored): counts and a page of products."""
+        """Re-evaluate a catalogue as of any date (nothing is stored): counts of the whole catalogue and a page of
+        its products."""
         return catalogue_as_of(current_app, catalogue_id, query["as_of"], query.get("destinations"),
                                query.get("ruleset_revision"), query["page"], query["per_page"])

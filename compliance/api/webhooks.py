@@ -5,7 +5,15 @@ from flask import current_app, g
 from flask.views import MethodView
 
 from ..auth import require_role
-from ..schemas.changes import DeliveriesQuerySchema, DeliveriesQueuedSchema, WebhookCreateSchema
+from ..schemas.changes import (
+    CreatedWebhookSchema,
+    DeliveriesQuerySchema,
+    DeliveriesQueuedSchema,
+    DeliverySchema,
+    WebhookCreateSchema,
+    WebhookSchema,
+)
+from ..schemas.common import list_of
 from ..services import webhooks as wh
 from .blueprint import Blueprint
 
@@ -20,14 +28,14 @@ def _db():
 @blp.route("")
 class Webhooks(MethodView):
     @require_role("admin")
-    @blp.response(200)
+    @blp.response(200, list_of(WebhookSchema))
     def get(self):
         """Subscriptions (never their secrets)."""
         return {"items": wh.list_subscriptions(_db())}
 
     @require_role("admin")
     @blp.arguments(WebhookCreateSchema)
-    @blp.response(201)
+    @blp.response(201, CreatedWebhookSchema)
     def post(self, body):
         """Register a URL (the secret is generated as whsec_..., or given); deliveries are signed the Standard Webhooks
         way: webhook-id, webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(key, id.timestamp.body))."""
@@ -37,9 +45,9 @@ class Webhooks(MethodView):
 @blp.route("/<int:sub_id>")
 class Webhook(MethodView):
     @require_role("admin")
-    @blp.response(200)
+    @blp.response(200, WebhookSchema)
     def delete(self, sub_id: int):
-        """Deactivate a subscription."""
+        """Deactivate a subscription (its deliveries stay listed); answers with it, inactive."""
         return wh.deactivate_subscription(_db(), sub_id, g.actor)
 
 
@@ -47,9 +55,10 @@ class Webhook(MethodView):
 class Deliveries(MethodView):
     @require_role("admin")
     @blp.arguments(DeliveriesQuerySchema, location="query")
-    @blp.response(200)
+    @blp.page_response(DeliverySchema)
     def get(self, query, sub_id: int):
-        """Delivery log: each delivery with its attempts (time, status code, error, duration); ?status=failed."""
+        """Delivery log, newest first, paginated: each delivery with its attempts (time, status code, error,
+        duration); ?status=failed."""
         return wh.list_deliveries(_db(), sub_id, query["page"], query["per_page"], query.get("status"))
 
 
@@ -65,7 +74,7 @@ class Redeliver(MethodView):
 @blp.route("/<int:sub_id>/ping")
 class Ping(MethodView):
     @require_role("admin")
-    @blp.response(202)
+    @blp.response(202, DeliveriesQueuedSchema)
     def post(self, sub_id: int):
         """Send a signed test event."""
         return wh.ping(_db(), sub_id, g.actor)

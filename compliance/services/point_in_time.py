@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import date
-from typing import Any
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from ..engine.codes import ECCN_LABELS, POLICY_LABELS
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue
+from .paging import Page
 from .reevaluation import _parts, cell_items, compare, render_transitions, transition_counts
 
 
@@ -30,8 +30,9 @@ def _rulebook(app, revision: str | None):
 
 def catalogue_diff(app, catalogue_id: int, from_date: date, to_date: date, destinations: list[str] | None = None,
                    revision: str | None = None, page: int = 1, per_page: int = 100,
-                   chunk_size: int = 200_000) -> dict[str, Any]:
-    """Which products x destinations change between two dates under one rule version."""
+                   chunk_size: int = 200_000) -> Page:
+    """Which products x destinations change between two dates under one rule version: a page of the changed
+    cells (of `changed_rows`), with the counts of the whole catalogue in `extra`."""
     if from_date == to_date:
         raise InvalidInput("from and to are the same date", {"to": ["must differ from 'from'"]})
     t0 = time.perf_counter()
@@ -55,17 +56,18 @@ def catalogue_diff(app, catalogue_id: int, from_date: date, to_date: date, desti
             if hi > lo:
                 items += cell_items(cells, part.ids, part.skus, dests, hi)[lo:hi]
             n_rows += len(cells)
-    return {"catalogue_id": catalogue_id, "from": from_date.isoformat(), "to": to_date.isoformat(),
-            "rule_version": version.number, "ruleset_revision": rb.revision, "destinations": dests,
-            "products": n, "changed_products": n_products, "changed_rows": n_rows,
-            "transitions": render_transitions(counter), "items": items, "page": page, "per_page": per_page,
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return Page(items, page, per_page, n_rows, extra={
+        "catalogue_id": catalogue_id, "from": from_date.isoformat(), "to": to_date.isoformat(),
+        "rule_version": version.number, "ruleset_revision": rb.revision, "destinations": dests,
+        "products": n, "changed_products": n_products, "changed_rows": n_rows,
+        "transitions": render_transitions(counter), "seconds": round(time.perf_counter() - t0, 3)})
 
 
 def catalogue_as_of(app, catalogue_id: int, as_of: date, destinations: list[str] | None = None,
                     revision: str | None = None, page: int = 1, per_page: int = 100,
-                    chunk_size: int = 200_000) -> dict[str, Any]:
-    """The catalogue's outcomes on a date: counts per destination x requirement, and a page of products."""
+                    chunk_size: int = 200_000) -> Page:
+    """The catalogue's outcomes on a date: a page of its products, with the counts per ECCN and per
+    destination x requirement of the whole catalogue in `extra`."""
     version, rb = _rulebook(app, revision)
     db = app.extensions["db"]
     counts: Counter = Counter()
@@ -97,7 +99,8 @@ def catalogue_as_of(app, catalogue_id: int, as_of: date, destinations: list[str]
     by_dest: dict[str, dict[str, int]] = {}
     for (d, req), c in counts.items():
         by_dest.setdefault(d, {})[req] = c
-    return {"catalogue_id": catalogue_id, "as_of": as_of.isoformat(), "rule_version": version.number,
-            "ruleset_revision": rb.revision, "destinations": dests, "products": n,
-            "eccn_counts": {("none" if k == "None" else k): v for k, v in eccn_counts.items()},
-            "requirements": by_dest, "items": items, "page": page, "per_page": per_page}
+    return Page(items, page, per_page, n, extra={
+        "catalogue_id": catalogue_id, "as_of": as_of.isoformat(), "rule_version": version.number,
+        "ruleset_revision": rb.revision, "destinations": dests, "products": n,
+        "eccn_counts": {("none" if k == "None" else k): v for k, v in eccn_counts.items()},
+        "requirements": by_dest})

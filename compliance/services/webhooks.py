@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from ..db import Database, enqueue_after_commit
 from ..engine.errors import InvalidInput, NotFound
 from ..models import AuditEvent, WebhookDelivery, WebhookSubscription
+from .paging import Page
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "compliance.webhooks.deliver"
@@ -185,8 +186,8 @@ def delivery_view(d: WebhookDelivery) -> dict[str, Any]:
 
 
 def list_deliveries(db: Database, sub_id: int, page: int = 1, per_page: int = 100,
-                    status: str | None = None) -> dict[str, Any]:
-    """A subscription's deliveries, newest first, each with its attempt log; `status` filters."""
+                    status: str | None = None) -> Page:
+    """One page of a subscription's deliveries, newest first, each with its attempt log; `status` filters."""
     with db.session() as s:
         if s.get(WebhookSubscription, sub_id) is None:
             raise NotFound(f"no webhook {sub_id}")
@@ -196,7 +197,7 @@ def list_deliveries(db: Database, sub_id: int, page: int = 1, per_page: int = 10
         total = s.scalar(select(func.count()).select_from(q.subquery()))
         items = [delivery_view(d) for d in s.scalars(q.order_by(WebhookDelivery.id.desc())
                                                       .offset((page - 1) * per_page).limit(per_page))]
-        return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return Page(items, page, per_page, int(total or 0))
 
 
 def enqueue_event(session, event: str, data: dict[str, Any], key: str | None = None,

@@ -2,6 +2,8 @@
 current rules (bundled rules/, which include the 2025 H20 letters)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from compliance.services.catalogues import create_catalogue, upsert_products
@@ -42,7 +44,7 @@ def test_the_h20_letter_changes_the_chip_and_the_server_of_h20s_overnight(client
         (sku, d) for sku in ("H20", "HGX-H20") for d in ("CN", "HK", "MO", "RU")}
     only_cn = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2025-04-08&to=2025-04-09&destinations=CN&per_page=1",
                          headers=viewer_headers).json
-    assert only_cn["changed_rows"] == 2 and len(only_cn["items"]) == 1
+    assert only_cn["changed_rows"] == only_cn["total"] == only_cn["pages"] == 2 and len(only_cn["items"]) == 1
     page2 = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2025-04-08&to=2025-04-09&destinations=CN&per_page=1&page=2",
                        headers=viewer_headers).json
     assert {only_cn["items"][0]["sku"], page2["items"][0]["sku"]} == {"H20", "HGX-H20"}
@@ -55,6 +57,11 @@ def test_catalogue_as_of_a_past_date(client, viewer_headers, catalogue):
     assert by_sku["H100"]["eccn"] == "3A090.a" and by_sku["A800"]["eccn"] is None
     assert by_sku["H100"]["licences"]["CN"]["requirement"] == "license_required"
     assert r.json["requirements"]["CN"] == {"license_required": 1, "no_license_required": 4}
+    assert (r.json["total"], r.json["products"], r.json["as_of"]) == (5, 5, "2023-06-01")
+    paged = client.get(f"/api/v1/catalogues/{catalogue}/as-of?as_of=2023-06-01&per_page=2&page=3", headers=viewer_headers)
+    assert [i["sku"] for i in paged.json["items"]] == [i["sku"] for i in r.json["items"]][4:]
+    assert json.loads(paged.headers["X-Pagination"]) == {"total": 5, "total_pages": 3, "first_page": 1,
+                                                         "last_page": 3, "page": 3, "previous_page": 2}
     later = client.get(f"/api/v1/catalogues/{catalogue}/as-of?as_of=2025-05-01&destinations=CN", headers=viewer_headers).json
     assert later["requirements"]["CN"]["license_required"] == 4  # H100, A800, H20, HGX H20
 
@@ -64,6 +71,8 @@ def test_bad_point_in_time_queries_are_clear_4xx(client, viewer_headers, catalog
     cases = {f"{base}/diff?from=2023-06-01": ("to", 422), f"{base}/diff?from=2023-06-01&to=2023-13-01": ("to", 422),
              f"{base}/diff?from=2023-06-01&to=2023-06-01": ("to", 422),
              f"{base}/diff?from=2023-06-01&to=2024-01-01&destinations=CN,XX": ("destinations", 422),
+             f"{base}/diff?from=2022-10-06&to=2024-01-01": ("from", 422),
+             f"{base}/as-of?as_of=2099-01-01": ("as_of", 422),
              "/api/v1/catalogues/999/diff?from=2023-06-01&to=2024-01-01": ("catalogue", 404),
              "/api/v1/changes?destination=XX": ("destination", 422), "/api/v1/changes?per_page=0": ("per_page", 422),
              "/api/v1/changes?version=99": ("version", 404)}
