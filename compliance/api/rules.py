@@ -7,7 +7,7 @@ from marshmallow import RAISE
 
 from ..auth import require_role
 from ..engine import describe_vocabulary
-from ..schemas.rules import RulesQuerySchema
+from ..schemas.rules import RulesInForceSchema, RulesQuerySchema, VocabularySchema
 from .blueprint import Blueprint
 
 blp = Blueprint("rules", __name__, url_prefix="/api/v1", description="Rule versions in force and their history")
@@ -17,7 +17,7 @@ blp = Blueprint("rules", __name__, url_prefix="/api/v1", description="Rule versi
 class Rules(MethodView):
     @require_role("viewer")
     @blp.arguments(RulesQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200)
+    @blp.response(200, RulesInForceSchema)
     def get(self, query):
         """The rules in force on a date (with citations), every rule's effective dates, and the packs."""
         version, rulebook = current_app.extensions["rulebooks"].current(query.get("ruleset_revision"))
@@ -26,7 +26,7 @@ class Rules(MethodView):
         kind = query.get("kind")
         in_force = [r.describe() for r in live.classification + live.licence if not kind or r.kind == kind]
         out = {
-            "as_of": as_of.isoformat(),
+            "as_of": as_of,
             "rule_version": version.number,
             "ruleset_revision": rulebook.revision,
             "in_force": in_force,
@@ -45,7 +45,7 @@ class Rules(MethodView):
 @blp.route("/rules/vocabulary")
 class Vocabulary(MethodView):
     @require_role("viewer")
-    @blp.response(200)
+    @blp.response(200, VocabularySchema)
     def get(self):
         """Metrics, operators, formats and result values that rules and products may use."""
         return describe_vocabulary()

@@ -97,7 +97,7 @@ def activity():
     trail = rv.audit_trail(_db(), query["page"], 100, query.get("action"), query.get("actor"))
     args = {k: v for k, v in raw.items() if k != "page"}
     return render_template("console/activity.html", trail=trail, errors=errors, args=args,
-                           pages=max(1, -(-trail["total"] // 100)))
+                           pages=max(1, trail.pages))
 
 
 @blp.route("/rules/activity/export.<any(csv, jsonl, xlsx):fmt>")

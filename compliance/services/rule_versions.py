@@ -26,6 +26,7 @@ from ..engine.packtests import run_pack_tests
 from ..engine.rulebook import canonical_json, normalise
 from ..engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
 from ..models import AuditEvent, RuleDraft, RuleVersion
+from .paging import Page
 from .rule_export import dump_yaml
 
 log = logging.getLogger(__name__)
@@ -763,12 +764,11 @@ def trail_query(action: str | None = None, actor: str | None = None):
 
 
 def audit_trail(db: Database, page: int = 1, per_page: int = 100, action: str | None = None,
-                actor: str | None = None) -> dict[str, Any]:
-    """Who changed what, when and why (rules, keys and webhooks), newest first."""
+                actor: str | None = None) -> Page:
+    """Who changed what, when and why (rules, keys and webhooks), newest first: a page of AuditEvents
+    (the API's AuditEventSchema dumps them)."""
     with db.session() as s:
         q = trail_query(action, actor)
         total = s.scalar(select(func.count()).select_from(q.subquery()))
-        rows = s.scalars(q.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page))
-        items = [{"id": e.id, "at": e.at.isoformat() if e.at else None, "actor": e.actor, "action": e.action,
-                  "target": e.target, "reason": e.reason, "detail": e.detail} for e in rows]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+        items = list(s.scalars(q.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, page, per_page, total)

@@ -3,6 +3,7 @@ stale draft, rollback, diff, export and the audit trail (embedded mode; SQLite a
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -37,6 +38,7 @@ def admin(rules_app, headers_for):
 def _draft(client, headers, ops=None):
     d = client.post("/api/v1/rules/drafts", json={"title": "t"}, headers=headers)
     assert d.status_code == 201, d.json
+    assert d.headers["Location"] == f"/api/v1/rules/drafts/{d.json['id']}"
     if ops:
         r = client.patch(f"/api/v1/rules/drafts/{d.json['id']}", json={"ops": ops}, headers=headers)
         assert r.status_code == 200, r.json
@@ -124,6 +126,9 @@ def test_publish_from_a_stale_draft_is_409_and_the_draft_stays_open(rules_app, a
     ok = client.post(f"/api/v1/rules/drafts/{first['id']}/publish",
                      json={"reason": "H20 letter", "as_of": "2025-04-09", "confirm": True}, headers=admin)
     assert ok.status_code == 201 and ok.json["number"] == 2 and ok.json["parent"] == 1
+    assert ok.json["run_id"] and "impact" not in ok.json  # confirmed: no dry run
+    assert ok.headers["Location"] == "/api/v1/rules/versions/2"
+    assert client.get(ok.headers["Location"], headers=admin).json["revision"] == ok.json["revision"]
     stale = client.post(f"/api/v1/rules/drafts/{second['id']}/publish", json={"reason": "x", "confirm": True}, headers=admin)
     assert stale.status_code == 409 and "base_version" in stale.json["errors"]
     assert client.get(f"/api/v1/rules/drafts/{second['id']}", headers=admin).json["status"] == "open"
@@ -155,6 +160,7 @@ def test_rollback_diff_export_and_audit_trail(rules_app, admin):
 
     back = client.post("/api/v1/rules/versions/1/rollback", json={"reason": "undo", "confirm": True}, headers=admin)
     assert back.status_code == 201, back.json
+    assert back.headers["Location"] == "/api/v1/rules/versions/3"
     wait_for_embedded_jobs(rules_app)
     versions = client.get("/api/v1/rules/versions", headers=admin).json["items"]
     assert [(v["number"], v["parent"]) for v in versions] == [(3, 2), (2, 1), (1, None)]
@@ -177,6 +183,14 @@ def test_rollback_diff_export_and_audit_trail(rules_app, admin):
     assert actions[:2] == [("rules.rollback", "undo"), ("rules.publish", "letter + threshold")]
     assert trail[0]["detail"]["rollback_of"] == 1 and trail[0]["detail"]["number"] == 3
     assert all(e["actor"].startswith("test admin") for e in trail)
+    # The activity log is one paginated list: a page body and the X-Pagination header agree.
+    second = client.get("/api/v1/rules/audit-trail?action=rules.*&per_page=1&page=2", headers=admin)
+    pagination = json.loads(second.headers["X-Pagination"])
+    assert second.json["items"] == trail[1:2]
+    assert (second.json["page"], second.json["per_page"], second.json["total"], second.json["pages"]) == \
+        (2, 1, len(trail), len(trail))
+    assert pagination == {"total": len(trail), "total_pages": len(trail), "first_page": 1,
+                          "last_page": len(trail), "page": 2, "previous_page": 1, "next_page": 3}
 
 
 def test_publish_needs_a_reason_and_rejects_a_no_op(rules_app, admin):
