@@ -2,7 +2,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, Json, utcnow
@@ -51,6 +62,11 @@ class Product(Base):
     transistors: Mapped[float | None] = mapped_column(Float)
     datacenter: Mapped[bool | None] = mapped_column(Boolean)
     model_key: Mapped[str] = mapped_column(String(500), default="")
+    # Licence inputs of the spec, as columns so batch jobs need not parse it: the first and last possible day
+    # (date ordinals) of release_date (NULL: not given), and hbm_packaging (index into HBM_PACKAGINGS).
+    release_first: Mapped[int | None] = mapped_column(Integer)
+    release_last: Mapped[int | None] = mapped_column(Integer)
+    hbm_packaging: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     has_components: Mapped[bool] = mapped_column(Boolean, default=False)
     # Current standing (today, current rules), kept for listing filters; refreshed by re-evaluation.
     eccn: Mapped[str | None] = mapped_column(String(16), index=True)

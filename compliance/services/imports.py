@@ -75,7 +75,7 @@ from ..schemas.common import NUL_PROBLEM, nul_paths
 from ..schemas.product import ProductSchema
 from ..schemas.product_loader import default_loader
 from .determinations import sync_reviews
-from .product_columns import product_columns, table_from_rows
+from .product_columns import ROW_COLUMNS, product_columns, table_from_rows
 from .webhooks import enqueue_deliveries
 
 FORMATS = ("csv", "tsv", "xlsx", "json", "jsonl")
@@ -859,9 +859,7 @@ def standing(specs: list[dict], cols: list[dict], rulebook, revision: str, day: 
     plain = [i for i, c in enumerate(cols) if not c["has_components"]]
     systems = [i for i, c in enumerate(cols) if c["has_components"]]
     if plain:
-        rows = [(0, cols[i]["sku"], cols[i]["kind"], cols[i]["tpp"], cols[i]["performance_density"], cols[i]["pd_na"],
-                 cols[i]["io_bandwidth"], cols[i]["memory_bandwidth_density"], cols[i]["dram_bandwidth"],
-                 cols[i]["transistors"], cols[i]["datacenter"], cols[i]["model_key"]) for i in plain]
+        rows = [(0, *(cols[i][c] for c in ROW_COLUMNS[1:])) for i in plain]
         _, _, table = table_from_rows(rows)
         ev = evaluate(table, rulebook, day)
         for i, e, st in zip(plain, ev.top_eccn_labels(), ev.top_status_labels()):
@@ -875,7 +873,8 @@ def standing(specs: list[dict], cols: list[dict], rulebook, revision: str, day: 
 
 PRODUCT_FIELDS = ("catalogue_id", "sku", "name", "vendor", "family", "kind", "spec", "tpp", "tpp_source",
                   "performance_density", "pd_na", "io_bandwidth", "memory_bandwidth_density", "dram_bandwidth",
-                  "transistors", "datacenter", "model_key", "has_components", "eccn", "status",
+                  "transistors", "datacenter", "model_key", "release_first", "release_last", "hbm_packaging",
+                  "has_components", "eccn", "status",
                   "classified_revision", "classified_on", "created_at", "updated_at")
 UPDATE_FIELDS = tuple(f for f in PRODUCT_FIELDS if f not in ("catalogue_id", "sku", "created_at"))
 

@@ -14,11 +14,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..engine import ProductTable, build_table, derive_metrics
-from ..engine.table import model_key
+from ..engine.table import PACKAGING_CODE, model_key, release_range
 from ..models import Product
 
 METRIC_COLUMNS = ("tpp", "performance_density", "io_bandwidth", "memory_bandwidth_density", "dram_bandwidth",
                   "transistors")
+
+
+def licence_columns(spec: dict[str, Any]) -> dict[str, Any]:
+    """The release date range (day ordinals; None: not given or unreadable) and the HBM packaging code of a
+    spec, as build_table reads them (a system's come from its parts: not stored)."""
+    kind = spec.get("kind", "ic")
+    if kind == "system":
+        return {"release_first": None, "release_last": None, "hbm_packaging": 0}
+    released = release_range(spec["release_date"]) if spec.get("release_date") else None
+    return {"release_first": None if released is None else int(released[0]),
+            "release_last": None if released is None else int(released[1]),
+            "hbm_packaging": PACKAGING_CODE[spec.get("hbm_packaging") or "standalone"] if kind == "hbm" else 0}
 
 
 def product_columns(spec: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +45,7 @@ def product_columns(spec: dict[str, Any]) -> dict[str, Any]:
         "model_key": model_key(spec),
         "has_components": kind == "system",
         "datacenter": spec.get("datacenter"),
+        **licence_columns(spec),
     }
     if kind == "system":
         out.update({m: None for m in METRIC_COLUMNS}, tpp_source="components", pd_na=False)
@@ -42,6 +55,12 @@ def product_columns(spec: dict[str, Any]) -> dict[str, Any]:
     out["tpp_source"] = m["tpp_source"]
     out["pd_na"] = bool(m.get("performance_density__na"))
     return out
+
+
+# The Product columns a plain (non-system) product's table row is built from, in table_from_rows' order.
+ROW_COLUMNS = ("id", "sku", "kind", "tpp", "performance_density", "pd_na", "io_bandwidth", "memory_bandwidth_density",
+               "dram_bandwidth", "transistors", "datacenter", "model_key", "release_first", "release_last",
+               "hbm_packaging")
 
 
 @dataclass
@@ -54,7 +73,8 @@ class ChunkPart:
 
 
 def table_from_rows(rows: Iterable[tuple]) -> tuple[np.ndarray, list[str], ProductTable]:
-    """Rows of (id, sku, kind, tpp, pd, pd_na, io, mbd, dram, transistors, datacenter, model_key)."""
+    """Rows of (id, sku, kind, tpp, pd, pd_na, io, mbd, dram, transistors, datacenter, model_key, release_first,
+    release_last, hbm_packaging) (ROW_COLUMNS)."""
     rows = list(rows)
     if not rows:
         return np.zeros(0, dtype=np.int64), [], ProductTable.from_columns({}, np.zeros(0, dtype=np.int8))
@@ -69,7 +89,8 @@ def table_from_rows(rows: Iterable[tuple]) -> tuple[np.ndarray, list[str], Produ
         {"tpp": f(cols[3]), "performance_density": f(cols[4]),
          "performance_density__na": np.array([bool(v) for v in cols[5]]),
          "io_bandwidth": f(cols[6]), "memory_bandwidth_density": f(cols[7]), "dram_bandwidth": f(cols[8]),
-         "transistors": f(cols[9]), "datacenter": dc},
+         "transistors": f(cols[9]), "datacenter": dc, "release_date_first": f(cols[12]),
+         "release_date_last": f(cols[13]), "hbm_packaging": np.array([v or 0 for v in cols[14]], dtype=np.int8)},
         kind=np.array(cols[2], dtype=object), model=np.array(cols[11], dtype=object))
     return ids, list(cols[1]), table
 
@@ -78,10 +99,8 @@ def load_chunk(session: Session, catalogue_id: int, lo_id: int, hi_id: int) -> l
     """Products with lo_id <= id <= hi_id of a catalogue, as engine tables (systems separately)."""
     P = Product
     base = (P.catalogue_id == catalogue_id) & (P.id >= lo_id) & (P.id <= hi_id)
-    rows = session.execute(
-        select(P.id, P.sku, P.kind, P.tpp, P.performance_density, P.pd_na, P.io_bandwidth,
-               P.memory_bandwidth_density, P.dram_bandwidth, P.transistors, P.datacenter, P.model_key)
-        .where(base & ~P.has_components).order_by(P.id)).all()
+    rows = session.execute(select(*(getattr(P, c) for c in ROW_COLUMNS))
+                           .where(base & ~P.has_components).order_by(P.id)).all()
     parts = []
     ids, skus, table = table_from_rows(rows)
     if len(ids):

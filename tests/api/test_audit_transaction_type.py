@@ -46,10 +46,17 @@ def h100_cn(client, headers, audit_id):
     return next(r for r in rows if r["sku"] == "H100")
 
 
-def test_an_export_audit_is_the_default(client, auditor_headers, catalogue):
+def test_an_export_audit_is_the_default_and_answers_as_classify_does(client, auditor_headers, catalogue):
+    """The H100 (released 2022-09) is case-by-case for China as an export from the US after 2026-01-15: the
+    audit reads its release date from the stored product, as classify reads it from the spec."""
     st = run(client, auditor_headers, catalogue)
     assert st["transaction_type"] == "export"
-    assert "presumption_of_denial" not in st["counts"]["licences"]["CN"]["license_required"]
+    row = h100_cn(client, auditor_headers, st["id"])
+    assert (row["requirement"], row["review_policy"]) == ("license_required", "case_by_case")
+    one = client.post("/api/v1/classify", json={"product": H100, "as_of": AS_OF, "destinations": ["CN"]},
+                      headers=auditor_headers).json["licences"][0]
+    assert (one["requirement"], one["review_policy"]) == (row["requirement"], row["review_policy"])
+    assert one["rule_ids"] == row["rule_ids"]
 
 
 @pytest.mark.parametrize("ttype", ["reexport", "in_country_transfer"])
@@ -58,6 +65,7 @@ def test_a_reexport_or_transfer_audit_keeps_the_presumption_of_denial(client, au
     other = run(client, auditor_headers, catalogue, transaction_type=ttype)
     assert other["transaction_type"] == ttype
     assert other["counts"]["licences"]["CN"]["license_required"] == {"presumption_of_denial": 2}
+    assert export["counts"]["licences"]["CN"]["license_required"] == {"case_by_case": 2}
     assert export["counts"]["licences"]["CN"] != other["counts"]["licences"]["CN"]
     row = h100_cn(client, auditor_headers, other["id"])
     assert (row["requirement"], row["review_policy"]) == ("license_required", "presumption_of_denial")
