@@ -23,6 +23,7 @@ from ..schemas.admin_rules import (
     PublishedSchema,
     PublishSchema,
     RunSchema,
+    RunsQuerySchema,
     ValidationReportSchema,
     VersionDetailSchema,
     VersionDiffSchema,
@@ -243,10 +244,11 @@ class DraftPublish(MethodView):
 @blp.route("/reevaluations")
 class Runs(MethodView):
     @require_role("viewer")
-    @blp.response(200, list_of(RunSchema))
-    def get(self):
-        """Re-evaluation runs, newest first (the latest 50)."""
-        return {"items": list_runs(_db())}
+    @blp.arguments(RunsQuerySchema, location="query")
+    @blp.page_response(RunSchema)
+    def get(self, query):
+        """Re-evaluation runs, newest first (50 a page by default)."""
+        return list_runs(_db(), query["page"], query["per_page"])
 
 
 @blp.route("/reevaluations/<int:run_id>")

@@ -18,7 +18,7 @@ def running_work() -> dict:
     """Audits and re-evaluation runs still in progress, with their progress (the polled fragment)."""
     db = _db()
     audits = [audit_status(db, a["id"]) for a in list_audits(db, status=RUNNING, per_page=20).items]
-    runs = [r for r in list_runs(db, limit=20) if r["status"] in RUNNING]
+    runs = [r for r in list_runs(db, per_page=20).items if r["status"] in RUNNING]
     return {"audits": audits, "runs": runs}
 
 
@@ -30,7 +30,7 @@ def dashboard():
     catalogues = [cat_svc.catalogue_summary(db, c) for c in cat_svc.list_catalogues(db)]
     return render_template("console/dashboard.html", version=version_summary(version), catalogues=catalogues,
                            work=running_work(), changes=list_changes(db, page=1, per_page=10).items,
-                           recent_runs=list_runs(db, limit=5), packs=len(rulebook.packs))
+                           recent_runs=list_runs(db, per_page=5).items, packs=len(rulebook.packs))
 
 
 @blp.route("/console/running")

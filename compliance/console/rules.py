@@ -44,7 +44,7 @@ def rules():
     in_force = [r.describe() for r in live.classification + live.licence]
     versions = rv.list_versions(_db())
     return render_template("console/rules.html", version=rv.version_summary(version), versions=versions,
-                           in_force=in_force, as_of=as_of, packs=rulebook.packs, runs=list_runs(_db(), limit=10))
+                           in_force=in_force, as_of=as_of, packs=rulebook.packs, runs=list_runs(_db(), per_page=10).items)
 
 
 @blp.route("/rules/versions/<version:number>")

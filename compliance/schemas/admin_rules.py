@@ -90,6 +90,14 @@ class AuditTrailExportQuerySchema(TabularExportQuerySchema):
     actor = fields.String(validate=validate.Length(max=200))
 
 
+class RunsQuerySchema(PaginationQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000),
+                              metadata={"description": "Items per page (1-1000)"})
+
+
 class DraftListQuerySchema(Schema):
     class Meta:
         unknown = RAISE

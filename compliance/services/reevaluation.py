@@ -24,6 +24,7 @@ from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
 from . import jobs
 from .determinations import sync_reviews
+from .paging import Page
 from .product_columns import ChunkPart, load_chunk
 from .webhooks import enqueue_deliveries
 
@@ -390,8 +391,11 @@ def get_run(db: Database, run_id: int) -> dict[str, Any]:
                         s.get(RuleVersion, run.to_version_id))
 
 
-def list_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+def list_runs(db: Database, page: int = 1, per_page: int = 50) -> Page:
+    """Re-evaluation runs, newest first: one page of run views."""
     with db.session() as s:
-        runs = s.scalars(select(ReevaluationRun).order_by(ReevaluationRun.id.desc()).limit(limit)).all()
-        return [run_view(r, s.get(RuleVersion, r.from_version_id) if r.from_version_id else None,
-                         s.get(RuleVersion, r.to_version_id)) for r in runs]
+        total = s.scalar(select(func.count()).select_from(ReevaluationRun))
+        runs = s.scalars(select(ReevaluationRun).order_by(ReevaluationRun.id.desc())
+                         .offset((page - 1) * per_page).limit(per_page)).all()
+        return Page([run_view(r, s.get(RuleVersion, r.from_version_id) if r.from_version_id else None,
+                              s.get(RuleVersion, r.to_version_id)) for r in runs], page, per_page, total)

@@ -164,6 +164,14 @@ def test_rollback_diff_export_and_audit_trail(rules_app, admin):
     wait_for_embedded_jobs(rules_app)
     versions = client.get("/api/v1/rules/versions", headers=admin).json["items"]
     assert [(v["number"], v["parent"]) for v in versions] == [(3, 2), (2, 1), (1, None)]
+    # The runs are one paginated list too, newest first: the rollback's run, then the publish's.
+    runs = client.get("/api/v1/rules/reevaluations", headers=admin)
+    assert [(r["from_version"], r["to_version"], r["status"]) for r in runs.json["items"]] == [(2, 3, "done"), (1, 2, "done")]
+    assert (runs.json["page"], runs.json["per_page"], runs.json["total"]) == (1, 50, 2)
+    older = client.get("/api/v1/rules/reevaluations?per_page=1&page=2", headers=admin)
+    assert older.json["items"] == runs.json["items"][1:] and older.json["pages"] == 2
+    assert json.loads(older.headers["X-Pagination"])["previous_page"] == 1
+    assert client.get("/api/v1/rules/reevaluations?per_page=0", headers=admin).status_code == 422
     assert versions[0]["revision"] == versions[2]["revision"] != versions[1]["revision"]
     undo = client.get("/api/v1/rules/diff?from=2&to=3", headers=admin).json
     assert undo["rules"]["removed"] == [{"id": "h20-letter-2025-04", "pack": "overlay-h20-letter-2025-04"}]

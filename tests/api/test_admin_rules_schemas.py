@@ -73,7 +73,7 @@ def test_every_draft_version_preview_publish_and_run_answer_is_declared(make_app
     assert "impact" not in rollback
     assert_dumps_whole(PublishedSchema(), rollback)
     wait_for_embedded_jobs(app)
-    runs = list_runs(db)
+    runs = list_runs(db).items
     assert [r["status"] for r in runs] == ["done", "done"] and runs[0]["counts"]["transitions"]
     for run in runs:
         assert_dumps_whole(RunSchema(), run)
