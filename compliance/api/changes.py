@@ -58,7 +58,8 @@ class CatalogueDiff(MethodView):
         """Which products x destinations change between two dates under the current rules (or ruleset_revision):
         a page of the changed cells, with the counts (transitions) of the whole catalogue."""
         return catalogue_diff(current_app, catalogue_id, query["from_"], query["to"], query.get("destinations"),
-                              query.get("ruleset_revision"), query["page"], query["per_page"])
+                              query.get("ruleset_revision"), query["page"], query["per_page"],
+                              transaction_type=query["transaction_type"])
 
 
 @blp.route("/catalogues/<int:catalogue_id>/as-of")
@@ -70,4 +71,5 @@ class CatalogueAsOf(MethodView):
         """Re-evaluate a catalogue as of any date (nothing is stored): counts of the whole catalogue and a page of
         its products."""
         return catalogue_as_of(current_app, catalogue_id, query["as_of"], query.get("destinations"),
-                               query.get("ruleset_revision"), query["page"], query["per_page"])
+                               query.get("ruleset_revision"), query["page"], query["per_page"],
+                               transaction_type=query["transaction_type"])

@@ -1,7 +1,7 @@
 """Webhook subscriptions (admin) and their delivery logs."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, url_for
 from flask.views import MethodView
 
 from ..auth import require_role
@@ -39,11 +39,18 @@ class Webhooks(MethodView):
     def post(self, body):
         """Register a URL (the secret is generated as whsec_..., or given); deliveries are signed the Standard Webhooks
         way: webhook-id, webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(key, id.timestamp.body))."""
-        return wh.create_subscription(_db(), body["url"], g.actor, body.get("secret"), body.get("events"))
+        created = wh.create_subscription(_db(), body["url"], g.actor, body.get("secret"), body.get("events"))
+        return created, 201, {"Location": url_for("webhooks.Webhook", sub_id=created["id"])}
 
 
 @blp.route("/<int:sub_id>")
 class Webhook(MethodView):
+    @require_role("admin")
+    @blp.response(200, WebhookSchema)
+    def get(self, sub_id: int):
+        """One subscription (never its secret)."""
+        return wh.get_subscription(_db(), sub_id)
+
     @require_role("admin")
     @blp.response(200, WebhookSchema)
     def delete(self, sub_id: int):

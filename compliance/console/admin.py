@@ -57,7 +57,7 @@ def webhooks():
 @role_required("admin")
 def webhook(sub_id: int):
     deliveries = wh.list_deliveries(_db(), sub_id, 1, 100)
-    sub = next((s for s in wh.list_subscriptions(_db()) if s["id"] == sub_id), None)
+    sub = wh.get_subscription(_db(), sub_id)
     return render_template("console/webhook.html", sub=sub, deliveries=deliveries)
 
 

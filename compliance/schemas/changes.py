@@ -6,9 +6,13 @@ from datetime import date
 from marshmallow import RAISE, Schema, fields, validate
 from webargs.fields import DelimitedList
 
+from ..engine.vocabulary import TRANSACTION_TYPES
 from .classify import supported_as_of
 from .common import CountryCode, TabularExportQuerySchema, id_range, page_range, version_range
 
+TRANSACTION_TYPE_DESCRIPTION = (
+    "export (from the US; the default), reexport (from abroad) or in_country_transfer: every product is evaluated "
+    "as this transaction. The January 2026 China case-by-case policy covers exports from the US only.")
 WEBHOOK_EVENTS = ["changes.published", "determination.needs_review", "order.held", "order.released", "audit.completed",
                   "audit.failed", "reevaluation.completed", "ping"]
 
@@ -93,6 +97,7 @@ CATALOGUE_DIFF_FIELDS = {
     "rule_version": fields.Integer(required=True, metadata={"description": "The rule version evaluated (both dates)"}),
     "ruleset_revision": fields.String(required=True),
     "destinations": fields.List(fields.String(), required=True),
+    "transaction_type": fields.String(required=True),
     "products": fields.Integer(required=True, metadata={"description": "Products in the catalogue"}),
     "changed_products": fields.Integer(required=True),
     "changed_rows": fields.Integer(required=True, metadata={"description": "Changed product x destination cells "
@@ -125,6 +130,7 @@ CATALOGUE_AS_OF_FIELDS = {
     "rule_version": fields.Integer(required=True),
     "ruleset_revision": fields.String(required=True),
     "destinations": fields.List(fields.String(), required=True),
+    "transaction_type": fields.String(required=True),
     "products": fields.Integer(required=True, metadata={"description": "Products in the catalogue (the list's total)"}),
     "eccn_counts": fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
                                metadata={"description": "Products per ECCN ('none': not listed)"}),
@@ -166,6 +172,8 @@ class CatalogueDiffQuerySchema(PaginationQuerySchema):
     to = fields.Date(required=True, validate=supported_as_of)
     destinations = DelimitedList(CountryCode(), metadata={"description": "Comma-separated; default the catalogue's watched ones"})
     ruleset_revision = fields.String(validate=validate.Length(equal=64))
+    transaction_type = fields.String(load_default="export", validate=validate.OneOf(TRANSACTION_TYPES),
+                                     metadata={"description": TRANSACTION_TYPE_DESCRIPTION})
 
 
 class CatalogueAsOfQuerySchema(PaginationQuerySchema):
@@ -176,6 +184,8 @@ class CatalogueAsOfQuerySchema(PaginationQuerySchema):
         "description": "Default today; 2022-10-07 (the first 3A090/4A090 rule) to three years from today"})
     destinations = DelimitedList(CountryCode())
     ruleset_revision = fields.String(validate=validate.Length(equal=64))
+    transaction_type = fields.String(load_default="export", validate=validate.OneOf(TRANSACTION_TYPES),
+                                     metadata={"description": TRANSACTION_TYPE_DESCRIPTION})
 
 
 class WebhookCreateSchema(Schema):

@@ -30,9 +30,10 @@ def _rulebook(app, revision: str | None):
 
 def catalogue_diff(app, catalogue_id: int, from_date: date, to_date: date, destinations: list[str] | None = None,
                    revision: str | None = None, page: int = 1, per_page: int = 100,
-                   chunk_size: int = 200_000) -> Page:
-    """Which products x destinations change between two dates under one rule version: a page of the changed
-    cells (of `changed_rows`), with the counts of the whole catalogue in `extra`."""
+                   chunk_size: int = 200_000, transaction_type: str = "export") -> Page:
+    """Which products x destinations change between two dates under one rule version (every product as one
+    `transaction_type`): a page of the changed cells (of `changed_rows`), with the counts of the whole
+    catalogue in `extra`."""
     if from_date == to_date:
         raise InvalidInput("from and to are the same date", {"to": ["must differ from 'from'"]})
     t0 = time.perf_counter()
@@ -46,8 +47,8 @@ def catalogue_diff(app, catalogue_id: int, from_date: date, to_date: date, desti
         cat = _catalogue(s, catalogue_id)
         dests = list(dict.fromkeys(destinations if destinations else (cat.destinations or [])))
         for part in _parts(s, catalogue_id, chunk_size):
-            old = evaluate(part.table, rb, from_date, dests)
-            new = evaluate(part.table, rb, to_date, dests)
+            old = evaluate(part.table, rb, from_date, dests, transaction_type=transaction_type)
+            new = evaluate(part.table, rb, to_date, dests, transaction_type=transaction_type)
             cells = compare(old, new)
             transition_counts(cells, dests, counter)
             n += len(part.ids)
@@ -59,15 +60,15 @@ def catalogue_diff(app, catalogue_id: int, from_date: date, to_date: date, desti
     return Page(items, page, per_page, n_rows, extra={
         "catalogue_id": catalogue_id, "from": from_date.isoformat(), "to": to_date.isoformat(),
         "rule_version": version.number, "ruleset_revision": rb.revision, "destinations": dests,
-        "products": n, "changed_products": n_products, "changed_rows": n_rows,
+        "transaction_type": transaction_type, "products": n, "changed_products": n_products, "changed_rows": n_rows,
         "transitions": render_transitions(counter), "seconds": round(time.perf_counter() - t0, 3)})
 
 
 def catalogue_as_of(app, catalogue_id: int, as_of: date, destinations: list[str] | None = None,
                     revision: str | None = None, page: int = 1, per_page: int = 100,
-                    chunk_size: int = 200_000) -> Page:
-    """The catalogue's outcomes on a date: a page of its products, with the counts per ECCN and per
-    destination x requirement of the whole catalogue in `extra`."""
+                    chunk_size: int = 200_000, transaction_type: str = "export") -> Page:
+    """The catalogue's outcomes on a date (every product as one `transaction_type`): a page of its products,
+    with the counts per ECCN and per destination x requirement of the whole catalogue in `extra`."""
     version, rb = _rulebook(app, revision)
     db = app.extensions["db"]
     counts: Counter = Counter()
@@ -79,7 +80,7 @@ def catalogue_as_of(app, catalogue_id: int, as_of: date, destinations: list[str]
         cat = _catalogue(s, catalogue_id)
         dests = list(dict.fromkeys(destinations if destinations else (cat.destinations or [])))
         for part in _parts(s, catalogue_id, chunk_size):
-            ev = evaluate(part.table, rb, as_of, dests)
+            ev = evaluate(part.table, rb, as_of, dests, transaction_type=transaction_type)
             top = ev.table.top
             for label, c in zip(*np.unique(ECCN_LABELS[ev.eccn[top]].astype(str), return_counts=True)):
                 eccn_counts[label] += int(c)
@@ -101,6 +102,6 @@ def catalogue_as_of(app, catalogue_id: int, as_of: date, destinations: list[str]
         by_dest.setdefault(d, {})[req] = c
     return Page(items, page, per_page, n, extra={
         "catalogue_id": catalogue_id, "as_of": as_of.isoformat(), "rule_version": version.number,
-        "ruleset_revision": rb.revision, "destinations": dests, "products": n,
+        "ruleset_revision": rb.revision, "destinations": dests, "transaction_type": transaction_type, "products": n,
         "eccn_counts": {("none" if k == "None" else k): v for k, v in eccn_counts.items()},
         "requirements": by_dest})

@@ -135,9 +135,16 @@ def _check_url(url: str) -> str:
     return url
 
 
+def _iso(dt: datetime | None) -> str | None:
+    """A stored time in ISO 8601 with its UTC offset (SQLite gives it back without one)."""
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).isoformat()
+
+
 def subscription_view(sub: WebhookSubscription) -> dict[str, Any]:
     return {"id": sub.id, "url": sub.url, "events": sub.events, "active": sub.active, "created_by": sub.created_by,
-            "created_at": sub.created_at.isoformat() if sub.created_at else None}
+            "created_at": _iso(sub.created_at)}
 
 
 def create_subscription(db: Database, url: str, actor: str, secret: str | None = None,
@@ -165,6 +172,15 @@ def list_subscriptions(db: Database) -> list[dict[str, Any]]:
         return [subscription_view(x) for x in s.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))]
 
 
+def get_subscription(db: Database, sub_id: int) -> dict[str, Any]:
+    """One subscription (never its secret); 404 if absent."""
+    with db.session() as s:
+        sub = s.get(WebhookSubscription, sub_id)
+        if sub is None:
+            raise NotFound(f"no webhook {sub_id}")
+        return subscription_view(sub)
+
+
 def deactivate_subscription(db: Database, sub_id: int, actor: str) -> dict[str, Any]:
     with db.session() as s:
         sub = s.get(WebhookSubscription, sub_id)
@@ -180,9 +196,8 @@ def delivery_view(d: WebhookDelivery) -> dict[str, Any]:
     return {"id": d.id, "subscription_id": d.subscription_id, "event": d.event, "event_id": d.payload.get("id"),
             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
             "last_error": d.last_error, "log": d.log,
-            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
-            "created_at": d.created_at.isoformat() if d.created_at else None,
-            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None}
+            "next_attempt_at": _iso(d.next_attempt_at), "created_at": _iso(d.created_at),
+            "delivered_at": _iso(d.delivered_at)}
 
 
 def list_deliveries(db: Database, sub_id: int, page: int = 1, per_page: int = 100,

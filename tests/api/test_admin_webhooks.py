@@ -50,3 +50,17 @@ def test_a_webhook_url_with_credentials_is_refused_so_they_never_reach_listings_
     assert r.status_code == 422 and "url" in r.get_json()["errors"], r.get_json()
     assert "hunter2" not in client.get("/api/v1/webhooks", headers=admin_headers).get_data(as_text=True)
     assert "hunter2" not in client.get("/api/v1/rules/audit-trail", headers=admin_headers).get_data(as_text=True)
+
+
+def test_a_created_webhook_is_at_its_location_without_its_secret(app, admin_headers, viewer_headers):
+    client = app.test_client()
+    r = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["audit.completed"]},
+                    headers=admin_headers)
+    assert r.status_code == 201 and r.json["secret"].startswith("whsec_")
+    assert r.headers["Location"] == f"/api/v1/webhooks/{r.json['id']}"
+    one = client.get(r.headers["Location"], headers=admin_headers)
+    assert one.status_code == 200 and one.json == {k: v for k, v in r.json.items() if k != "secret"}
+    assert client.get(r.headers["Location"], headers=viewer_headers).status_code == 403
+    assert client.get("/api/v1/webhooks/999", headers=admin_headers).status_code == 404
+    assert client.delete(r.headers["Location"], headers=admin_headers).json["active"] is False
+    assert client.get(r.headers["Location"], headers=admin_headers).json["active"] is False

@@ -80,3 +80,23 @@ def test_bad_point_in_time_queries_are_clear_4xx(client, viewer_headers, catalog
         r = client.get(url, headers=viewer_headers)
         assert r.status_code == code, (url, r.json)
         assert field in r.json["message"] or field in str(r.json.get("errors")), (url, r.json)
+
+
+def test_point_in_time_views_take_a_transaction_type(client, viewer_headers, catalogue):
+    """After 2026-01-15 the H100 to China is case-by-case as an export from the US, presumption of denial as a
+    reexport; the views answer for the transaction asked (export by default)."""
+    base = f"/api/v1/catalogues/{catalogue}/as-of?as_of=2026-02-01&destinations=CN"
+    export = client.get(base, headers=viewer_headers).json
+    reexport = client.get(f"{base}&transaction_type=reexport", headers=viewer_headers).json
+    assert (export["transaction_type"], reexport["transaction_type"]) == ("export", "reexport")
+    h100 = [{i["sku"]: i for i in r["items"]}["H100"]["licences"]["CN"] for r in (export, reexport)]
+    assert [lic["review_policy"] for lic in h100] == ["case_by_case", "presumption_of_denial"]
+    diff = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2026-01-14&to=2026-01-15&destinations=CN",
+                      headers=viewer_headers).json
+    assert ("H100", "presumption_of_denial", "case_by_case") in {
+        (i["sku"], i["from"]["review_policy"], i["to"]["review_policy"]) for i in diff["items"]}
+    unchanged = client.get(f"/api/v1/catalogues/{catalogue}/diff?from=2026-01-14&to=2026-01-15&destinations=CN"
+                           "&transaction_type=reexport", headers=viewer_headers).json
+    assert "H100" not in {i["sku"] for i in unchanged["items"]}
+    bad = client.get(f"{base}&transaction_type=smuggle", headers=viewer_headers)
+    assert bad.status_code == 422 and "transaction_type" in bad.json["errors"]["query"]
