@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain, compress
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -29,6 +30,7 @@ LEGAL_SUFFIXES = frozenset({"inc", "incorporated", "corp", "corporation", "co", 
 MAX_FAMILIES = 64  # one bit per family in a uint64
 CACHE_LIMIT = 200_000  # distinct model keys remembered per rulebook (about 40 MB at most)
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_NOT_ALNUM_OR_LINE = bytes(c for c in range(128) if not (chr(c).isdigit() or "a" <= chr(c) <= "z" or c == 10))
 
 
 def words(text: str | None) -> tuple[str, ...]:
@@ -37,8 +39,8 @@ def words(text: str | None) -> tuple[str, ...]:
 
 
 def compact(text: str | None) -> str:
-    """Lower-case letters and digits only ("H-20" -> "h20")."""
-    return "".join(words(text))
+    """Lower-case letters and digits only ("H-20" -> "h20"): the words of `text`, joined."""
+    return _NON_ALNUM.sub("", str(text or "").lower())
 
 
 def normalise_vendor(text: str | None) -> str:
@@ -88,6 +90,12 @@ class ModelCatalog:
                 lookalikes=tuple(compact(n) for n in f.get("lookalikes") or () if compact(n))))
         self.index: dict[str, int] = {f.id: i for i, f in enumerate(self.families)}
         self._cache: dict[str, tuple[int, int]] = {}
+        # Every way a family can be named (a word run, the family field, a name inside a longer word)
+        # contains one of its compact names in the key's compact name or family; a key containing none
+        # of them resolves to nothing, so one search settles most keys.
+        needles = sorted({c for f in self.families for c in f.compacts}, key=lambda c: (-len(c), c))
+        self._named = re.compile("|".join(map(re.escape, needles))) if needles else None
+        self._needles = tuple(c.encode("ascii") for c in needles)
 
     def canonical_vendor(self, vendor: str | None) -> str | None:
         """The canonical vendor id of a vendor as typed, or None when the alias table does not know it."""
@@ -102,25 +110,56 @@ class ModelCatalog:
 
     def resolve(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(match bits, possible-match bits) per model key, as uint64 arrays."""
-        match = np.zeros(len(keys), dtype=np.uint64)
-        possible = np.zeros(len(keys), dtype=np.uint64)
-        if not self.families:
-            return match, possible
-        cache = self._cache
-        for i, key in enumerate(keys):
-            hit = cache.get(key)
-            if hit is None:
-                if len(cache) >= CACHE_LIMIT:
-                    cache.clear()  # a new catalogue of distinct names; start over rather than grow without bound
-                hit = cache[key] = self._resolve_one(key)
-            match[i], possible[i] = hit
-        return match, possible
+        n = len(keys)
+        if not self.families or not n:
+            return np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
+        table = cache = self._cache
+        missing = [k for k in dict.fromkeys(keys) if k not in cache]
+        if missing:
+            fresh = dict.fromkeys(missing, (0, 0))
+            for key in compress(missing, self._may_name(missing).tolist()):
+                fresh[key] = self._resolve_one(key)
+            if len(cache) + len(fresh) > CACHE_LIMIT:
+                # A new catalogue of distinct names: start over rather than grow without bound.
+                fresh.update((k, cache[k]) for k in dict.fromkeys(keys) if k in cache)
+                cache.clear()
+                table = fresh
+                if len(fresh) <= CACHE_LIMIT:
+                    cache.update(fresh)
+            else:
+                cache.update(fresh)
+        out = np.fromiter(chain.from_iterable(map(table.__getitem__, keys)), dtype=np.uint64, count=2 * n)
+        return out[0::2].copy(), out[1::2].copy()
+
+    def _may_name(self, keys: list[str]) -> np.ndarray:
+        """Per key: whether its letters and digits (vendor included) contain a family's compact name.
+        False means the key names no family (see `_named`); True keys are resolved one by one. The keys
+        are compacted and searched as one text, one line per key."""
+        hit = np.zeros(len(keys), dtype=bool)
+        if self._named is None:
+            return hit
+        raw = "\n".join(keys).lower().encode("ascii", "ignore")  # compact() keeps ASCII letters and digits only
+        if raw.count(b"\n") != len(keys) - 1:  # a key holds a line break: search each key alone
+            return np.array([self._named.search(compact(k)) is not None for k in keys], dtype=bool)
+        flat = raw.translate(None, _NOT_ALNUM_OR_LINE)
+        starts: list[int] = []
+        for needle in self._needles:
+            at = flat.find(needle)
+            while at >= 0:
+                starts.append(at)
+                at = flat.find(needle, at + 1)
+        if starts:
+            breaks = np.flatnonzero(np.frombuffer(flat, dtype=np.uint8) == 10)
+            hit[np.searchsorted(breaks, starts)] = True  # a match's line = the number of breaks before it
+        return hit
 
     def _resolve_one(self, key: str) -> tuple[int, int]:
         vendor, name, family = split_model_key(key)
+        name_compact, family_compact = compact(name), compact(family)
+        if self._named is None or not (self._named.search(name_compact) or self._named.search(family_compact)):
+            return 0, 0
         canonical = self.canonical_vendor(vendor)
         name_words, family_words = words(name), words(family)
-        name_compact, family_compact = compact(name), compact(family)
         match = possible = 0
         for bit, f in enumerate(self.families):
             named = any(_contains_run(name_words, p) or family_words == p for p in f.phrases)
