@@ -84,7 +84,7 @@ def _now() -> datetime:
 def id_ranges(session: Session, ids: Select, size: int) -> list[tuple[int, int, int]]:
     """Split the ids selected by `ids` (one column, ordered ascending) into ranges of at most `size`."""
     size = max(1, int(size))
-    arr = np.fromiter(session.scalars(ids), dtype=np.int64)
+    arr = np.fromiter(session.connection().execute(ids).scalars(), dtype=np.int64)  # Core rows, no ORM
     if not len(arr):
         return []
     starts = np.arange(0, len(arr), size)

@@ -65,11 +65,33 @@ ROW_COLUMNS = ("id", "sku", "kind", "tpp", "performance_density", "pd_na", "io_b
 
 @dataclass
 class ChunkPart:
-    """Products of one id range that share a loading path, with their table."""
+    """Products of one id range that share a loading path, with their table and their stored standing."""
 
     ids: np.ndarray
     skus: list[str]
     table: ProductTable
+    eccn: np.ndarray | None = None  # object: the stored ECCN label per product (None: none or not yet)
+    status: np.ndarray | None = None  # object: the stored status label per product
+
+
+def _floats(col: Iterable[Any]) -> np.ndarray:
+    """A column of numbers (None = missing) as float64 with NaN; booleans become 1.0 / 0.0."""
+    return np.array(col, dtype=np.float64)  # numpy turns None into NaN when the dtype is float
+
+
+def _table(cols: list[tuple]) -> ProductTable:
+    """The table of plain products from the columns of ROW_COLUMNS[2:] (kind ... hbm_packaging), each a
+    sequence over the same rows."""
+    (kind, tpp, pd_, pd_na, io, mbd, dram, transistors, datacenter, model, release_first, release_last,
+     hbm_packaging) = cols
+    return ProductTable.from_columns(
+        {"tpp": _floats(tpp), "performance_density": _floats(pd_),
+         "performance_density__na": np.array(pd_na, dtype=bool),  # None (not stored) is False
+         "io_bandwidth": _floats(io), "memory_bandwidth_density": _floats(mbd), "dram_bandwidth": _floats(dram),
+         "transistors": _floats(transistors), "datacenter": _floats(datacenter),
+         "release_date_first": _floats(release_first), "release_date_last": _floats(release_last),
+         "hbm_packaging": np.array([v or 0 for v in hbm_packaging], dtype=np.int8)},
+        kind=np.array(kind, dtype=object), model=np.array(model, dtype=object))
 
 
 def table_from_rows(rows: Iterable[tuple]) -> tuple[np.ndarray, list[str], ProductTable]:
@@ -79,44 +101,31 @@ def table_from_rows(rows: Iterable[tuple]) -> tuple[np.ndarray, list[str], Produ
     if not rows:
         return np.zeros(0, dtype=np.int64), [], ProductTable.from_columns({}, np.zeros(0, dtype=np.int8))
     cols = list(zip(*rows))
-    ids = np.fromiter(cols[0], dtype=np.int64, count=len(rows))
+    return np.array(cols[0], dtype=np.int64), list(cols[1]), _table(cols[2:len(ROW_COLUMNS)])
 
-    def f(col) -> np.ndarray:
-        return np.array([np.nan if v is None else v for v in col], dtype=np.float64)
 
-    dc = np.array([np.nan if v is None else (1.0 if v else 0.0) for v in cols[10]], dtype=np.float64)
-    table = ProductTable.from_columns(
-        {"tpp": f(cols[3]), "performance_density": f(cols[4]),
-         "performance_density__na": np.array([bool(v) for v in cols[5]]),
-         "io_bandwidth": f(cols[6]), "memory_bandwidth_density": f(cols[7]), "dram_bandwidth": f(cols[8]),
-         "transistors": f(cols[9]), "datacenter": dc, "release_date_first": f(cols[12]),
-         "release_date_last": f(cols[13]), "hbm_packaging": np.array([v or 0 for v in cols[14]], dtype=np.int8)},
-        kind=np.array(cols[2], dtype=object), model=np.array(cols[11], dtype=object))
-    return ids, list(cols[1]), table
+_T = Product.__table__.c
+# What a chunk reads of a plain product: the table's columns, then its stored standing.
+PLAIN_COLUMNS = (*(_T[c] for c in ROW_COLUMNS), _T.eccn, _T.status)
 
 
 def load_chunk(session: Session, catalogue_id: int, lo_id: int, hi_id: int) -> list[ChunkPart]:
-    """Products with lo_id <= id <= hi_id of a catalogue, as engine tables (systems separately)."""
-    P = Product
-    base = (P.catalogue_id == catalogue_id) & (P.id >= lo_id) & (P.id <= hi_id)
-    rows = session.execute(select(*(getattr(P, c) for c in ROW_COLUMNS))
-                           .where(base & ~P.has_components).order_by(P.id)).all()
+    """Products with lo_id <= id <= hi_id of a catalogue, as engine tables (systems separately), with
+    their stored standing. Core selects on the session's connection: rows go straight into numpy
+    columns, no ORM objects."""
+    conn = session.connection()
+    base = (_T.catalogue_id == catalogue_id) & (_T.id >= lo_id) & (_T.id <= hi_id)
     parts = []
-    ids, skus, table = table_from_rows(rows)
-    if len(ids):
-        parts.append(ChunkPart(ids, skus, table))
-    systems = session.execute(select(P.id, P.sku, P.spec).where(base & P.has_components).order_by(P.id)).all()
+    rows = conn.execute(select(*PLAIN_COLUMNS).where(base & ~_T.has_components).order_by(_T.id)).all()
+    if rows:
+        cols = list(zip(*rows))
+        n = len(ROW_COLUMNS)
+        parts.append(ChunkPart(np.array(cols[0], dtype=np.int64), list(cols[1]), _table(cols[2:n]),
+                               np.array(cols[n], dtype=object), np.array(cols[n + 1], dtype=object)))
+    systems = conn.execute(select(_T.id, _T.sku, _T.spec, _T.eccn, _T.status)
+                           .where(base & _T.has_components).order_by(_T.id)).all()
     if systems:
-        parts.append(ChunkPart(np.array([r[0] for r in systems], dtype=np.int64), [r[1] for r in systems],
-                               build_table([r[2] for r in systems])))
+        cols = list(zip(*systems))
+        parts.append(ChunkPart(np.array(cols[0], dtype=np.int64), list(cols[1]), build_table(list(cols[2])),
+                               np.array(cols[3], dtype=object), np.array(cols[4], dtype=object)))
     return parts
-
-
-def id_ranges(session: Session, catalogue_id: int, chunk_size: int) -> list[tuple[int, int, int]]:
-    """Split a catalogue's product ids into (lo_id, hi_id, size) ranges of at most chunk_size products."""
-    ids = session.scalars(select(Product.id).where(Product.catalogue_id == catalogue_id).order_by(Product.id)).all()
-    out = []
-    for start in range(0, len(ids), chunk_size):
-        part = ids[start:start + chunk_size]
-        out.append((int(part[0]), int(part[-1]), len(part)))
-    return out

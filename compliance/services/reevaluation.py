@@ -11,17 +11,19 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from itertools import repeat
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, update
 
 from ..db import Database
 from ..engine import Evaluation, Rulebook, evaluate
 from ..engine.codes import ECCN_LABELS, POLICY_LABELS, REQUIREMENT_LABELS, STATUS_LABELS
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
+from ..models.base import utcnow
 from . import jobs
 from .determinations import sync_reviews
 from .paging import Page
@@ -101,10 +103,6 @@ def compare(old: Evaluation, new: Evaluation) -> ChangedCells:
     return ChangedCells(rows, cols, e_o[rows], e_n[rows], s_o[rows], s_n[rows],
                         old.requirement[rows, cols], new.requirement[rows, cols],
                         old.policy[rows, cols], new.policy[rows, cols], old, new)
-
-
-def _label_eccn(codes: np.ndarray) -> np.ndarray:
-    return ECCN_LABELS[codes]
 
 
 def transition_counts(cells: ChangedCells, destinations: Sequence[str], counter: Counter) -> None:
@@ -220,17 +218,81 @@ def create_run(session, from_version_id: int | None, to_version_id: int, as_of: 
     return run
 
 
-def _insert_ignore(session, rows: list[dict]) -> None:
+RECORD_FIELDS = ("run_id", "catalogue_id", "product_id", "sku", "destination", "as_of", "from_revision",
+                 "to_revision", "old_eccn", "new_eccn", "old_status", "new_status", "old_requirement",
+                 "new_requirement", "old_review_policy", "new_review_policy", "cause_rule_ids", "created_at")
+
+
+def change_rows(run_id: int, catalogue_id: int, part: ChunkPart, cells: ChangedCells, destinations: Sequence[str],
+                as_of: date, from_revision: str, to_revision: str, now: datetime) -> list[tuple]:
+    """One change_records row (RECORD_FIELDS) per changed cell, labels looked up column-wise."""
+    n = len(cells)
+    if not n:
+        return []
+    rows = cells.rows
+    skus = np.array(part.skus, dtype=object)[rows]
+    dests = np.array(list(destinations), dtype=object)[cells.cols]
+    return list(zip(repeat(run_id, n), repeat(catalogue_id, n), part.ids[rows].tolist(), skus.tolist(),
+                    dests.tolist(), repeat(as_of, n), repeat(from_revision, n), repeat(to_revision, n),
+                    ECCN_LABELS[cells.old_eccn].tolist(), ECCN_LABELS[cells.new_eccn].tolist(),
+                    STATUS_LABELS[cells.old_status].tolist(), STATUS_LABELS[cells.new_status].tolist(),
+                    REQUIREMENT_LABELS[cells.old_req].tolist(), REQUIREMENT_LABELS[cells.new_req].tolist(),
+                    POLICY_LABELS[cells.old_pol].tolist(), POLICY_LABELS[cells.new_pol].tolist(),
+                    cells.causes(), repeat(now, n)))
+
+
+def insert_changes(session, rows: list[tuple]) -> None:
+    """Insert change_records rows (RECORD_FIELDS); a row already recorded for its (run, product,
+    destination) is skipped (UNIQUE from migration 0008), so a chunk applied again adds nothing.
+
+    PostgreSQL: one COPY into a session-local staging table, then one INSERT ... SELECT ... ON CONFLICT
+    DO NOTHING. SQLite: the same INSERT ... ON CONFLICT DO NOTHING, executemany."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(ChangeRecord).on_conflict_do_nothing()
-    for start in range(0, len(rows), 5000):
-        session.execute(stmt, rows[start:start + 5000])
+    conn = session.connection()
+    cols = ", ".join(RECORD_FIELDS)
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection  # psycopg.Connection, inside the session's transaction
+        with raw.cursor() as cur:
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS change_records_stage ON COMMIT DELETE ROWS AS "
+                        f"SELECT {cols} FROM change_records WITH NO DATA")
+            cur.execute("DELETE FROM change_records_stage")  # rows of an earlier call in this transaction
+            with cur.copy(f"COPY change_records_stage ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO change_records ({cols}) SELECT {cols} FROM change_records_stage "
+                        "ON CONFLICT DO NOTHING")
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
+    conn.execute(insert(ChangeRecord.__table__).on_conflict_do_nothing(),
+                 [dict(zip(RECORD_FIELDS, row)) for row in rows])
+
+
+def moved_standing(part: ChunkPart, ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, eccn labels, status labels) of the part's products whose standing under `ev` differs from the
+    stored one (compared in numpy; a product never classified has none stored, so it moves)."""
+    top = ev.table.top
+    eccn, status = ECCN_LABELS[ev.eccn[top]], STATUS_LABELS[ev.status[top]]
+    n = len(part.ids)
+    stored_eccn = part.eccn if part.eccn is not None else np.full(n, None, dtype=object)
+    stored_status = part.status if part.status is not None else np.full(n, None, dtype=object)
+    moved = np.asarray((eccn != stored_eccn) | (status != stored_status), dtype=bool)
+    return part.ids[moved], eccn[moved], status[moved]
+
+
+def update_standing(session, ids: np.ndarray, eccn: np.ndarray, status: np.ndarray, revision: str, day: date,
+                    now: datetime) -> None:
+    """Set the standing (eccn, status, classified_revision, classified_on) of the given products only:
+    one UPDATE by primary key, executemany (SQLite and PostgreSQL alike)."""
+    if not len(ids):
+        return
+    t = Product.__table__
+    stmt = (update(t).where(t.c.id == bindparam("b_id"))
+            .values(eccn=bindparam("b_eccn"), status=bindparam("b_status"), classified_revision=revision,
+                    classified_on=day, updated_at=now))
+    session.connection().execute(stmt, [{"b_id": i, "b_eccn": e, "b_status": st} for i, e, st in
+                                        zip(ids.tolist(), eccn.tolist(), status.tolist())])
 
 
 def run_chunk(db: Database, store, run_id: int, chunk_id: int, lease_seconds: float = 30.0) -> dict[str, Any]:
@@ -240,8 +302,9 @@ def run_chunk(db: Database, store, run_id: int, chunk_id: int, lease_seconds: fl
 
 
 def _compute(db: Database, store, run: ReevaluationRun, chunk: ReevaluationChunk) -> jobs.ChunkWork:
-    """Evaluate one chunk under both revisions. The write inserts its change records (UNIQUE(run, product, destination) + ON CONFLICT
-    DO NOTHING), refreshes the products' standing and records determination reviews."""
+    """Evaluate one chunk under both revisions and diff them in numpy. The write inserts the changed cells'
+    records in bulk (UNIQUE(run, product, destination) + ON CONFLICT DO NOTHING), updates the standing of
+    only the products whose standing moved, and records determination reviews."""
     t0 = time.perf_counter()
     with db.session() as s:
         old_v = s.get(RuleVersion, run.from_version_id)
@@ -252,72 +315,37 @@ def _compute(db: Database, store, run: ReevaluationRun, chunk: ReevaluationChunk
         old_rb, new_rb = store.rulebook_for(old_v), store.rulebook_for(new_v)
         parts = load_chunk(s, chunk.catalogue_id, chunk.lo_id, chunk.hi_id)
         refresh = new_v.number == newest  # a later publish refreshes products itself
+    t_load = time.perf_counter()
     as_of = run.as_of
     today = date.today()
-    counter: Counter = Counter()
-    records: list[dict] = []
-    refreshes: list[tuple[np.ndarray, Evaluation]] = []
+    now = utcnow()
+    records: list[tuple] = []
+    moved: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n_products = 0
     for part in parts:
         old = evaluate(part.table, old_rb, as_of, dests)
         new = evaluate(part.table, new_rb, as_of, dests)
         cells = compare(old, new)
-        transition_counts(cells, dests, counter)
         n_products += len(np.unique(cells.rows))
-        if len(cells):
-            causes = cells.causes()
-            oe, ne = _label_eccn(cells.old_eccn), _label_eccn(cells.new_eccn)
-            st, req = STATUS_LABELS, REQUIREMENT_LABELS
-            os_, ns_ = st[cells.old_status], st[cells.new_status]
-            orq, nrq = req[cells.old_req], req[cells.new_req]
-            op_, np_ = POLICY_LABELS[cells.old_pol], POLICY_LABELS[cells.new_pol]
-            pids = part.ids[cells.rows]
-            records += [{"run_id": run.id, "catalogue_id": chunk.catalogue_id, "product_id": int(pids[x]),
-                         "sku": part.skus[int(cells.rows[x])], "destination": dests[int(cells.cols[x])],
-                         "as_of": as_of, "from_revision": old_rb.revision, "to_revision": new_rb.revision,
-                         "old_eccn": oe[x], "new_eccn": ne[x], "old_status": os_[x], "new_status": ns_[x],
-                         "old_requirement": orq[x], "new_requirement": nrq[x], "old_review_policy": op_[x],
-                         "new_review_policy": np_[x], "cause_rule_ids": causes[x]}
-                        for x in range(len(cells))]
+        records += change_rows(run.id, chunk.catalogue_id, part, cells, dests, as_of, old_rb.revision,
+                               new_rb.revision, now)
         if refresh:
-            refreshes.append((part.ids, new if as_of == today else evaluate(part.table, new_rb, today, [])))
+            moved.append(moved_standing(part, new if as_of == today else evaluate(part.table, new_rb, today, [])))
+    n_moved = sum(len(m[0]) for m in moved)
 
     def write(s) -> None:
-        _insert_ignore(s, records)
-        for ids, ev in refreshes:
-            _refresh_products(s, ids, ev, new_rb.revision, today)
+        insert_changes(s, records)
+        for ids, eccn, status in moved:
+            update_standing(s, ids, eccn, status, new_rb.revision, today, now)
         if refresh:  # determinations whose product's computed answer moved now need review
             enqueue_deliveries(s, sync_reviews(s, chunk.catalogue_id, "rule_change", run.id, lo_id=chunk.lo_id,
                                                hi_id=chunk.hi_id))
 
-    counts = {"changed_rows": len(records), "changed_products": n_products,
-              "seconds": round(time.perf_counter() - t0, 3)}
+    t1 = time.perf_counter()
+    counts = {"changed_rows": len(records), "changed_products": n_products, "updated_products": n_moved,
+              "seconds": round(t1 - t0, 3), "load_seconds": round(t_load - t0, 3),
+              "evaluate_seconds": round(t1 - t_load, 3)}
     return jobs.ChunkWork(write, values={"counts": counts}, result={"changed_rows": len(records)})
-
-
-def _refresh_products(session, ids: np.ndarray, ev: Evaluation, revision: str, today: date) -> None:
-    """Set eccn/status/classified_revision/classified_on of a chunk's products in bulk."""
-    top = ev.table.top
-    eccn = ECCN_LABELS[ev.eccn[top]]
-    status = STATUS_LABELS[ev.status[top]]
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement per chunk: arrays bound once, joined with unnest (no giant IN list).
-        session.execute(text(
-            "UPDATE products AS p SET eccn = v.eccn, status = v.status, classified_revision = :rev, "
-            "classified_on = :day, updated_at = now() "
-            "FROM unnest(CAST(:ids AS bigint[]), CAST(:eccns AS varchar[]), CAST(:statuses AS varchar[])) "
-            "AS v(id, eccn, status) WHERE p.id = v.id"),
-            {"ids": ids.tolist(), "eccns": eccn.tolist(), "statuses": status.tolist(), "rev": revision, "day": today})
-        return
-    key = ev.eccn[top].astype(np.int64) * 8 + ev.status[top].astype(np.int64)
-    for k in np.unique(key).tolist():
-        sel = ids[key == k]
-        first = int(np.argmax(key == k))
-        for start in range(0, len(sel), 5_000):
-            part = [int(x) for x in sel[start:start + 5_000]]
-            session.execute(update(Product).where(Product.id.in_(part)).values(
-                eccn=eccn[first], status=status[first], classified_revision=revision, classified_on=today)
-                .execution_options(synchronize_session=False))
 
 
 def _finalize(s, run: ReevaluationRun) -> None:
