@@ -43,10 +43,6 @@ DESTINATIONS = ["CN", "MO", "RU", "AE", "DE"]
 CHANGE = [{"op": "set_threshold", "rule_id": "us-2026-01.policy.china-case-by-case", "path": "when.all[3]",
            "value": 25000}]
 QUEUES = ("reevaluation", "webhooks", "celery")
-# The columns a re-evaluation chunk reads (compliance.services.product_columns.load_chunk).
-READ_COLUMNS = ("id", "sku", "kind", "tpp", "performance_density", "pd_na", "io_bandwidth",
-                "memory_bandwidth_density", "dram_bandwidth", "transistors", "datacenter", "model_key", "eccn",
-                "status")
 PG_ADMIN_URL = ""  # set by main() from --pg-admin-url
 
 
@@ -135,13 +131,20 @@ def start_worker(env: dict, concurrency: int, log_path: Path):
     return proc
 
 
+def read_columns() -> list[str]:
+    """The columns a re-evaluation chunk reads of a plain product (product_columns.load_chunk)."""
+    from compliance.services.product_columns import PLAIN_COLUMNS
+
+    return [c.name for c in PLAIN_COLUMNS]
+
+
 def read_floor(url: str, catalogue_id: int) -> float:
     """A plain COPY out of the columns every chunk reads, for the whole catalogue."""
     import psycopg
 
     with psycopg.connect(_dsn(url)) as conn, conn.cursor() as cur:
         t0 = time.perf_counter()
-        with cur.copy(f"COPY (SELECT {', '.join(READ_COLUMNS)} FROM products WHERE catalogue_id = {int(catalogue_id)} "
+        with cur.copy(f"COPY (SELECT {', '.join(read_columns())} FROM products WHERE catalogue_id = {int(catalogue_id)} "
                       "ORDER BY id) TO STDOUT") as cp:
             for _ in cp:
                 pass
@@ -329,7 +332,7 @@ def main() -> None:
         ideal = floor / args.concurrency
         print(f"engine only (two evaluations + comparison, one process): {t_engine:.2f}s "
               f"= {t_engine / args.concurrency:.2f}s on {args.concurrency} workers")
-        print(f"COPY/UPDATE floor (one process): COPY out {len(READ_COLUMNS)} columns of {run_total:,} products "
+        print(f"COPY/UPDATE floor (one process): COPY out {len(read_columns())} columns of {run_total:,} products "
               f"{t_read:.2f}s; COPY {n_records:,} change records {t_copy:.2f}s; UPDATE {n_updated:,} products "
               f"{t_update:.2f}s")
         print(f"floor = read + engine + write = {floor:.2f}s in one process = {ideal:.2f}s on {args.concurrency} "
