@@ -137,7 +137,7 @@ class Imports(MethodView):
         elif request.mimetype == "multipart/form-data":
             raise InvalidInput("no file in the upload: send the multipart field 'file'", {"file": ["missing"]})
         else:
-            filename, ctype, stream = request.args.get("filename", ""), request.mimetype, request.stream
+            filename, ctype, stream = query.get("filename", ""), request.mimetype, request.stream
         fmt = detect_format(filename, ctype, query.get("format"))
         result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename, sheet=query.get("sheet"))
         # an empty (but well-formed) file is a valid import of nothing

@@ -105,6 +105,8 @@ class ImportQuerySchema(Schema):
                                                     "CSV: comma, semicolon or tab separated (detected from the header)"})
     sheet = fields.String(validate=validate.Length(min=1, max=31),
                           metadata={"description": "XLSX: the sheet to read (default: the first)"})
+    filename = fields.String(validate=validate.Length(min=1, max=500), metadata={
+        "description": "A raw-body upload's file name (recorded in the report; the format is detected from it)"})
 
 
 class ImportFileSchema(Schema):

@@ -99,6 +99,10 @@ def test_raw_body_upload_with_format_query(client, auditor_headers, catalogue):
     r = client.post(f"/api/v1/catalogues/{catalogue}/imports?format=csv", headers=auditor_headers,
                     data=CSV_GOOD_AND_BAD.encode(), content_type="text/csv")
     assert r.status_code == 201 and r.json["imported"] == 4
+    named = client.post(f"/api/v1/catalogues/{catalogue}/imports?filename=products.jsonl", headers=auditor_headers,
+                        data=json.dumps(H100).encode(), content_type="application/octet-stream")
+    assert named.status_code == 201, named.json
+    assert (named.json["filename"], named.json["format"], named.json["imported"]) == ("products.jsonl", "jsonl", 1)
 
 
 @pytest.mark.parametrize("data,filename,needle", [
