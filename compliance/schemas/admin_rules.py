@@ -1,6 +1,8 @@
 """Contracts of the admin rule endpoints: drafts, edit operations, preview, publish, rollback, diff."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from .changes import PageQuerySchema as PaginationQuerySchema
@@ -107,7 +109,16 @@ class DraftListQuerySchema(Schema):
 
 # ---------------------------------------------------------------- responses
 
-TIMESTAMP = {"format": "date-time", "description": "ISO 8601 (UTC)"}
+TIMESTAMP = {"format": "date-time", "description": "ISO 8601 with its UTC offset"}
+
+
+class UtcDateTime(fields.DateTime):
+    """A stored timestamp with its UTC offset on every database (SQLite hands back naive UTC values)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class VersionSchema(Schema):
@@ -216,7 +227,7 @@ class AuditEventSchema(Schema):
     """One entry of the activity log: who did what (rules, keys, webhooks ...), when and why."""
 
     id = fields.Integer(required=True)
-    at = fields.DateTime(required=True, allow_none=True)
+    at = UtcDateTime(required=True, allow_none=True, metadata={"description": "ISO 8601 with its UTC offset"})
     actor = fields.String(required=True)
     action = fields.String(required=True, metadata={"description": "e.g. rules.publish, rules.draft.edit"})
     target = fields.String(required=True, metadata={"description": "e.g. rule_version:3, draft:7"})

@@ -23,7 +23,7 @@ from ..engine import Evaluation, Rulebook, evaluate
 from ..engine.codes import ECCN_LABELS, POLICY_LABELS, REQUIREMENT_LABELS, STATUS_LABELS
 from ..engine.vocabulary import REQUIREMENTS, STATUSES
 from ..models import Catalogue, ChangeRecord, Product, ReevaluationChunk, ReevaluationRun, RuleVersion
-from ..models.base import utcnow
+from ..models.base import iso_utc, utcnow
 from . import jobs
 from .determinations import sync_reviews
 from .paging import Page
@@ -403,9 +403,9 @@ def run_view(run: ReevaluationRun, from_v: RuleVersion | None, to_v: RuleVersion
             "to_version": to_v.number, "to_revision": to_v.revision, "as_of": run.as_of.isoformat(),
             "total": run.total, "changed_products": run.changed_products, "change_records": run.change_records,
             "counts": run.counts, "error": run.error,
-            "created_at": run.created_at.isoformat() if run.created_at else None,
-            "started_at": run.started_at.isoformat() if run.started_at else None,
-            "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+            "created_at": iso_utc(run.created_at),
+            "started_at": iso_utc(run.started_at),
+            "finished_at": iso_utc(run.finished_at)}
 
 
 def get_run(db: Database, run_id: int) -> dict[str, Any]:

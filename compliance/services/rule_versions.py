@@ -26,6 +26,7 @@ from ..engine.packtests import run_pack_tests
 from ..engine.rulebook import canonical_json, normalise
 from ..engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
 from ..models import AuditEvent, RuleDraft, RuleVersion
+from ..models.base import iso_utc
 from .paging import Page
 from .rule_export import dump_yaml
 
@@ -42,7 +43,7 @@ class PreconditionRequired(ComplianceError):
 
 def version_summary(v: RuleVersion) -> dict[str, Any]:
     return {"number": v.number, "revision": v.revision, "parent": _parent_number(v), "author": v.author,
-            "reason": v.reason, "created_at": v.created_at.isoformat() if v.created_at else None,
+            "reason": v.reason, "created_at": iso_utc(v.created_at),
             "packs": len(v.content.get("packs") or []),
             "rules": sum(len(p.get("rules") or []) for p in v.content.get("packs") or [])}
 
@@ -103,8 +104,8 @@ def export_version(db: Database, number: int, fmt: str = "zip") -> tuple[bytes, 
 def draft_view(d: RuleDraft, base_number: int | None = None, validation: dict | None = None,
                with_content: bool = True) -> dict[str, Any]:
     out = {"id": d.id, "base_version": base_number, "author": d.author, "title": d.title, "status": d.status,
-           "created_at": d.created_at.isoformat() if d.created_at else None,
-           "updated_at": d.updated_at.isoformat() if d.updated_at else None}
+           "created_at": iso_utc(d.created_at),
+           "updated_at": iso_utc(d.updated_at)}
     if with_content:
         out["content"] = d.content
     if validation is not None:

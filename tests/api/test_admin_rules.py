@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -191,6 +192,12 @@ def test_rollback_diff_export_and_audit_trail(rules_app, admin):
     assert actions[:2] == [("rules.rollback", "undo"), ("rules.publish", "letter + threshold")]
     assert trail[0]["detail"]["rollback_of"] == 1 and trail[0]["detail"]["number"] == 3
     assert all(e["actor"].startswith("test admin") for e in trail)
+    # Every timestamp carries its UTC offset, read back or just written, on SQLite as on PostgreSQL.
+    run = client.get(f"/api/v1/rules/reevaluations/{v2['run_id']}", headers=admin).json
+    draft = client.get(f"/api/v1/rules/drafts/{d['id']}", headers=admin).json
+    stamps = [e["at"] for e in trail] + [v["created_at"] for v in versions] + [v2["created_at"], back.json["created_at"]] \
+        + [run[k] for k in ("created_at", "started_at", "finished_at")] + [draft["created_at"], draft["updated_at"]]
+    assert all(datetime.fromisoformat(t).utcoffset() == timedelta(0) for t in stamps), stamps
     # The activity log is one paginated list: a page body and the X-Pagination header agree.
     second = client.get("/api/v1/rules/audit-trail?action=rules.*&per_page=1&page=2", headers=admin)
     pagination = json.loads(second.headers["X-Pagination"])
