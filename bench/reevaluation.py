@@ -308,6 +308,8 @@ def main() -> None:
             chunks = s.scalars(select(ReevaluationChunk).where(ReevaluationChunk.run_id == run.id)
                                .order_by(ReevaluationChunk.seq)).all()
             chunk_secs = sorted(c.counts.get("seconds", 0) for c in chunks)
+            phases = {k: float(np.median([c.counts[k] for c in chunks])) for k in ("load_seconds", "evaluate_seconds")
+                      if all(k in c.counts for c in chunks)}  # the compute step's parts (before the write)
             updated = sum(int(c.counts.get("updated_products", 0)) for c in chunks) if all(
                 "updated_products" in c.counts for c in chunks) else None
             ranges = [(c.lo_id, c.hi_id) for c in chunks]
@@ -322,7 +324,8 @@ def main() -> None:
               f"= {run_total / total:,.0f} products/s; load average (1, 5, 15 min) {load_before} before, "
               f"{load_after} after")
         print(f"chunks: {len(chunks)} x {args.chunk_size:,}; chunk seconds min {chunk_secs[0]:.2f} "
-              f"median {chunk_secs[len(chunk_secs) // 2]:.2f} max {chunk_secs[-1]:.2f}")
+              f"median {chunk_secs[len(chunk_secs) // 2]:.2f} max {chunk_secs[-1]:.2f}"
+              + "".join(f"; median {k} {phases[k]:.2f}" for k in sorted(phases)))
 
         # --- comparators over the same rows, one process, worker stopped
         t_engine = engine_only(db, cat.id, ranges, old_content, new_content, as_of)

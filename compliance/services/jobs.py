@@ -41,8 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-import numpy as np
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import Integer, Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, enqueue_after_commit
@@ -82,14 +81,20 @@ def _now() -> datetime:
 # ---------------------------------------------------------------- plan
 
 def id_ranges(session: Session, ids: Select, size: int) -> list[tuple[int, int, int]]:
-    """Split the ids selected by `ids` (one column, ordered ascending) into ranges of at most `size`."""
+    """Split the ids selected by `ids` (one column, ordered ascending) into ranges of at most `size`.
+
+    The database numbers the ids and groups them (a window function), so only one row per range
+    leaves it, not every id."""
     size = max(1, int(size))
-    arr = np.fromiter(session.connection().execute(ids).scalars(), dtype=np.int64)  # Core rows, no ORM
-    if not len(arr):
-        return []
-    starts = np.arange(0, len(arr), size)
-    ends = np.minimum(starts + size, len(arr)) - 1
-    return [(int(arr[a]), int(arr[b]), int(b - a + 1)) for a, b in zip(starts.tolist(), ends.tolist())]
+    sub = ids.order_by(None).subquery()
+    col = sub.c[0]
+    # (row number - 1) / size with both integers: integer division on PostgreSQL and SQLite alike
+    group = (func.row_number().over(order_by=col) - 1).self_group().op("/", return_type=Integer)(size).label("g")
+    numbered = select(col.label("id"), group).subquery()
+    rows = session.connection().execute(
+        select(func.min(numbered.c.id), func.max(numbered.c.id), func.count())
+        .group_by(numbered.c.g).order_by(numbered.c.g)).all()
+    return [(int(lo), int(hi), int(n)) for lo, hi, n in rows]
 
 
 def enqueue_chunks(session: Session, kind: JobKind, job_id: int, chunk_ids: Sequence[int]) -> None:

@@ -111,14 +111,13 @@ PLAIN_COLUMNS = (*(_T[c] for c in ROW_COLUMNS), _T.eccn, _T.status)
 
 def load_chunk(session: Session, catalogue_id: int, lo_id: int, hi_id: int) -> list[ChunkPart]:
     """Products with lo_id <= id <= hi_id of a catalogue, as engine tables (systems separately), with
-    their stored standing. Core selects on the session's connection: rows go straight into numpy
-    columns, no ORM objects."""
+    their stored standing. A Core select by id range on the session's connection: its columns go
+    straight into numpy arrays, no ORM objects."""
     conn = session.connection()
     base = (_T.catalogue_id == catalogue_id) & (_T.id >= lo_id) & (_T.id <= hi_id)
     parts = []
-    rows = conn.execute(select(*PLAIN_COLUMNS).where(base & ~_T.has_components).order_by(_T.id)).all()
-    if rows:
-        cols = list(zip(*rows))
+    cols = list(zip(*conn.execute(select(*PLAIN_COLUMNS).where(base & ~_T.has_components).order_by(_T.id)).all()))
+    if cols:
         n = len(ROW_COLUMNS)
         parts.append(ChunkPart(np.array(cols[0], dtype=np.int64), list(cols[1]), _table(cols[2:n]),
                                np.array(cols[n], dtype=object), np.array(cols[n + 1], dtype=object)))
