@@ -7,6 +7,7 @@ from marshmallow import RAISE
 
 from ..auth import require_role
 from ..engine import describe_vocabulary
+from ..schemas.common import ErrorSchema
 from ..schemas.rules import RulesInForceSchema, RulesQuerySchema, VocabularySchema
 from .blueprint import Blueprint
 
@@ -18,6 +19,7 @@ class Rules(MethodView):
     @require_role("viewer")
     @blp.arguments(RulesQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, RulesInForceSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No published version has that ruleset_revision")
     def get(self, query):
         """The rules in force on a date (with citations), every rule's effective dates, and the packs."""
         version, rulebook = current_app.extensions["rulebooks"].current(query.get("ruleset_revision"))

@@ -128,8 +128,8 @@ class VersionSchema(Schema):
     revision = fields.String(required=True, metadata={"description": "sha256 of the content"})
     parent = fields.Integer(required=True, allow_none=True, metadata={"description": "None for the first version"})
     author = fields.String(required=True)
-    reason = fields.String(required=True, allow_none=True)
-    created_at = fields.String(required=True, allow_none=True, metadata=TIMESTAMP)
+    reason = fields.String(required=True)
+    created_at = fields.String(required=True, metadata=TIMESTAMP)
     packs = fields.Integer(required=True, metadata={"description": "Number of rule packs"})
     rules = fields.Integer(required=True, metadata={"description": "Number of rules"})
 
@@ -227,7 +227,7 @@ class AuditEventSchema(Schema):
     """One entry of the activity log: who did what (rules, keys, webhooks ...), when and why."""
 
     id = fields.Integer(required=True)
-    at = UtcDateTime(required=True, allow_none=True, metadata={"description": "ISO 8601 with its UTC offset"})
+    at = UtcDateTime(required=True, metadata={"description": "ISO 8601 with its UTC offset"})
     actor = fields.String(required=True)
     action = fields.String(required=True, metadata={"description": "e.g. rules.publish, rules.draft.edit"})
     target = fields.String(required=True, metadata={"description": "e.g. rule_version:3, draft:7"})
@@ -254,12 +254,12 @@ class DraftSchema(Schema):
     """A draft: free-form rulebook content being edited, from a published base version."""
 
     id = fields.Integer(required=True)
-    base_version = fields.Integer(required=True, allow_none=True, metadata={"description": "Number of the version it started from"})
+    base_version = fields.Integer(required=True, metadata={"description": "Number of the version it started from"})
     author = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["open", "published", "discarded"]))
-    created_at = fields.String(required=True, allow_none=True, metadata=TIMESTAMP)
-    updated_at = fields.String(required=True, allow_none=True, metadata=TIMESTAMP)
+    created_at = fields.String(required=True, metadata=TIMESTAMP)
+    updated_at = fields.String(required=True, metadata=TIMESTAMP)
     content = fields.Dict(metadata={"description": "The whole rulebook (free-form); not in lists or on discard"})
     validation = fields.Nested(ValidationReportSchema, metadata={"description": "After reads and edits"})
 
@@ -354,6 +354,6 @@ class RunSchema(Schema):
     change_records = fields.Integer(required=True)
     counts = fields.Nested(RunCountsSchema, required=True)
     error = fields.String(required=True, allow_none=True)
-    created_at = fields.String(required=True, allow_none=True, metadata=TIMESTAMP)
+    created_at = fields.String(required=True, metadata=TIMESTAMP)
     started_at = fields.String(required=True, allow_none=True, metadata=TIMESTAMP)
     finished_at = fields.String(required=True, allow_none=True, metadata=TIMESTAMP)

@@ -38,6 +38,15 @@ def test_rules_without_history_and_filtered_by_kind(client, viewer_headers):
     assert precedences == sorted(precedences, reverse=True)
 
 
+def test_rules_of_an_earlier_revision_and_an_unknown_one(client, viewer_headers):
+    current = client.get("/api/v1/rules?history=false", headers=viewer_headers).get_json()
+    same = client.get(f"/api/v1/rules?history=false&ruleset_revision={current['ruleset_revision']}",
+                      headers=viewer_headers)
+    assert same.status_code == 200 and same.get_json() == current
+    unknown = client.get(f"/api/v1/rules?ruleset_revision={'0' * 64}", headers=viewer_headers)
+    assert unknown.status_code == 404 and "ruleset_revision" in unknown.get_json()["errors"]
+
+
 def test_rules_default_to_today(client, viewer_headers):
     from datetime import date
 
