@@ -10,6 +10,7 @@ read from it, so they cannot disagree.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -144,7 +145,10 @@ class Explanation:
     """Every explanation of one evaluation, computed over whole columns."""
 
     def __init__(self, ev: Evaluation):
-        self.ev = ev
+        # A shallow copy (the same arrays), so that the explanation `of` keeps on `ev` does not point back
+        # at `ev`: a cycle there lives until the cyclic collector runs, and the classify API pauses it
+        # while answers are built (api/gc_pause.py), so under load every batch's arrays piled up.
+        self.ev = copy.copy(ev)
         self.table = ev.table
         rules = ev.rules.classification
         self.leaves = [_ClassLeaf(p, ri, rules[ri], leaf) for p, (ri, leaf) in
