@@ -101,15 +101,15 @@ def register(main: click.Group) -> None:
         db = _app().extensions["db"]
         page = catalogue_standings(db, _catalogue_id(db, name), 1, 10**9, True if needs_review else None)
         if as_json:
-            click.echo(json.dumps([{**asdict(x), "state": x.state} for x in page["items"]], indent=2, default=str))
+            click.echo(json.dumps([{**asdict(x), "state": x.state} for x in page.items], indent=2, default=str))
             return
-        for x in page["items"]:
+        for x in page.items:
             det = x.determination["eccn"] if x.determination else "-"
             computed = x.computed["eccn"] or x.computed["status"] or "-"
             click.echo(f"{x.sku:<30} computed {computed:<16} determined {det:<12} {x.state}")
             for reason in x.reasons:
                 click.echo(f"    {reason}")
-        c = page["counts"]
+        c = page.counts
         click.echo(f"{c['products']} products, {c['needs_review']} need review")
 
     @determinations.command("export")

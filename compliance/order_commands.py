@@ -65,7 +65,7 @@ def register(main: click.Group) -> None:
         from .services import orders as svc
 
         page = svc.list_orders(_app().extensions["db"], 1, 500, status)
-        for o in page["items"]:
+        for o in page.items:
             held = sum(1 for ln in o["lines"] if ln["status"] == "held")
             click.echo(f"{o['id']:>6}  {o['reference']:<20} {o['ship_to']}  {o['status']:<9} "
                        f"{held}/{len(o['lines'])} lines held")

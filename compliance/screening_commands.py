@@ -159,11 +159,11 @@ def register(main: click.Group) -> None:
             _print_snapshot(snap)
         cur = match["current"]
         if cur and delta:
-            for c in lists.snapshot_changes(db, cur["id"], 1, 100_000)["items"]:
+            for c in lists.snapshot_changes(db, cur["id"], 1, 100_000).items:
                 extra = f" ({', '.join(c['fields'])})" if c["fields"] else ""
                 click.echo(f"  {c['change']:<8} {c['source']:<5} {c['name']}{extra}")
         if cur and entries:
-            for e in lists.snapshot_entries(db, cur["id"], 1, 100_000)["items"]:
+            for e in lists.snapshot_entries(db, cur["id"], 1, 100_000).items:
                 click.echo(f"  {e['source']:<5} {e['name']}  [{', '.join(e['countries'])}]  "
                            f"{e['federal_register_notice'] or '(no citation)'}")
 

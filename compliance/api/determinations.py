@@ -6,26 +6,27 @@ from dataclasses import asdict
 
 from flask import current_app, g, url_for
 from flask.views import MethodView
+from marshmallow import fields
 
 from ..auth import require_role
 from ..schemas.common import ErrorSchema
 from ..schemas.determinations import (
     ApprovalSchema,
     AuditDeterminationsSchema,
-    DecisionLogPageSchema,
+    DecisionLogEntrySchema,
     DecisionLogQuerySchema,
     DeterminationCreateSchema,
-    DeterminationPageSchema,
     DeterminationQuerySchema,
     DeterminationSchema,
     ExportQuerySchema,
     PolicySchema,
     PolicyViewSchema,
     ReplaySchema,
-    ReviewPageSchema,
     ReviewQuerySchema,
-    StandingPageSchema,
+    ReviewSchema,
+    StandingCountsSchema,
     StandingQuerySchema,
+    StandingSchema,
 )
 from ..services import decision_log as log_svc
 from ..services import determination_export as export_svc
@@ -68,14 +69,13 @@ class CatalogueDeterminations(MethodView):
 
     @require_role("viewer")
     @blp.arguments(StandingQuerySchema, location="query")
-    @blp.response(200, StandingPageSchema)
+    @blp.page_response(StandingSchema, counts=fields.Nested(StandingCountsSchema))
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown catalogue")
     def get(self, query, catalogue_id: int):
         """Computed vs determined for every product of the catalogue (filter needs_review=true)."""
         page = svc.catalogue_standings(_db(), catalogue_id, query["page"], query["per_page"],
                                        query.get("needs_review"), query.get("state"), query.get("sku"))
-        page["items"] = [_standing(x) for x in page["items"]]
-        return page
+        return page.map(_standing)
 
 
 @blp.route("/catalogues/<int:catalogue_id>/determination-policy")
@@ -100,7 +100,7 @@ class DeterminationPolicy(MethodView):
 class Determinations(MethodView):
     @require_role("viewer")
     @blp.arguments(DeterminationQuerySchema, location="query")
-    @blp.response(200, DeterminationPageSchema)
+    @blp.page_response(DeterminationSchema)
     def get(self, query):
         """Every determination (superseded and pending ones too), newest first."""
         return svc.list_determinations(_db(), query["page"], query["per_page"], query.get("catalogue_id"),
@@ -135,7 +135,7 @@ class DeterminationApprove(MethodView):
 class DeterminationReviews(MethodView):
     @require_role("viewer")
     @blp.arguments(ReviewQuerySchema, location="query")
-    @blp.response(200, ReviewPageSchema)
+    @blp.page_response(ReviewSchema)
     def get(self, query):
         """The determinations' change feed: each determination whose computed answer moved (a publish, a
         spec change) or disagrees, with the reason; newest first."""
@@ -173,7 +173,7 @@ class AuditDeterminations(MethodView):
 class DecisionLog(MethodView):
     @require_role("viewer")
     @blp.arguments(DecisionLogQuerySchema, location="query")
-    @blp.response(200, DecisionLogPageSchema)
+    @blp.page_response(DecisionLogEntrySchema)
     @blp.alt_response(422, schema=ErrorSchema, description="Bad filter")
     def get(self, query):
         """The decision log: stored classify decisions, determinations and audit results, newest first;

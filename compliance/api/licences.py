@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from ..auth import require_role
 from ..schemas.common import ErrorSchema
-from ..schemas.orders import IssuedLicencePageSchema, IssuedLicenceQuerySchema, IssuedLicenceSchema
+from ..schemas.orders import IssuedLicenceQuerySchema, IssuedLicenceSchema
 from ..services import licences as svc
 from .blueprint import Blueprint
 from .screening import json_only
@@ -33,7 +33,7 @@ class Licences(MethodView):
 
     @require_role("viewer")
     @blp.arguments(IssuedLicenceQuerySchema, location="query")
-    @blp.response(200, IssuedLicencePageSchema)
+    @blp.page_response(IssuedLicenceSchema)
     def get(self, query):
         """The licence register with balances (filter by destination, valid on a date)."""
         return svc.list_licences(_db(), query["page"], query["per_page"], query.get("destination"),

@@ -8,10 +8,9 @@ from flask.views import MethodView
 from ..auth import require_role
 from ..schemas.common import ErrorSchema
 from ..schemas.orders import (
-    OrderChangePageSchema,
     OrderChangeQuerySchema,
+    OrderChangeSchema,
     OrderCreateSchema,
-    OrderPageSchema,
     OrderQuerySchema,
     OrderSchema,
     RejectSchema,
@@ -49,7 +48,7 @@ class Orders(MethodView):
 
     @require_role("viewer")
     @blp.arguments(OrderQuerySchema, location="query")
-    @blp.response(200, OrderPageSchema)
+    @blp.page_response(OrderSchema)
     def get(self, query):
         """Orders, newest first; the holds queue is `status=held` (filter by destination, reason, needs_review)."""
         return svc.list_orders(_db(), query["page"], query["per_page"], query.get("status"), query.get("ship_to"),
@@ -60,7 +59,7 @@ class Orders(MethodView):
 class OrderChanges(MethodView):
     @require_role("viewer")
     @blp.arguments(OrderChangeQuerySchema, location="query")
-    @blp.response(200, OrderChangePageSchema)
+    @blp.page_response(OrderChangeSchema)
     def get(self, query):
         """The orders' change feed, newest first: lines held again, lines no longer blocked (flagged for
         review, not released) and changed reasons, each with its cause (a list snapshot or a rule version)."""

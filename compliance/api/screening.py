@@ -11,13 +11,12 @@ from ..auth import require_role
 from ..engine.errors import InvalidInput
 from ..schemas.common import ErrorSchema
 from ..schemas.screening import (
-    HitReviewPageSchema,
     HitReviewQuerySchema,
     HitReviewSchema,
-    ListChangePageSchema,
     ListChangeQuerySchema,
-    ListEntryPageSchema,
+    ListChangeSchema,
     ListEntryQuerySchema,
+    ListEntrySchema,
     ListImportQuerySchema,
     ListSnapshotSchema,
     ListsSchema,
@@ -152,7 +151,7 @@ class SnapshotItem(MethodView):
 class SnapshotChanges(MethodView):
     @require_role("viewer")
     @blp.arguments(ListChangeQuerySchema, location="query")
-    @blp.response(200, ListChangePageSchema)
+    @blp.page_response(ListChangeSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such snapshot")
     def get(self, query, snapshot_id: int):
         """The delta of a snapshot against the previous one: entries added, removed and changed (with fields)."""
@@ -163,7 +162,7 @@ class SnapshotChanges(MethodView):
 class SnapshotEntries(MethodView):
     @require_role("viewer")
     @blp.arguments(ListEntryQuerySchema, location="query")
-    @blp.response(200, ListEntryPageSchema)
+    @blp.page_response(ListEntrySchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such snapshot")
     def get(self, query, snapshot_id: int):
         """The entries of a snapshot (filter by name and source list)."""
@@ -188,7 +187,7 @@ class Reviews(MethodView):
 
     @require_role("viewer")
     @blp.arguments(HitReviewQuerySchema, location="query")
-    @blp.response(200, HitReviewPageSchema)
+    @blp.page_response(HitReviewSchema)
     def get(self, query):
         """Every hit review, newest first (the audit trail of clearances and confirmations)."""
         return svc.list_reviews(_db(), query["page"], query["per_page"], query.get("decision"), query.get("actor"),

@@ -19,7 +19,7 @@ def product_context(catalogue_id: int, sku: str) -> dict:
     """What the product page shows of determinations: the standing, the history, the catalogue's policy."""
     db = _db()
     return {"standing": svc.product_standing(db, catalogue_id, sku),
-            "history": svc.list_determinations(db, 1, 100, catalogue_id=catalogue_id, sku=sku)["items"],
+            "history": svc.list_determinations(db, 1, 100, catalogue_id=catalogue_id, sku=sku).items,
             "policy": svc.get_policy(db, catalogue_id)}
 
 
@@ -34,7 +34,7 @@ def catalogue_determinations(catalogue_id: int):
         error, state = f"state: must be one of {', '.join(STANDING_STATES)}, got {state!r}", ""
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
-    everything = svc.catalogue_standings(db, catalogue_id, 1, 1)["counts"]
+    everything = svc.catalogue_standings(db, catalogue_id, 1, 1).counts
     result = svc.catalogue_standings(db, catalogue_id, page, PER_PAGE, state=state or None)
     return render_template("console/determinations.html", cat=cat, result=result, state=state, states=STANDING_STATES,
                            counts=everything, error=error, policy=svc.get_policy(db, catalogue_id),

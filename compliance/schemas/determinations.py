@@ -118,14 +118,6 @@ class DeterminationQuerySchema(PageQuery):
     state = fields.String(validate=validate.OneOf(STATES))
 
 
-class DeterminationPageSchema(Schema):
-    items = fields.List(fields.Nested(DeterminationSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    pages = fields.Integer(required=True)
-
-
 class ComputedNowSchema(Schema):
     eccn = fields.String(allow_none=True)
     status = fields.String(allow_none=True)
@@ -159,11 +151,6 @@ class StandingCountsSchema(Schema):
     needs_review = fields.Integer()
 
 
-class StandingPageSchema(DeterminationPageSchema):
-    items = fields.List(fields.Nested(StandingSchema), required=True)
-    counts = fields.Nested(StandingCountsSchema)
-
-
 class ReviewStateSchema(Schema):
     eccn = fields.String(allow_none=True)
     status = fields.String(allow_none=True)
@@ -194,10 +181,6 @@ class ReviewQuerySchema(PageQuery):
     revision = fields.String(validate=validate.Length(min=4, max=64))
     run_id = fields.Integer(validate=id_range)
     determination_id = fields.Integer(validate=id_range)
-
-
-class ReviewPageSchema(DeterminationPageSchema):
-    items = fields.List(fields.Nested(ReviewSchema), required=True)
 
 
 class ExportQuerySchema(Schema):
@@ -245,10 +228,6 @@ class DecisionLogEntrySchema(Schema):
     determination_sha256 = fields.String(allow_none=True)
     replay = fields.String(allow_none=True)
     note = fields.String()
-
-
-class DecisionLogPageSchema(DeterminationPageSchema):
-    items = fields.List(fields.Nested(DecisionLogEntrySchema), required=True)
 
 
 class ReplayCurrentSchema(Schema):

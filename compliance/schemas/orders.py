@@ -170,14 +170,6 @@ class OrderQuerySchema(Schema):
                            metadata={"description": "Orders with a held line held for this reason"})
 
 
-class OrderPageSchema(Schema):
-    items = fields.List(fields.Nested(OrderSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    pages = fields.Integer(required=True)
-
-
 class ReleaseSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -251,14 +243,6 @@ class IssuedLicenceQuerySchema(Schema):
     valid_on = fields.Date()
 
 
-class IssuedLicencePageSchema(Schema):
-    items = fields.List(fields.Nested(IssuedLicenceSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    pages = fields.Integer(required=True)
-
-
 class OrderChangeSchema(Schema):
     """An entry of the orders' change feed: what a re-check changed on an open order's line."""
 
@@ -286,9 +270,3 @@ class OrderChangeQuerySchema(Schema):
     cause = fields.String(validate=validate.Length(max=64))
 
 
-class OrderChangePageSchema(Schema):
-    items = fields.List(fields.Nested(OrderChangeSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    pages = fields.Integer(required=True)

@@ -184,17 +184,6 @@ class HitReviewQuerySchema(ScreeningPageQuery):
     entry_id = fields.Integer(validate=id_range)
 
 
-class ScreeningPageSchema(Schema):
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    pages = fields.Integer(required=True)
-
-
-class HitReviewPageSchema(ScreeningPageSchema):
-    items = fields.List(fields.Nested(HitReviewSchema), required=True)
-
-
 class ListRowErrorSchema(Schema):
     row = fields.Integer()
     field = fields.String()
@@ -277,17 +266,9 @@ class ListChangeQuerySchema(ScreeningPageQuery):
     change = fields.String(validate=validate.OneOf(("added", "removed", "changed")))
 
 
-class ListChangePageSchema(ScreeningPageSchema):
-    items = fields.List(fields.Nested(ListChangeSchema), required=True)
-
-
 class ListEntryQuerySchema(ScreeningPageQuery):
     q = fields.String(validate=validate.Length(max=200), metadata={"description": "Name contains (case-insensitive)"})
     source = fields.String(validate=validate.Length(max=16))
-
-
-class ListEntryPageSchema(ScreeningPageSchema):
-    items = fields.List(fields.Nested(ListEntrySchema), required=True)
 
 
 class ScreeningJobSchema(Schema):

@@ -9,7 +9,6 @@ change). Where the two disagree, or the computed answer has moved since, the det
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -23,6 +22,7 @@ from ..engine.rulebook import content_hash
 from ..engine.rulebook import normalise as _jsonable
 from ..engine.vocabulary import ECCNS
 from ..models import Catalogue, DecisionRecord, Determination, DeterminationPolicy, DeterminationReview, Product
+from .paging import Page
 from .webhooks import enqueue_deliveries
 
 EAR99 = "EAR99"
@@ -339,9 +339,8 @@ def list_determinations(db: Database, page: int = 1, per_page: int = 100, catalo
     return page_dict(items, page, per_page, total)
 
 
-def page_dict(items: list, page: int, per_page: int, total: int, **about: Any) -> dict[str, Any]:
-    return {"items": items, "page": page, "per_page": per_page, "total": int(total),
-            "pages": math.ceil(total / per_page) if per_page else 0, **about}
+def page_dict(items: list, page: int, per_page: int, total: int, **about: Any) -> Page:
+    return Page(items, page, per_page, int(total), about)
 
 
 def catalogue_standings(db: Database, catalogue_id: int, page: int = 1, per_page: int = 100,

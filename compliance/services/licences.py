@@ -2,13 +2,13 @@
 limits, validity) and the draw-down of a released order line, atomic under concurrent releases."""
 from __future__ import annotations
 
-import math
 from datetime import date
 
 from sqlalchemy import select, update
 
 from ..engine.errors import Conflict, InvalidInput, NotFound
 from ..models import AuditEvent, Licence, LicenceDrawdown
+from .paging import Page
 from .screening_match import normalise
 
 
@@ -65,8 +65,7 @@ def list_licences(db, page: int, per_page: int, destination: str | None = None, 
             rows = [x for x in rows if destination in x.destinations]
         total = len(rows)
         items = [licence_view(x) for x in rows[(page - 1) * per_page: page * per_page]]
-        return {"items": items, "page": page, "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if per_page else 0}
+        return Page(items, page, per_page, total)
 
 
 def coverage_problems(lic: Licence, order, line, today: date) -> list[str]:

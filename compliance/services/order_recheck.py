@@ -21,6 +21,7 @@ from ..db import enqueue_after_commit
 from ..models import AuditEvent, Order, OrderChange, OrderLine, WebhookSubscription
 from .classification import classify_products
 from .orders import _classification, _line_reasons, _screening_reasons
+from .paging import Page
 from .screening import screen_parties
 from .webhooks import enqueue_deliveries, enqueue_event
 
@@ -151,7 +152,6 @@ def request_recheck(session, cause: str) -> None:
 
 def list_changes(db, page: int, per_page: int, order_id: int | None = None, kind: str | None = None,
                  cause: str | None = None) -> dict:
-    import math
 
     with db.session() as s:
         q = select(OrderChange)
@@ -166,5 +166,4 @@ def list_changes(db, page: int, per_page: int, order_id: int | None = None, kind
                   "kind": c.kind, "old_status": c.old_status, "new_status": c.new_status,
                   "old_reasons": c.old_reasons, "new_reasons": c.new_reasons, "created_at": c.created_at}
                  for c in s.scalars(q.order_by(OrderChange.id.desc()).offset((page - 1) * per_page).limit(per_page))]
-        return {"items": items, "page": page, "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if per_page else 0}
+        return Page(items, page, per_page, total)

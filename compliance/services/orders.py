@@ -3,7 +3,6 @@ licence, hits a list or cannot be decided, with the reasons and their citations;
 licence that covers it (drawn down atomically) or with a second person's override; reject."""
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..engine.errors import Conflict, InvalidInput, NotFound
 from ..models import AuditEvent, Licence, Order, OrderLine, Product
 from . import licences as licence_svc
 from .classification import classify_products
+from .paging import Page
 from .screening import screen_parties
 from .webhooks import enqueue_deliveries, enqueue_event
 
@@ -227,8 +227,7 @@ def list_orders(db, page: int, per_page: int, status: str | None = None, ship_to
         items = [order_view(s, o) for o in orders]
         if reason:
             items = [o for o in items if any(r["code"] == reason for ln in o["lines"] for r in ln["reasons"])]
-        return {"items": items, "page": page, "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if per_page else 0}
+        return Page(items, page, per_page, total)
 
 
 def _finish_if_done(s, order: Order, actor: str) -> list[int]:

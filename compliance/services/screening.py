@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from ..engine.errors import InvalidInput, NotFound
 from ..models import AuditEvent, HitReview, ListEntry, ListSnapshot, ScreeningList
+from .paging import Page
 from .screening_lists import address_line, ensure_sample, entry_view
 from .screening_match import Candidate, MatchIndex, party_fingerprint
 
@@ -154,7 +155,6 @@ def record_review(db, party: dict, entry_id: int, decision: str, reason: str, ac
 
 def list_reviews(db, page: int, per_page: int, decision: str | None = None, actor: str | None = None,
                  entry_id: int | None = None) -> dict:
-    import math
 
     with db.session() as s:
         q = select(HitReview)
@@ -167,5 +167,4 @@ def list_reviews(db, page: int, per_page: int, decision: str | None = None, acto
         total = s.scalar(select(func.count()).select_from(q.subquery()))
         items = [review_view(r) for r in s.scalars(q.order_by(HitReview.id.desc()).offset((page - 1) * per_page)
                                                    .limit(per_page))]
-        return {"items": items, "page": page, "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if per_page else 0}
+        return Page(items, page, per_page, total)

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..engine.countries import COUNTRY_INDEX
 from ..engine.errors import Conflict, InvalidInput, NotFound
 from ..models import AuditEvent, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
+from .paging import Page
 
 CSL_LIST = "csl"
 FORMATS = ("csv", "tsv", "json")
@@ -385,9 +385,8 @@ def import_snapshot(db, list_id: int, data: bytes, fmt: str, filename: str, sour
     return view
 
 
-def _page(items: list, page: int, per_page: int, total: int) -> dict:
-    return {"items": items, "page": page, "per_page": per_page, "total": total,
-            "pages": math.ceil(total / per_page) if per_page else 0}
+def _page(items: list, page: int, per_page: int, total: int) -> Page:
+    return Page(items, page, per_page, total)
 
 
 def snapshot_changes(db, snapshot_id: int, page: int, per_page: int, change: str | None = None) -> dict:
