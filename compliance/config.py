@@ -1,6 +1,7 @@
 """Every setting, read from the environment in one table and validated at start-up."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -42,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
     Setting("WEBHOOK_BACKOFF_SECONDS", "1", "First retry delay of a failed webhook delivery; doubles per attempt (capped)."),
+    Setting("WEBHOOK_ALLOWED_NETWORKS", "", "Comma-separated addresses or CIDR blocks (e.g. `10.20.0.0/16`) that webhook "
+            "receivers may be on although private, loopback or link-local. Empty: webhooks go to public addresses only."),
     Setting("SCREENING_THRESHOLD", "88", "Party screening: a name score (0-100, after the country/address signals) at or "
             "above this is a hit. See docs/screening.md for precision and recall at each threshold."),
     Setting("SCREENING_SAMPLE", str(REPO_ROOT / "compliance" / "data" / "entity_list_sample.json"),
@@ -108,6 +111,7 @@ class Config:
     WEBHOOK_MAX_ATTEMPTS: int
     WEBHOOK_TIMEOUT_SECONDS: float
     WEBHOOK_BACKOFF_SECONDS: float
+    WEBHOOK_ALLOWED_NETWORKS: str
     SCREENING_THRESHOLD: float
     SCREENING_SAMPLE: str
     LOG_LEVEL: str
@@ -121,6 +125,12 @@ class Config:
     def embedded(self) -> bool:
         """No broker: Celery tasks run in-process."""
         return not self.CELERY_BROKER_URL
+
+    @property
+    def webhook_allowed_networks(self) -> list:
+        """WEBHOOK_ALLOWED_NETWORKS as ip_network objects."""
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.WEBHOOK_ALLOWED_NETWORKS.split(",")
+                if p.strip()]
 
     @property
     def import_workers(self) -> int:
@@ -176,6 +186,12 @@ class Config:
             typed["LOG_LEVEL"] = typed["LOG_LEVEL"].upper()
         if not str(typed.get("PUBLIC_BASE_URL") or "").startswith(("http://", "https://")):
             problems.append(f"PUBLIC_BASE_URL: must be an http:// or https:// URL, got {typed.get('PUBLIC_BASE_URL')!r}")
+        for part in str(typed.get("WEBHOOK_ALLOWED_NETWORKS") or "").split(","):
+            try:
+                if part.strip():
+                    ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                problems.append(f"WEBHOOK_ALLOWED_NETWORKS: not an IP address or CIDR block: {part.strip()!r}")
         if typed.get("LOG_FORMAT") not in ("text", "json"):
             problems.append(f"LOG_FORMAT: must be 'text' or 'json', got {typed.get('LOG_FORMAT')!r}")
         if problems:

@@ -24,6 +24,10 @@ START = {
     "redis": (6379, 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'),
 }
 _available: dict[str, bool] = {}
+# The suite's webhook receivers listen on this machine's loopback, which deliveries may not reach by
+# default (SSRF); the suite allows it, as a deployment allows its private receivers. Worker subprocesses
+# inherit it. tests/api/test_webhook_targets.py checks the refusal with this cleared.
+os.environ.setdefault("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 def _port_open(port: int) -> bool:

@@ -39,7 +39,8 @@ class Webhooks(MethodView):
     def post(self, body):
         """Register a URL (the secret is generated as whsec_..., or given); deliveries are signed the Standard Webhooks
         way: webhook-id, webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(key, id.timestamp.body))."""
-        created = wh.create_subscription(_db(), body["url"], g.actor, body.get("secret"), body.get("events"))
+        created = wh.create_subscription(_db(), body["url"], g.actor, body.get("secret"), body.get("events"),
+                                         current_app.config["COMPLIANCE"].webhook_allowed_networks)
         return created, 201, {"Location": url_for("webhooks.Webhook", sub_id=created["id"])}
 
 

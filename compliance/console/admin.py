@@ -2,7 +2,7 @@
 deliveries), through the same functions as /api/v1/keys and /api/v1/webhooks."""
 from __future__ import annotations
 
-from flask import g, redirect, render_template, request, url_for
+from flask import current_app, g, redirect, render_template, request, url_for
 
 from ..auth import create_api_key, list_api_keys, revoke_api_key
 from ..engine.errors import InvalidInput
@@ -44,7 +44,8 @@ def webhooks():
         loaded, errors = load(WebhookCreateSchema(), body)
         if loaded is not None:
             try:
-                created = wh.create_subscription(_db(), loaded["url"], g.actor, loaded.get("secret"), loaded.get("events"))
+                created = wh.create_subscription(_db(), loaded["url"], g.actor, loaded.get("secret"), loaded.get("events"),
+                                                 current_app.config["COMPLIANCE"].webhook_allowed_networks)
                 form = {}
             except InvalidInput as exc:
                 errors = domain_errors(exc)

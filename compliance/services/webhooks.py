@@ -19,13 +19,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import random
 import secrets
+import socket
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlparse
@@ -123,7 +125,88 @@ def _public_base_url() -> str:
     return _settings["public_base_url"].rstrip("/")
 
 
-def _check_url(url: str) -> str:
+class TargetRefused(Exception):
+    """A webhook URL whose host is, or resolves to, an address deliveries may not reach."""
+
+
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def _blocked_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why deliveries may not go to `ip` (cloud metadata, this machine, a private network ...), or None."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for label, flag in (("loopback", ip.is_loopback), ("link-local (cloud metadata)", ip.is_link_local),
+                        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
+                        ("private", ip.is_private), ("reserved", ip.is_reserved), ("not global", not ip.is_global)):
+        if flag:
+            return label
+    return None
+
+
+def resolve_target(host: str, port: int, allowed: Networks = ()) -> list[tuple]:
+    """Every address `host` resolves to, as getaddrinfo entries, after refusing the lot if any one is
+    private, loopback, link-local, multicast or otherwise not global (unless inside an `allowed` network).
+    A name that resolves to one public and one private address is refused: a rebinding attacker controls
+    which one a later lookup returns."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TargetRefused(f"host {host!r} does not resolve ({exc})") from None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        reason = _blocked_reason(ip)
+        if reason and not any(ip in net for net in allowed):
+            raise TargetRefused(f"host {host!r} resolves to {ip}, a {reason} address: deliveries may not go "
+                                "there (add it to WEBHOOK_ALLOWED_NETWORKS for a receiver on a private network)")
+    return infos
+
+
+def _vetted_socket(host: str, port: int, timeout: float, allowed: Networks) -> socket.socket:
+    """A connection to one of `host`'s vetted addresses (vetted now, at delivery, not only at sign-up)."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in resolve_target(host, port, allowed):
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"no address for {host!r}")
+
+
+class _VettedHTTP(http.client.HTTPConnection):
+    allowed: Networks = ()
+
+    def connect(self) -> None:
+        self.sock = _vetted_socket(self.host, self.port, self.timeout, self.allowed)
+
+
+class _VettedHTTPS(http.client.HTTPSConnection):
+    allowed: Networks = ()
+
+    def connect(self) -> None:
+        sock = _vetted_socket(self.host, self.port, self.timeout, self.allowed)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, allowed: Networks = ()) -> int:
+    """POST to a vetted address of the URL's host; the status code. Redirects are not followed."""
+    parsed = urlparse(url)
+    cls = _VettedHTTPS if parsed.scheme == "https" else _VettedHTTP
+    conn = cls(parsed.hostname, parsed.port, timeout=timeout)
+    conn.allowed = allowed
+    try:
+        path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+        conn.request("POST", path, body=body, headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def _check_url(url: str, allowed: Networks = ()) -> str:
     parsed = urlparse(url or "")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InvalidInput("url must be http(s)", {"url": ["must be an absolute http:// or https:// URL"]})
@@ -132,6 +215,14 @@ def _check_url(url: str) -> str:
         # password in it would leak. Deliveries are authenticated by the HMAC signature instead.
         raise InvalidInput("url must not contain credentials",
                            {"url": ["must not contain a user name or password (deliveries are signed with the secret)"]})
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidInput("url has a bad port", {"url": ["the port must be a number from 1 to 65535"]}) from None
+    try:
+        resolve_target(parsed.hostname, port, allowed)
+    except TargetRefused as exc:
+        raise InvalidInput(f"url refused: {exc}", {"url": [str(exc)]}) from None
     return url
 
 
@@ -148,9 +239,10 @@ def subscription_view(sub: WebhookSubscription) -> dict[str, Any]:
 
 
 def create_subscription(db: Database, url: str, actor: str, secret: str | None = None,
-                        events: list[str] | None = None) -> dict[str, Any]:
-    """Register a URL; the secret (given or generated) is returned once."""
-    _check_url(url)
+                        events: list[str] | None = None, allowed_networks: Networks = ()) -> dict[str, Any]:
+    """Register a URL; the secret (given or generated) is returned once. A URL whose host is or resolves to
+    a private, loopback, link-local or multicast address is refused unless inside `allowed_networks`."""
+    _check_url(url, allowed_networks)
     events = list(events or ["changes.published"])
     bad = [e for e in events if e not in EVENTS]
     if bad:
@@ -279,8 +371,10 @@ def redeliver(db: Database, sub_id: int, delivery_id: int, actor: str) -> dict[s
 
 
 def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempts: int,
-                     backoff_base: float = 1.0) -> tuple[str, float | None]:
-    """Make one HTTP attempt and log it. Returns (status, retry_in_seconds or None)."""
+                     backoff_base: float = 1.0, allowed_networks: Networks = ()) -> tuple[str, float | None]:
+    """Make one HTTP attempt and log it. Returns (status, retry_in_seconds or None). The host is resolved
+    and vetted again (it may have been re-pointed since sign-up); a refused target fails the delivery at
+    once, and a redirect is an unsuccessful attempt, never followed."""
     with db.session() as s:
         d = s.get(WebhookDelivery, delivery_id)
         if d is None or d.status != "pending":
@@ -293,21 +387,22 @@ def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempt
         url, secret, payload = sub.url, sub.secret, d.payload
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
     ts = str(int(time.time()))
-    req = urllib.request.Request(url, data=body, method="POST", headers={
+    headers = {
         "Content-Type": "application/json", "User-Agent": "export-compliance-checker-webhooks/1",
         "webhook-id": payload["id"], "webhook-timestamp": ts,
         "webhook-signature": standard_signature(secret, payload["id"], ts, body),
         SIGNATURE_HEADER: sign(secret, body), "X-Compliance-Timestamp": ts,
-        "X-Compliance-Event": payload["event"], "X-Compliance-Event-Id": payload["id"]})
+        "X-Compliance-Event": payload["event"], "X-Compliance-Event-Id": payload["id"]}
     code: int | None = None
     error: str | None = None
+    refused = False
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http/https checked)
-            code = resp.status
-    except urllib.error.HTTPError as exc:
-        code = exc.code
-        error = f"HTTP {exc.code}"
+        code = post_json(url, body, headers, timeout, allowed_networks)
+        if not 200 <= code < 300:
+            error = f"HTTP {code}" + (" (redirect not followed)" if 300 <= code < 400 else "")
+    except TargetRefused as exc:
+        refused, error = True, f"refused: {exc}"[:500]
     except Exception as exc:  # network errors are logged on the delivery, then retried
         error = f"{type(exc).__name__}: {exc}"[:500]
     ok = code is not None and 200 <= code < 300
@@ -323,7 +418,7 @@ def attempt_delivery(db: Database, delivery_id: int, timeout: float, max_attempt
         if ok:
             d.status, d.delivered_at, d.next_attempt_at = "delivered", now, None
             return "delivered", None
-        if d.attempts >= max_attempts:
+        if d.attempts >= max_attempts or refused:
             d.status, d.next_attempt_at = "failed", None
             log.warning("webhook delivery %s failed after %s attempts", delivery_id, d.attempts)
             return "failed", None

@@ -12,7 +12,8 @@ def deliver(self, delivery_id: int) -> dict:
     exceeds WEBHOOK_MAX_ATTEMPTS."""
     config = self.ext("config")
     status, retry_in = attempt_delivery(self.ext("db"), delivery_id, config.WEBHOOK_TIMEOUT_SECONDS,
-                                        config.WEBHOOK_MAX_ATTEMPTS, config.WEBHOOK_BACKOFF_SECONDS)
+                                        config.WEBHOOK_MAX_ATTEMPTS, config.WEBHOOK_BACKOFF_SECONDS,
+                                        config.webhook_allowed_networks)
     if retry_in is None:
         return {"delivery": delivery_id, "status": status}
     if self.request.is_eager:

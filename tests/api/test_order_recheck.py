@@ -47,7 +47,8 @@ def custom_list(client, headers, csv_text, list_id=None):
 
 
 def test_a_new_snapshot_holds_a_released_order_and_fires_order_held(app, client, auditor):
-    create_subscription(app.extensions["db"], "http://127.0.0.1:9/hook", "tests", events=["order.held"])
+    create_subscription(app.extensions["db"], "http://127.0.0.1:9/hook", "tests", events=["order.held"],
+                        allowed_networks=app.config["COMPLIANCE"].webhook_allowed_networks)
     o = create(client, auditor)
     assert o["status"] == "released"
     _, snap_id = custom_list(client, auditor, "name,country\nNova Wafer Trading,DE\n")

@@ -20,7 +20,8 @@ def test_a_list_import_rechecks_open_orders_on_a_real_worker(worker_env, start_w
     auditor = headers_for(app, "auditor")
     receiver = Receiver()
     try:
-        create_subscription(app.extensions["db"], receiver.url, "tests", secret=SECRET, events=["order.held"])
+        create_subscription(app.extensions["db"], receiver.url, "tests", secret=SECRET, events=["order.held"],
+                            allowed_networks=app.config["COMPLIANCE"].webhook_allowed_networks)
         start_worker()
         r = client.post("/api/v1/orders", headers=auditor, json={
             "reference": "PO-W", "date": "2025-05-01", "ship_to": "DE",
