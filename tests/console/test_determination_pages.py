@@ -65,7 +65,7 @@ def test_bad_input_is_shown_next_to_the_field_and_nothing_is_recorded(app, signe
     assert response.status_code == 422 and "eccn" in response.get_data(as_text=True).lower()
     # the form keeps what was typed
     assert 'value="9Z999.zz"' in response.get_data(as_text=True)
-    assert list_determinations(app.extensions["db"], catalogue_id=cid)["total"] == 0
+    assert list_determinations(app.extensions["db"], catalogue_id=cid).total == 0
 
 
 def test_four_eyes_the_recorder_cannot_approve_another_person_can(app, signed_in):
