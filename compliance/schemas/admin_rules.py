@@ -255,6 +255,8 @@ class DraftSchema(Schema):
 
     id = fields.Integer(required=True)
     base_version = fields.Integer(required=True, metadata={"description": "Number of the version it started from"})
+    published_version = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "Number of the version it was published as (None unless status is published)"})
     author = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["open", "published", "discarded"]))

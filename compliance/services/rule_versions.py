@@ -102,8 +102,9 @@ def export_version(db: Database, number: int, fmt: str = "zip") -> tuple[bytes, 
 # ---------------------------------------------------------------- drafts
 
 def draft_view(d: RuleDraft, base_number: int | None = None, validation: dict | None = None,
-               with_content: bool = True) -> dict[str, Any]:
-    out = {"id": d.id, "base_version": base_number, "author": d.author, "title": d.title, "status": d.status,
+               with_content: bool = True, published_number: int | None = None) -> dict[str, Any]:
+    out = {"id": d.id, "base_version": base_number, "published_version": published_number, "author": d.author,
+           "title": d.title, "status": d.status,
            "created_at": iso_utc(d.created_at),
            "updated_at": iso_utc(d.updated_at)}
     if with_content:
@@ -115,6 +116,10 @@ def draft_view(d: RuleDraft, base_number: int | None = None, validation: dict | 
 
 def _base_number(session, d: RuleDraft) -> int:
     return session.get(RuleVersion, d.base_version_id).number
+
+
+def _published_number(session, d: RuleDraft) -> int | None:
+    return session.get(RuleVersion, d.published_version_id).number if d.published_version_id else None
 
 
 def create_draft(db: Database, actor: str, base_version: int | None = None, title: str = "") -> dict[str, Any]:
@@ -136,7 +141,8 @@ def list_drafts(db: Database, status: str | None = None) -> list[dict[str, Any]]
         q = select(RuleDraft).order_by(RuleDraft.id.desc())
         if status:
             q = q.where(RuleDraft.status == status)
-        return [draft_view(d, _base_number(s, d), with_content=False) for d in s.scalars(q)]
+        return [draft_view(d, _base_number(s, d), with_content=False, published_number=_published_number(s, d))
+                for d in s.scalars(q)]
 
 
 def _get_draft(session, draft_id: int, lock: bool = False) -> RuleDraft:
@@ -160,7 +166,7 @@ def _open_draft(session, draft_id: int, lock: bool = False) -> RuleDraft:
 def get_draft(db: Database, draft_id: int) -> dict[str, Any]:
     with db.session() as s:
         d = _get_draft(s, draft_id)
-        return draft_view(d, _base_number(s, d), validate_content(d.content))
+        return draft_view(d, _base_number(s, d), validate_content(d.content), published_number=_published_number(s, d))
 
 
 def apply_edits(db: Database, draft_id: int, ops: list[dict[str, Any]], actor: str) -> dict[str, Any]:

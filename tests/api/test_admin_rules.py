@@ -134,7 +134,10 @@ def test_publish_from_a_stale_draft_is_409_and_the_draft_stays_open(rules_app, a
     assert stale.status_code == 409 and "base_version" in stale.json["errors"]
     assert client.get(f"/api/v1/rules/drafts/{second['id']}", headers=admin).json["status"] == "open"
     assert [v["number"] for v in client.get("/api/v1/rules/versions", headers=admin).json["items"]] == [2, 1]
-    assert client.get(f"/api/v1/rules/drafts/{first['id']}", headers=admin).json["status"] == "published"
+    published = client.get(f"/api/v1/rules/drafts/{first['id']}", headers=admin).json
+    assert (published["status"], published["published_version"]) == ("published", 2)
+    listed = {x["id"]: x["published_version"] for x in client.get("/api/v1/rules/drafts", headers=admin).json["items"]}
+    assert listed == {first["id"]: 2, second["id"]: None}
     # A published draft is frozen.
     frozen = client.patch(f"/api/v1/rules/drafts/{first['id']}", json={"ops": LOWER_A1}, headers=admin)
     assert frozen.status_code == 409

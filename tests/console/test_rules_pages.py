@@ -102,6 +102,8 @@ def test_publish_after_someone_else_is_a_clear_409(admin):
     response = _post(admin, second + "/publish", {"reason": "second", "confirm": "true"})
     assert response.status_code == 409
     assert "Someone else published first." in _text(response) and "start a new draft from version 2" in _text(response)
+    assert "published as version 2" in _text(admin.get(first))
+    assert 'id="published-as"' not in admin.get(second).get_data(as_text=True)
 
 
 def test_storm_guard_asks_for_confirmation(admin):
