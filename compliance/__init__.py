@@ -8,9 +8,12 @@ from .config import Config
 __version__ = "0.1.0"
 
 
-def create_app(config: Config | dict | None = None) -> Flask:
+def create_app(config: Config | dict | None = None, web: bool = True) -> Flask:
     """Build the Flask app: a short list of named steps. It neither migrates nor seeds the database
-    (`compliance db upgrade` / `compliance setup` do), so web, workers, CLI and tests start fast."""
+    (`compliance db upgrade` / `compliance setup` do), so web, workers, CLI and tests start fast.
+
+    `web=False` (the command line) leaves out what only serves HTTP: the API and its OpenAPI spec, the
+    console, request ids and /metrics; the database, rules, jobs and webhooks are the same."""
     if not isinstance(config, Config):
         config = Config.from_env(config)
     app = Flask(__name__)
@@ -20,11 +23,13 @@ def create_app(config: Config | dict | None = None) -> Flask:
     init_db(app, config)
     init_rules(app, config)
     init_celery(app, config)
-    init_api(app)
-    init_observability(app)
-    from .console import blp as console  # the web console (compliance/console/)
-    app.register_blueprint(console)
-    register_commands(app)
+    init_webhooks(app)
+    if web:
+        init_api(app)
+        init_observability(app)
+        from .console import blp as console  # the web console (compliance/console/)
+        app.register_blueprint(console)
+        register_commands(app)
     return app
 
 
@@ -34,13 +39,18 @@ def configure_logging(config: Config) -> None:
     configure(config.LOG_LEVEL, config.LOG_FORMAT)
 
 
+def init_webhooks(app: Flask) -> None:
+    """Webhook payloads link to PUBLIC_BASE_URL (events are sent from the API, the CLI and workers)."""
+    from .services import webhooks
+
+    webhooks.configure(public_base_url=app.config["COMPLIANCE"].PUBLIC_BASE_URL)
+
+
 def init_observability(app: Flask) -> None:
     """Request ids (logs.py) and Prometheus metrics at /metrics (metrics.py)."""
     from .logs import init_request_ids
     from .metrics import init_metrics
-    from .services import webhooks
 
-    webhooks.configure(public_base_url=app.config["COMPLIANCE"].PUBLIC_BASE_URL)
     init_request_ids(app)
     init_metrics(app)
 

@@ -12,10 +12,11 @@ import click
 from .engine.countries import COUNTRY_INDEX
 
 
-def _app():
+def _app(web: bool = False):
+    """The app the commands act through: without the HTTP layer (API, spec, console) unless they serve it."""
     from . import create_app
 
-    return create_app()
+    return create_app(web=web)
 
 
 def _load_table_products(path: Path) -> list[dict[str, Any]]:
@@ -379,7 +380,7 @@ def rules_export(version_number: int | None, out_dir: str) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """Run the web service (development server; production uses gunicorn, see docker-compose.yml)."""
-    app = _app()
+    app = _app(web=True)
     config = app.config["COMPLIANCE"]
     click.echo(f"Export Compliance Checker on http://{host}:{port}/api/v1/docs  "
                f"(database {app.extensions['db'].engine.dialect.name}, "
