@@ -69,8 +69,12 @@ class CatalogueProductSchema(Schema):
     kind = fields.String(required=True, metadata={"description": "ic, hbm or system"})
     eccn = fields.String(allow_none=True, metadata={"description": "Current ECCN (null: not listed)"})
     status = fields.String(allow_none=True, metadata={"description": "Current classification status"})
-    classified_revision = fields.String(allow_none=True, metadata={"description": "Rule revision of the standing"})
-    classified_on = fields.Date(allow_none=True, metadata={"description": "Date the standing was computed for"})
+    classified_revision = fields.String(allow_none=True, metadata={
+        "description": "Rule revision that set the current standing: the import or edit that stored it, or the "
+                       "last publish whose re-evaluation changed it (a publish that leaves a product's standing as "
+                       "it was does not rewrite it)"})
+    classified_on = fields.Date(allow_none=True, metadata={
+        "description": "The as-of date of the evaluation that set the current standing (see classified_revision)"})
     metrics = fields.Nested(ProductMetricsSchema, required=True)
     spec = fields.Dict(required=True, metadata={"description": "The product as stored (the classify API's product)"})
     created_at = fields.DateTime(allow_none=True)
