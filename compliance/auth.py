@@ -7,32 +7,154 @@ from datetime import datetime, timedelta, timezone
 from functools import wraps
 
 from flask import current_app, g, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
-from .engine.errors import Forbidden, NotFound, Unauthorized
+from .engine.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from .models import ApiKey, AuditEvent, ConsoleSession
-from .models.auth import ROLES
+from .models.auth import EXPIRES_IN_DAYS_MAX, OVERLAP_HOURS_DEFAULT, OVERLAP_HOURS_MAX, ROLES, expiry_problem
 
 KEY_PREFIX = "cck_"
+_INHERIT = object()
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_api_key(db, name: str, role: str, actor: str = "cli") -> tuple[ApiKey, str]:
-    """Create a key; the plain key is returned once and never stored."""
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def expiry_from(expires_in_days: int | None = None, expires_at: datetime | None = None) -> datetime | None:
+    """A new key's expiry from `expires_in_days` or `expires_at` (at most one; neither: no expiry).
+
+    InvalidInput naming the field when it is out of range or both are given."""
+    if expires_in_days is not None and expires_at is not None:
+        raise InvalidInput("give expires_in_days or expires_at, not both",
+                           {"expires_at": ["give expires_in_days or expires_at, not both"]})
+    if expires_in_days is not None:
+        if not 1 <= expires_in_days <= EXPIRES_IN_DAYS_MAX:
+            problem = f"must be between 1 and {EXPIRES_IN_DAYS_MAX}"
+            raise InvalidInput(f"expires_in_days: {problem}", {"expires_in_days": [problem]})
+        return _now() + timedelta(days=expires_in_days)
+    problem = expiry_problem(expires_at)
+    if problem:
+        raise InvalidInput(f"expires_at: {problem}", {"expires_at": [problem]})
+    return _aware(expires_at) if expires_at is not None else None
+
+
+def key_state(key: ApiKey, now: datetime | None = None) -> str:
+    """`revoked`, `expired` or `active`."""
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and _aware(key.expires_at) <= (now or _now()):
+        return "expired"
+    return "active"
+
+
+def key_view(key: ApiKey, now: datetime | None = None) -> dict:
+    """A key as the API and the CLI list it (never the key itself: only its prefix)."""
+    return {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "state": key_state(key, now),
+            "created_at": key.created_at, "expires_at": key.expires_at, "revoked_at": key.revoked_at,
+            "last_used_at": key.last_used_at, "rotated_from": key.rotated_from_id, "replaced_by": key.replaced_by_id}
+
+
+def _new_key(name: str, role: str, expires_at: datetime | None, rotated_from: int | None = None) -> tuple[ApiKey, str]:
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=plain[:12], key_hash=hash_key(plain), role=role, expires_at=expires_at,
+                 rotated_from_id=rotated_from, created_at=_now())
+    return key, plain
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return _aware(dt).isoformat() if dt is not None else None
+
+
+def create_api_key(db, name: str, role: str, actor: str = "cli",
+                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Create a key, valid until `expires_at` (None: until revoked); the plain key is returned once and
+    never stored."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    problem = expiry_problem(expires_at)
+    if problem:
+        raise InvalidInput(f"expires_at: {problem}", {"expires_at": [problem]})
     with db.session() as s:
-        key = ApiKey(name=name, prefix=plain[:12], key_hash=hash_key(plain), role=role)
+        key, plain = _new_key(name, role, _aware(expires_at) if expires_at else None)
         s.add(key)
         s.flush()
         s.add(AuditEvent(actor=actor, action="api_key.create", target=f"api_key:{key.id}",
-                         detail={"name": name, "role": role, "prefix": key.prefix}))
+                         detail={"name": name, "role": role, "prefix": key.prefix,
+                                 "expires_at": _iso(key.expires_at)}))
         s.expunge(key)
     return key, plain
+
+
+def rotate_api_key(db, key_id: int, actor: str = "cli", overlap_hours: int = OVERLAP_HOURS_DEFAULT,
+                   expires_at=_INHERIT) -> tuple[ApiKey, str, ApiKey]:
+    """Rotate a key: a new key for the same holder (same name and role), shown once, and the old key set
+    to expire `overlap_hours` from now (never later than it already would), so that its holder can switch
+    over. The new key expires at `expires_at` when given (None: never); by default it gets the old key's
+    lifetime (created -> expiry) counted from now, or none if the old key had none.
+
+    Returns (new key, its plain text, old key). NotFound for an unknown key; Conflict for a revoked key or one
+    already rotated (rotate its successor instead). Recorded in the activity log as `api_key.rotate` on the
+    old key and `api_key.create` on the new one."""
+    if not 0 <= overlap_hours <= OVERLAP_HOURS_MAX:
+        problem = f"must be between 0 and {OVERLAP_HOURS_MAX}"
+        raise InvalidInput(f"overlap_hours: {problem}", {"overlap_hours": [problem]})
+    if expires_at is not _INHERIT:
+        problem = expiry_problem(expires_at)
+        if problem:
+            raise InvalidInput(f"expires_at: {problem}", {"expires_at": [problem]})
+    now = _now()
+    try:
+        with db.session() as s:
+            old = s.get(ApiKey, key_id)
+            if old is None:
+                raise NotFound(f"no API key {key_id}")
+            if old.revoked_at is not None:
+                raise Conflict(f"API key {key_id} is revoked; create a new key instead")
+            if old.replaced_by_id is not None:
+                raise Conflict(f"API key {key_id} was already rotated (replaced by key {old.replaced_by_id}); "
+                               "rotate that one")
+            if expires_at is _INHERIT:
+                lifetime = _aware(old.expires_at) - _aware(old.created_at) if old.expires_at else None
+                new_expiry = now + lifetime if lifetime else None
+            else:
+                new_expiry = _aware(expires_at) if expires_at else None
+            new, plain = _new_key(old.name, old.role, new_expiry, rotated_from=old.id)
+            s.add(new)
+            s.flush()  # the unique rotated_from_id: a concurrent rotation of the same key fails here
+            old_expiry = now + timedelta(hours=overlap_hours)
+            if old.expires_at is not None and _aware(old.expires_at) < old_expiry:
+                old_expiry = _aware(old.expires_at)
+            # Conditional: a rotation or revocation that committed since the read above wins.
+            done = s.execute(update(ApiKey).where(ApiKey.id == old.id, ApiKey.replaced_by_id.is_(None),
+                                                  ApiKey.revoked_at.is_(None))
+                             .values(replaced_by_id=new.id, expires_at=old_expiry)
+                             .execution_options(synchronize_session=False)).rowcount
+            if done != 1:
+                raise Conflict(f"API key {key_id} was rotated or revoked meanwhile")
+            s.add(AuditEvent(actor=actor, action="api_key.create", target=f"api_key:{new.id}",
+                             detail={"name": new.name, "role": new.role, "prefix": new.prefix,
+                                     "expires_at": _iso(new.expires_at), "rotated_from": old.id}))
+            s.add(AuditEvent(actor=actor, action="api_key.rotate", target=f"api_key:{old.id}",
+                             detail={"prefix": old.prefix, "replaced_by": new.id, "new_prefix": new.prefix,
+                                     "overlap_hours": overlap_hours, "old_key_expires_at": _iso(old_expiry),
+                                     "new_key_expires_at": _iso(new.expires_at)}))
+            s.flush()
+            s.refresh(old)
+            s.expunge(new)
+            s.expunge(old)
+    except IntegrityError:
+        raise Conflict(f"API key {key_id} was rotated meanwhile") from None
+    return new, plain, old
 
 
 def revoke_api_key(db, key_id: int, actor: str = "cli") -> ApiKey:
@@ -41,7 +163,7 @@ def revoke_api_key(db, key_id: int, actor: str = "cli") -> ApiKey:
         if key is None:
             raise NotFound(f"no API key {key_id}")
         if key.revoked_at is None:
-            key.revoked_at = datetime.now(timezone.utc)
+            key.revoked_at = _now()
             s.add(AuditEvent(actor=actor, action="api_key.revoke", target=f"api_key:{key.id}",
                              detail={"prefix": key.prefix}))
         s.flush()
@@ -66,8 +188,12 @@ def _presented_key() -> str | None:
 
 
 def authenticate() -> None:
-    """Resolve the caller into g.actor / g.role (None when no valid key)."""
-    g.actor, g.role = "anonymous", None
+    """Resolve the caller into g.actor / g.role / g.key_id (role and key id None when no valid key; then
+    g.auth_error says why). Once per request: the rate limiter's key function and require_role share it."""
+    if g.get("_authenticated"):
+        return
+    g._authenticated = True
+    g.actor, g.role, g.key_id = "anonymous", None, None
     config = current_app.config["COMPLIANCE"]
     if config.AUTH_MODE == "disabled":
         g.actor, g.role = "local", "admin"
@@ -75,11 +201,11 @@ def authenticate() -> None:
     plain = _presented_key()
     if not plain:
         return
-    identity = identify_key(current_app.extensions["db"], plain)
-    if identity is None:
-        g.auth_error = "the API key is unknown or revoked"
+    found = resolve_key(current_app.extensions["db"], plain)
+    if isinstance(found, str):
+        g.auth_error = found
         return
-    g.actor, g.role = identity
+    g.actor, g.role, g.key_id = found
 
 
 def actor_of(key: ApiKey) -> str:
@@ -87,24 +213,37 @@ def actor_of(key: ApiKey) -> str:
     return f"{key.name} ({key.prefix}…)"
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def _touch(key: ApiKey) -> None:
-    now = datetime.now(timezone.utc)
+    now = _now()
     if key.last_used_at is None or (now - _aware(key.last_used_at)).total_seconds() > 60:
         key.last_used_at = now
 
 
+def _refusal(key: ApiKey | None, now: datetime) -> str | None:
+    """Why this key may not be used now (None: it may)."""
+    if key is None or key.revoked_at is not None:
+        return "the API key is unknown or revoked"
+    if key.expires_at is not None and _aware(key.expires_at) <= now:
+        rotated = f" (it was rotated: use its replacement, key {key.replaced_by_id})" if key.replaced_by_id else ""
+        return f"the API key expired at {_aware(key.expires_at).isoformat()}{rotated}"
+    return None
+
+
 def identify_key(db, plain: str) -> tuple[str, str] | None:
-    """(actor, role) of a live key, or None when it is unknown or revoked."""
+    """(actor, role) of a live key, or None when it is unknown, revoked or expired."""
+    found = resolve_key(db, plain)
+    return None if isinstance(found, str) else found[:2]
+
+
+def resolve_key(db, plain: str) -> tuple[str, str, int] | str:
+    """(actor, role, key id) of a live key, or why it is refused (unknown, revoked, expired)."""
     with db.session() as s:
         key = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain)))
-        if key is None or key.revoked_at is not None:
-            return None
+        refusal = _refusal(key, _now())
+        if refusal:
+            return refusal
         _touch(key)
-        return actor_of(key), key.role
+        return actor_of(key), key.role, key.id
 
 
 # ---------- web console sessions: an API key exchanged for a session cookie ----------
@@ -119,7 +258,7 @@ def open_console_session(db, plain: str) -> tuple[str, str] | None:
     now = datetime.now(timezone.utc)
     with db.session() as s:
         key = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain.strip())))
-        if key is None or key.revoked_at is not None:
+        if _refusal(key, now):
             return None
         _touch(key)
         s.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
@@ -130,7 +269,7 @@ def open_console_session(db, plain: str) -> tuple[str, str] | None:
 
 
 def console_identity(db, token: str) -> tuple[str, str, str] | None:
-    """(actor, role, csrf token) of a live console session, or None (unknown, expired, key revoked)."""
+    """(actor, role, csrf token) of a live console session, or None (unknown, expired, key revoked or expired)."""
     now = datetime.now(timezone.utc)
     with db.session() as s:
         row = s.execute(select(ConsoleSession, ApiKey).join(ApiKey, ApiKey.id == ConsoleSession.key_id)
@@ -138,7 +277,7 @@ def console_identity(db, token: str) -> tuple[str, str, str] | None:
         if row is None:
             return None
         sess, key = row
-        if key.revoked_at is not None or _aware(sess.expires_at) <= now:
+        if _refusal(key, now) or _aware(sess.expires_at) <= now:
             s.delete(sess)
             return None
         _touch(key)

@@ -392,7 +392,9 @@ def serve(host: str, port: int) -> None:
 @click.option("--sample/--no-sample", default=True, help="Import the bundled sample catalogue if there is none.")
 def setup(sample: bool) -> None:
     """First-run set-up: migrate, seed rules, create a first admin key (printed once), load the sample catalogue."""
-    from sqlalchemy import func, select
+    from datetime import datetime, timezone
+
+    from sqlalchemy import func, or_, select
 
     from .auth import create_api_key
     from .models import ApiKey
@@ -403,7 +405,9 @@ def setup(sample: bool) -> None:
     version, rulebook = app.extensions["rulebooks"].current()
     click.echo(f"database ready ({db.engine.dialect.name}); rule version {version.number}, revision {rulebook.revision[:16]}")
     with db.session() as s:
-        has_key = s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None)))
+        now = datetime.now(timezone.utc)
+        has_key = s.scalar(select(func.count()).select_from(ApiKey).where(
+            ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)))
     if not has_key and app.config["COMPLIANCE"].AUTH_MODE == "required":
         from .config import EMBEDDED_KEY_FILE, embedded_database_url
 
@@ -451,50 +455,115 @@ def db_upgrade() -> None:
 
 @main.group()
 def keys() -> None:
-    """API keys (stored hashed)."""
+    """API keys (stored hashed): create, list, rotate, revoke."""
+
+
+KEY_ACTOR_HELP = "Who does it (recorded in the activity log, as an API key's name is). Default: $USER (cli)."
+
+
+def _key_actor(value: str | None) -> str:
+    from .rules_commands import _actor
+
+    return _actor(value)
+
+
+def _timestamp(ctx, param, value: str | None):
+    """--expires-at: an ISO 8601 / RFC 3339 time; without an offset it is UTC."""
+    from datetime import datetime, timezone
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r} (e.g. 2027-01-31T00:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _expiry_options(fn):
+    fn = click.option("--expires-at", callback=_timestamp, default=None,
+                      help="The key expires at this ISO 8601 time (no offset: UTC).")(fn)
+    return click.option("--expires-in-days", type=click.IntRange(1), default=None,
+                        help="The key expires this many days from now.")(fn)
+
+
+def _key_row(view: dict) -> dict:
+    return {**view, **{k: view[k].isoformat() if view[k] is not None else None
+                       for k in ("created_at", "expires_at", "revoked_at", "last_used_at")}}
 
 
 @keys.command("create")
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["viewer", "auditor", "admin"]), required=True)
+@_expiry_options
+@click.option("--actor", default=None, help=KEY_ACTOR_HELP)
 @json_option
-def keys_create(name: str, role: str, as_json: bool) -> None:
-    """Create a key; the key is printed once."""
-    from .auth import create_api_key
+def keys_create(name: str, role: str, expires_in_days: int | None, expires_at, actor: str | None,
+                as_json: bool) -> None:
+    """Create a key, optionally expiring; the key is printed once."""
+    from .auth import create_api_key, expiry_from, key_view
 
-    key, plain = create_api_key(_app().extensions["db"], name, role)
+    key, plain = create_api_key(_app().extensions["db"], name, role, actor=_key_actor(actor),
+                                expires_at=expiry_from(expires_in_days, expires_at))
     if as_json:
-        echo_json({"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "key": plain})
+        echo_json({**_key_row(key_view(key)), "key": plain})
         return
-    click.echo(f"id {key.id}  role {key.role}  prefix {key.prefix}")
+    expiry = f"  expires {key.expires_at.isoformat()}" if key.expires_at else ""
+    click.echo(f"id {key.id}  role {key.role}  prefix {key.prefix}{expiry}")
     click.echo(plain)
+
+
+@keys.command("rotate")
+@click.argument("key_id", type=int)
+@click.option("--overlap-hours", type=int, default=None,
+              help="Hours the old key keeps working beside the new one (0-720; default 24).")
+@_expiry_options
+@click.option("--actor", default=None, help=KEY_ACTOR_HELP)
+@json_option
+def keys_rotate(key_id: int, overlap_hours: int | None, expires_in_days: int | None, expires_at,
+                actor: str | None, as_json: bool) -> None:
+    """Rotate a key: a new key for the same holder (same name and role), printed once; the old key expires
+    after the overlap. The new key gets the old key's lifetime unless --expires-in-days / --expires-at."""
+    from .auth import OVERLAP_HOURS_DEFAULT, expiry_from, key_view, rotate_api_key
+
+    kwargs = {}
+    if expires_in_days is not None or expires_at is not None:
+        kwargs["expires_at"] = expiry_from(expires_in_days, expires_at)
+    new, plain, old = rotate_api_key(_app().extensions["db"], key_id, actor=_key_actor(actor),
+                                     overlap_hours=OVERLAP_HOURS_DEFAULT if overlap_hours is None else overlap_hours,
+                                     **kwargs)
+    if as_json:
+        echo_json({**_key_row(key_view(new)), "key": plain, "previous": _key_row(key_view(old))})
+        return
+    expiry = f"  expires {new.expires_at.isoformat()}" if new.expires_at else ""
+    click.echo(f"id {new.id}  role {new.role}  prefix {new.prefix}{expiry}  (replaces key {old.id})")
+    click.echo(plain)
+    click.echo(f"key {old.id} ({old.prefix}…) keeps working until {old.expires_at.isoformat()}", err=True)
 
 
 @keys.command("revoke")
 @click.argument("key_id", type=int)
-def keys_revoke(key_id: int) -> None:
+@click.option("--actor", default=None, help=KEY_ACTOR_HELP)
+def keys_revoke(key_id: int, actor: str | None) -> None:
     """Revoke a key by id."""
     from .auth import revoke_api_key
 
-    key = revoke_api_key(_app().extensions["db"], key_id)
+    key = revoke_api_key(_app().extensions["db"], key_id, actor=_key_actor(actor))
     click.echo(f"revoked key {key.id} ({key.prefix}…)")
 
 
 @keys.command("list")
 @json_option
 def keys_list(as_json: bool) -> None:
-    """List keys (never the keys themselves)."""
-    from sqlalchemy import select
+    """List keys with state, expiry and rotation links (never the keys themselves)."""
+    from .auth import key_view, list_api_keys
 
-    from .models import ApiKey
-
-    with _app().extensions["db"].session() as s:
-        rows = [{"id": k.id, "prefix": k.prefix, "role": k.role, "state": "revoked" if k.revoked_at else "active",
-                 "name": k.name} for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+    rows = [_key_row(key_view(k)) for k in list_api_keys(_app().extensions["db"])]
     if as_json:
         echo_json(rows)
     else:
-        echo_table(rows, [("id", "ID"), ("prefix", "PREFIX"), ("role", "ROLE"), ("state", "STATE"), ("name", "NAME")])
+        echo_table(rows, [("id", "ID"), ("prefix", "PREFIX"), ("role", "ROLE"), ("state", "STATE"),
+                          ("expires_at", "EXPIRES"), ("replaced_by", "REPLACED BY"), ("name", "NAME")])
 
 
 def register_flask_commands(app) -> None:

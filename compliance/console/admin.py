@@ -6,7 +6,8 @@ from flask import current_app, g, redirect, render_template, request, url_for
 
 from ..auth import create_api_key, list_api_keys, revoke_api_key
 from ..engine.errors import InvalidInput
-from ..schemas.changes import KeyCreateSchema, WebhookCreateSchema
+from ..schemas.changes import WebhookCreateSchema
+from ..schemas.keys import KeyCreateSchema
 from ..services import webhooks as wh
 from .blueprint import _db, blp, role_required
 from .forms import domain_errors, load

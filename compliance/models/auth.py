@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -8,10 +8,30 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, BigId, utcnow
 
 ROLES = ("viewer", "auditor", "admin")  # each role includes the ones before it
+OVERLAP_HOURS_DEFAULT = 24  # rotation: the old key keeps working this long beside the new one
+OVERLAP_HOURS_MAX = 720  # 30 days
+EXPIRES_IN_DAYS_MAX = 3650  # the longest lifetime a new key may be given (10 years)
+
+
+def expiry_problem(expires_at: datetime | None, now: datetime | None = None) -> str | None:
+    """Why `expires_at` cannot be a new key's expiry (None: it can). A naive time is taken as UTC."""
+    if expires_at is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=timezone.utc)
+    if at <= now:
+        return "must be in the future"
+    if at > now + timedelta(days=EXPIRES_IN_DAYS_MAX):
+        return f"must be at most {EXPIRES_IN_DAYS_MAX} days from now"
+    return None
 
 
 class ApiKey(Base):
-    """An API key. Only the sha256 of the key is stored; `prefix` identifies it in lists and logs."""
+    """An API key. Only the sha256 of the key is stored; `prefix` identifies it in lists and logs.
+
+    A key may expire (`expires_at`). Rotation makes a new key for the same holder (`rotated_from_id` on it,
+    unique: a key has at most one successor) and sets the old key's `replaced_by_id` and an expiry after the
+    overlap period."""
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -22,6 +42,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    rotated_from_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("api_keys.id", ondelete="SET NULL"), unique=True, index=True)
+    replaced_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("api_keys.id", ondelete="SET NULL"))
 
 
 class ConsoleSession(Base):

@@ -1,4 +1,4 @@
-"""Contracts of the change feed, point-in-time endpoints, webhooks and API keys."""
+"""Contracts of the change feed, point-in-time endpoints and webhooks (API keys: schemas/keys.py)."""
 from __future__ import annotations
 
 from datetime import date
@@ -243,31 +243,3 @@ class DeliveriesQuerySchema(PageQuerySchema):
 
     status = fields.String(validate=validate.OneOf(["pending", "delivered", "failed"]),
                            metadata={"description": "Only deliveries in this state"})
-
-
-class KeyCreateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    role = fields.String(required=True, validate=validate.OneOf(["viewer", "auditor", "admin"]))
-
-
-class KeySchema(Schema):
-    """An API key as listed: never the key itself (only its prefix)."""
-
-    id = fields.Integer()
-    name = fields.String()
-    role = fields.String()
-    prefix = fields.String()
-    created_at = fields.DateTime(allow_none=True)
-    revoked_at = fields.DateTime(allow_none=True)
-    last_used_at = fields.DateTime(allow_none=True)
-
-
-class CreatedKeySchema(KeySchema):
-    key = fields.String(metadata={"description": "The key: shown this once, stored only as a hash"})
-
-
-class KeyListSchema(Schema):
-    items = fields.List(fields.Nested(KeySchema))
