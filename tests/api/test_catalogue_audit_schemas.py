@@ -95,7 +95,8 @@ def test_point_in_time_answers_are_declared(app):
 
 def test_webhook_answers_are_declared(app):
     db = app.extensions["db"]
-    created = wh.create_subscription(db, "http://127.0.0.1:9/hook", "tests", events=["ping", "audit.completed"])
+    created = wh.create_subscription(db, "http://127.0.0.1:9/hook", "tests", events=["ping", "audit.completed"],
+                                     allowed_networks=app.config["COMPLIANCE"].webhook_allowed_networks)
     assert created["secret"].startswith("whsec_")
     assert_dumps_whole(CreatedWebhookSchema(), created)
     assert_dumps_whole(WebhookSchema(), wh.list_subscriptions(db)[0])
