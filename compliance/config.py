@@ -55,6 +55,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "The service's address as callers reach it: webhook payloads link to it with absolute URLs."),
     Setting("PROMETHEUS_MULTIPROC_DIR", "", "A directory shared by the web and worker processes of one host: /metrics adds up their counters (prometheus_client's multiprocess mode; empty it at start). Empty: each process reports its own."),
     Setting("METRICS_TOKEN", "", "Set: GET /metrics needs `Authorization: Bearer <token>`. Empty: /metrics is open (keep it on a private network)."),
+    Setting("RATE_LIMIT", "600/minute", "Requests per API key to /api/v1 (health and docs exempt; calls without a valid "
+            "key count per client address), as Flask-Limiter limits: `600/minute`, `10/second;600/minute`. A call over "
+            "it is a 429 with `Retry-After`. Empty: no limit."),
+    Setting("RATE_LIMIT_STORAGE_URL", "", "Where the rate limiter counts: `redis://host:port/db` (shared by every web "
+            "process), or `memory://` (each process its own). Empty: the broker's Redis when `CELERY_BROKER_URL` is a "
+            "Redis URL, else in memory (embedded). If Redis stops answering, counting goes on in memory until it is back."),
 )
 
 
@@ -86,6 +92,24 @@ def _num(x: float) -> str:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RATE_LIMIT_STORES = ("memory://", "redis://", "rediss://", "redis+unix://")
+
+
+def _rate_limit_problems(typed: dict) -> list[str]:
+    problems = []
+    value = typed.get("RATE_LIMIT") or ""
+    if value.strip():
+        from limits import parse_many
+
+        try:
+            if any(item.amount < 1 for item in parse_many(value)):
+                raise ValueError("a limit of 0")
+        except ValueError:
+            problems.append(f"RATE_LIMIT: not a rate limit such as '600/minute' or '10/second;600/minute', got {value!r}")
+    store = typed.get("RATE_LIMIT_STORAGE_URL") or ""
+    if store and not store.startswith(RATE_LIMIT_STORES):
+        problems.append(f"RATE_LIMIT_STORAGE_URL: must start with {', '.join(RATE_LIMIT_STORES)}, got {store!r}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,8 @@ class Config:
     PUBLIC_BASE_URL: str
     PROMETHEUS_MULTIPROC_DIR: str
     METRICS_TOKEN: str
+    RATE_LIMIT: str
+    RATE_LIMIT_STORAGE_URL: str
     extra: dict = field(default_factory=dict)
 
     @property
@@ -131,6 +157,14 @@ class Config:
         """WEBHOOK_ALLOWED_NETWORKS as ip_network objects."""
         return [ipaddress.ip_network(p.strip(), strict=False) for p in self.WEBHOOK_ALLOWED_NETWORKS.split(",")
                 if p.strip()]
+
+    @property
+    def rate_limit_storage_url(self) -> str:
+        """RATE_LIMIT_STORAGE_URL, or the broker's Redis (production), or memory:// (embedded)."""
+        if self.RATE_LIMIT_STORAGE_URL:
+            return self.RATE_LIMIT_STORAGE_URL
+        broker = self.CELERY_BROKER_URL or ""
+        return broker if broker.startswith(RATE_LIMIT_STORES[1:]) else "memory://"
 
     @property
     def import_workers(self) -> int:
@@ -192,6 +226,7 @@ class Config:
                     ipaddress.ip_network(part.strip(), strict=False)
             except ValueError:
                 problems.append(f"WEBHOOK_ALLOWED_NETWORKS: not an IP address or CIDR block: {part.strip()!r}")
+        problems += _rate_limit_problems(typed)
         if typed.get("LOG_FORMAT") not in ("text", "json"):
             problems.append(f"LOG_FORMAT: must be 'text' or 'json', got {typed.get('LOG_FORMAT')!r}")
         if problems:

@@ -59,6 +59,9 @@ def init_api(app: Flask) -> Api:
                                                    "description": "`Authorization: Bearer <key>`"})
     api.spec.components.security_scheme("ApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     from . import classify, health, rules
+    from .limits import init_rate_limits
+
+    init_rate_limits(app, api)  # RATE_LIMIT per API key; documents the 429 of every operation registered below
 
     for module in (health, classify, rules):
         api.register_blueprint(module.blp)
