@@ -187,25 +187,34 @@ def _presented_key() -> str | None:
     return request.headers.get("X-API-Key") or None
 
 
+_RESOLVED = "compliance.auth.identity"
+
+
 def authenticate() -> None:
     """Resolve the caller into g.actor / g.role / g.key_id (role and key id None when no valid key; then
-    g.auth_error says why). Once per request: the rate limiter's key function and require_role share it."""
-    if g.get("_authenticated"):
-        return
-    g._authenticated = True
-    g.actor, g.role, g.key_id = "anonymous", None, None
-    config = current_app.config["COMPLIANCE"]
-    if config.AUTH_MODE == "disabled":
-        g.actor, g.role = "local", "admin"
-        return
+    g.auth_error says why). Once per request: the rate limiter's key function and require_role share the
+    lookup, which is kept on the request itself (an app context, and so g, may outlive one request)."""
+    resolved = request.environ.get(_RESOLVED)
+    if resolved is None:
+        resolved = request.environ[_RESOLVED] = _identify_caller()
+    g.actor, g.role, g.key_id, error = resolved
+    if error:
+        g.auth_error = error
+    else:
+        g.pop("auth_error", None)
+
+
+def _identify_caller() -> tuple[str, str | None, int | None, str | None]:
+    """(actor, role, key id, why refused) of this request's caller."""
+    if current_app.config["COMPLIANCE"].AUTH_MODE == "disabled":
+        return "local", "admin", None, None
     plain = _presented_key()
     if not plain:
-        return
+        return "anonymous", None, None, None
     found = resolve_key(current_app.extensions["db"], plain)
     if isinstance(found, str):
-        g.auth_error = found
-        return
-    g.actor, g.role, g.key_id = found
+        return "anonymous", None, None, found
+    return (*found, None)
 
 
 def actor_of(key: ApiKey) -> str:

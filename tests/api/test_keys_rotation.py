@@ -321,3 +321,14 @@ def test_cli_rotation_errors_are_one_line(cli):
     assert r.exit_code != 0 and "overlap_hours" in r.stderr
     r = cli.invoke(main, ["keys", "create", "--name", "n", "--role", "viewer", "--expires-at", "yesterday"])
     assert r.exit_code == 2 and "--expires-at" in r.stderr
+
+
+def test_each_request_is_identified_by_its_own_key_even_in_one_app_context(app, admin, viewer_headers):
+    """The key lookup is done once per request (the rate limiter and require_role share it) and kept on the
+    request: an app context that outlives requests (g with it) must not carry one caller's identity to the next."""
+    client = app.test_client()
+    with app.app_context():
+        assert client.get("/api/v1/keys", headers=admin[1]).status_code == 200
+        assert client.get("/api/v1/keys", headers=viewer_headers).status_code == 403
+        assert client.get("/api/v1/keys").status_code == 401
+        assert client.get("/api/v1/keys", headers=admin[1]).status_code == 200
