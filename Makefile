@@ -13,6 +13,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check compliance worker tests bench
+	$(BIN)/mypy compliance/engine
 	sh scripts/ensure-chromium
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 

@@ -43,12 +43,12 @@ HQ_NONE = -1
 
 
 def eccn_label(code: int) -> str | None:
-    return ECCN_LABELS[code]  # type: ignore[no-any-return]
+    return ECCN_LABELS[code]  # type: ignore[no-any-return]  # an object array's element: a label or None
 
 
 def policy_label(code: int) -> str | None:
     """The API's label of a review-policy code (None for 'none' and for 'unknown')."""
-    return POLICY_LABELS[code]  # type: ignore[no-any-return]
+    return POLICY_LABELS[code]  # type: ignore[no-any-return]  # an object array's element: a label or None
 
 
 def exception_names(bits: int) -> list[str]:
@@ -60,4 +60,4 @@ def bits_to_labels(bits: np.ndarray, names: Sequence[str]) -> np.ndarray:
     flat = bits.reshape(-1)
     uniq, inverse = np.unique(flat, return_inverse=True)
     labels = np.array([",".join(n for b, n in enumerate(names) if int(u) >> b & 1) for u in uniq], dtype=object)
-    return labels[inverse].reshape(bits.shape)  # type: ignore[no-any-return]
+    return labels[inverse].reshape(bits.shape)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .vocabulary import METRICS, NUMERIC_OPS, OPERATORS
 
+# A condition node as written in a pack (a mapping of JSON values).
+Node = dict[str, Any]
 BOOL_NODES = ("all", "any", "not")
 NODE_KEYS = {"label", "note", "id", "release"}
 
@@ -29,11 +32,11 @@ NODE_KEYS = {"label", "note", "id", "release"}
 class Truth:
     """Kleene truth columns: t = definitely true, f = definitely false, else unknown."""
 
-    t: np.ndarray
-    f: np.ndarray
+    t: NDArray[np.bool_]
+    f: NDArray[np.bool_]
 
     @property
-    def unknown(self) -> np.ndarray:
+    def unknown(self) -> NDArray[np.bool_]:
         return ~(self.t | self.f)
 
 
@@ -138,11 +141,11 @@ def validate_condition(node: Any, path: str, groups: set[str] | None = None,
     return errors
 
 
-def leaves(node: dict, path: str = "when") -> list[tuple[str, dict]]:
+def leaves(node: Node, path: str = "when") -> list[tuple[str, Node]]:
     """All leaves of a tree with their paths, in document order."""
     if "all" in node or "any" in node:
         key = "all" if "all" in node else "any"
-        out = []
+        out: list[tuple[str, Node]] = []
         for i, c in enumerate(node[key]):
             out += leaves(c, f"{path}.{key}[{i}]")
         return out
@@ -151,7 +154,7 @@ def leaves(node: dict, path: str = "when") -> list[tuple[str, dict]]:
     return [(path, node)]
 
 
-def release_parts(when: dict) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
+def release_parts(when: Node) -> tuple[list[tuple[str, Node]], list[tuple[str, Node]]]:
     """(paragraph children, release children) of a top-level `all`, each with its path; ([], []) if none."""
     children = when.get("all") if isinstance(when, dict) else None
     if not isinstance(children, list) or not any(isinstance(c, dict) and "release" in c for c in children):
@@ -175,7 +178,7 @@ def misplaced_releases(node: Any, path: str = "when", top: bool = True) -> list[
     return out
 
 
-def truth_from_leaves(node: dict, path: str, leaf_truth: dict[str, Truth]) -> Truth:
+def truth_from_leaves(node: Node, path: str, leaf_truth: dict[str, Truth]) -> Truth:
     """Recombine a (sub)tree's Kleene truth from its evaluated leaves (by path): no metric is read again."""
     if "all" in node or "any" in node:
         is_all = "all" in node
@@ -191,10 +194,12 @@ def truth_from_leaves(node: dict, path: str, leaf_truth: dict[str, Truth]) -> Tr
     return leaf_truth[path]
 
 
-LeafFn = Callable[[dict], tuple[Truth, np.ndarray | None, np.ndarray | None]]
+# A leaf's (truth, values, states): values and states only for numeric/bool leaves.
+LeafOutput = tuple[Truth, np.ndarray | None, np.ndarray | None]
+LeafFn = Callable[[Node], LeafOutput]
 
 
-def evaluate_condition(node: dict, leaf_fn: LeafFn, sink: list[LeafResult] | None = None,
+def evaluate_condition(node: Node, leaf_fn: LeafFn, sink: list[LeafResult] | None = None,
                        path: str = "when") -> Truth:
     """Evaluate a tree with `leaf_fn` for leaves; append each leaf's result to `sink`."""
     if "all" in node or "any" in node:
@@ -204,7 +209,7 @@ def evaluate_condition(node: dict, leaf_fn: LeafFn, sink: list[LeafResult] | Non
         # Kleene and/or are commutative and associative, so combine operands of the same shape first:
         # (k, 1) product columns with each other and (1, m) destination rows with each other, and
         # broadcast to (k, m) once at the end rather than at every step.
-        by_shape: dict[tuple, list[Truth]] = {}
+        by_shape: dict[tuple[int, ...], list[Truth]] = {}
         for p in parts:
             by_shape.setdefault(p.t.shape, []).append(p)
         combined = []
@@ -227,7 +232,7 @@ def evaluate_condition(node: dict, leaf_fn: LeafFn, sink: list[LeafResult] | Non
     return truth
 
 
-def compare(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
+def compare(values: np.ndarray, op: str, threshold: float) -> NDArray[np.bool_]:
     """Vectorised numeric comparison (NaN compares false)."""
     with np.errstate(invalid="ignore"):
         if op == ">=":
@@ -239,9 +244,9 @@ def compare(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
         if op == "<=":
             return values <= threshold
         if op == "==":
-            return values == threshold
+            return cast("NDArray[np.bool_]", values == threshold)  # ndarray's __eq__ is typed as object's
         if op == "!=":
-            return values != threshold
+            return cast("NDArray[np.bool_]", values != threshold)  # ndarray's __ne__ is typed as object's
     raise ValueError(op)
 
 

@@ -79,15 +79,17 @@ MEMBER_KEYS = {"country", "from", "to", "note", "citation"}
 NOTE_KEYS = {"country", "from", "to", "note"}
 
 
-def _dated_entry(entry: dict, ep: str, keys: set[str], errors: list[str]) -> None:
+def _dated_entry(entry: dict[str, Any], ep: str, keys: set[str], errors: list[str]) -> None:
     """Check an entry's keys and its inclusive from/to dates."""
     for k in sorted(set(entry) - keys):
         errors.append(f"{ep}.{k}: unknown key; use {sorted(keys)}")
-    bounds = {}
+    bounds: dict[str, date] = {}
     for k in ("from", "to"):
         if entry.get(k) is not None:
             try:
-                bounds[k] = _d(entry[k])
+                bound = _d(entry[k])
+                assert bound is not None  # _d gives None only for None, excluded above
+                bounds[k] = bound
             except ValueError:
                 errors.append(f"{ep}.{k}: not a date: {entry[k]!r}")
     if len(bounds) == 2 and bounds["to"] < bounds["from"]:

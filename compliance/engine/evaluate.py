@@ -26,9 +26,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .codes import (
     CONTROLLED,
@@ -50,7 +51,7 @@ from .codes import (
     STATUS_LABELS,
     bits_to_labels,
 )
-from .conditions import LeafResult, Truth, compare, evaluate_condition
+from .conditions import LeafOutput, LeafResult, Node, Truth, compare, evaluate_condition
 from .countries import COUNTRY_INDEX, ISO_COUNTRIES
 from .errors import InvalidInput
 from .rulebook import InForce, Rule, Rulebook
@@ -65,7 +66,7 @@ C_CODES = np.array([ECCN_CODE["3A090.c"]])
 TRANSACTION_CODE = {t: i for i, t in enumerate(TRANSACTION_TYPES)}
 
 
-def _key(node: dict) -> str:
+def _key(node: Node) -> str:
     return json.dumps([node["metric"], node["op"], node["value"]], sort_keys=True)
 
 
@@ -84,7 +85,7 @@ def _match_models(table: ProductTable, rulebook: Rulebook, patterns: Sequence[st
         for k in missing:
             memo[k] = any(regex.match(part) for part in str(k).split("|"))
     hit = np.fromiter((memo[k] for k in uniq), dtype=bool, count=len(uniq))
-    return hit[codes]
+    return cast("NDArray[np.bool_]", hit[codes])  # indexed by an array: an array
 
 
 def _propagate_up(table: ProductTable, mask: np.ndarray) -> np.ndarray:
@@ -119,9 +120,9 @@ class _ProductLeaves:
         self.rulebook = rulebook
         self.derived_values: dict[str, np.ndarray] = {}
         self.derived_states: dict[str, np.ndarray] = {}
-        self.cache: dict[str, tuple[Truth, np.ndarray | None, np.ndarray | None]] = {}
+        self.cache: dict[str, LeafOutput] = {}
 
-    def __call__(self, node: dict):
+    def __call__(self, node: Node) -> LeafOutput:
         metric = node["metric"]
         if metric in DERIVED:
             return self._numeric(node, self.derived_values[metric], self.derived_states[metric])
@@ -132,7 +133,7 @@ class _ProductLeaves:
             self.cache[key] = hit
         return hit
 
-    def _evaluate(self, node: dict):
+    def _evaluate(self, node: Node) -> LeafOutput:
         t = self.table
         metric, op, value = node["metric"], node["op"], node["value"]
         mtype = METRICS[metric].type
@@ -147,6 +148,7 @@ class _ProductLeaves:
         if metric == "hbm_packaging":  # HBM items only: not met for anything else, whatever the operator
             targets = value if isinstance(value, list) else [value]
             hbm = t.kind == KIND_CODE["hbm"]
+            assert t.hbm_packaging is not None  # ProductTable.__post_init__ fills it in
             res = np.isin(t.hbm_packaging, [PACKAGING_CODE[v] for v in targets])
             if op in ("!=", "not_in"):
                 res = ~res
@@ -167,9 +169,10 @@ class _ProductLeaves:
             return Truth(hit, ~hit & ~maybe), None, None
         raise InvalidInput(f"metric {metric!r} cannot be used in a product condition")
 
-    def _date(self, node: dict):
+    def _date(self, node: Node) -> LeafOutput:
         """A date leaf over [first, last] possible days: unknown where the range straddles the threshold."""
         threshold = float(date.fromisoformat(str(node["value"])).toordinal())
+        assert self.table.release is not None  # ProductTable.__post_init__ fills it in
         first, last = self.table.release[:, 0], self.table.release[:, 1]
         op = node["op"]
         with np.errstate(invalid="ignore"):
@@ -180,7 +183,7 @@ class _ProductLeaves:
         return Truth(t, f), None, None
 
     @staticmethod
-    def _numeric(node: dict, values: np.ndarray, states: np.ndarray):
+    def _numeric(node: Node, values: np.ndarray, states: np.ndarray) -> LeafOutput:
         value = node["value"]
         threshold = float(value) if not isinstance(value, bool) else (1.0 if value else 0.0)
         known = states == KNOWN
@@ -226,31 +229,37 @@ class Evaluation:
     # ---- columnar views (used by audits and re-evaluation) ----
     def top_eccn_labels(self) -> np.ndarray:
         """ECCN per top-level product; "" where none applies or it cannot be decided."""
-        labels = ECCN_LABELS[self.eccn[self.table.top]]
+        labels: np.ndarray = ECCN_LABELS[self.eccn[self.table.top]]
         labels[labels == None] = ""  # noqa: E711 (element-wise comparison)
         return labels
 
     def top_status_labels(self) -> np.ndarray:
-        return STATUS_LABELS[self.status[self.table.top]]
+        return cast(np.ndarray, STATUS_LABELS[self.status[self.table.top]])  # indexed by an array: an array
 
+    # The licence columns below are None only until evaluate() has run _licences.
     def requirement_labels(self) -> np.ndarray:
-        return REQUIREMENT_LABELS[self.requirement]
+        assert self.requirement is not None  # set by evaluate()
+        return cast(np.ndarray, REQUIREMENT_LABELS[self.requirement])  # indexed by an array: an array
 
     def policy_labels(self) -> np.ndarray:
-        return POLICY_LABELS[self.policy]
+        assert self.policy is not None  # set by evaluate()
+        return cast(np.ndarray, POLICY_LABELS[self.policy])  # indexed by an array: an array
 
     def exception_labels(self) -> np.ndarray:
+        assert self.exceptions is not None  # set by evaluate()
         return bits_to_labels(self.exceptions, list(EXCEPTIONS))
 
     def rule_id_labels(self) -> np.ndarray:
+        assert self.rule_bits is not None  # set by evaluate()
         return bits_to_labels(self.rule_bits, [r.id for r in self.rules.licence])
 
     def deciding_rule_ids(self) -> np.ndarray:
         ids = np.array([r.id for r in self.rules.classification] + [""], dtype=object)
-        return ids[self.decided_by[self.table.top]]
+        return cast(np.ndarray, ids[self.decided_by[self.table.top]])  # indexed by an array: an array
 
 
-def _classify(table: ProductTable, rulebook: Rulebook, rules: Sequence[Rule]):
+def _classify(table: ProductTable, rulebook: Rulebook, rules: Sequence[Rule]) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, list[list[LeafResult]], list[Truth], _ProductLeaves]:
     n = table.n
     leaf_fn = _ProductLeaves(table, rulebook)
     system = table.kind == KIND_CODE["system"]
@@ -279,6 +288,7 @@ def _classify(table: ProductTable, rulebook: Rulebook, rules: Sequence[Rule]):
             sinks.append(sink)
             truths.append(truth)
             new = ~decided & truth.t
+            assert rule.eccn is not None  # validate_rulebook: every classification rule sets one
             e_d[new] = ECCN_CODE[rule.eccn]
             s_d[new] = CONTROLLED
             b_d[new] = ri
@@ -293,7 +303,8 @@ def _classify(table: ProductTable, rulebook: Rulebook, rules: Sequence[Rule]):
     return eccn, status, decided_by, sinks, truths, leaf_fn
 
 
-def _aggregate_components(table: ProductTable, d: int, eccn, status, leaf_fn: _ProductLeaves) -> None:
+def _aggregate_components(table: ProductTable, d: int, eccn: np.ndarray, status: np.ndarray,
+                          leaf_fn: _ProductLeaves) -> None:
     """Set contains_3a090a/b of systems at depth d from their children at depth d + 1."""
     children = np.nonzero(table.depth == d + 1)[0]
     parents = table.parent[children]
@@ -390,9 +401,11 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
     all_top = k == table.n  # no component rows, so top is 0..n-1
     top_eccn = result.eccn[top]
     top_known = result.status[top] != INDETERMINATE
-    cache: dict[str, tuple] = {}
+    transaction = result.transaction
+    assert transaction is not None  # evaluate() sets it before calling _licences
+    cache: dict[str, LeafOutput] = {}
 
-    def country_membership(codes: np.ndarray, node: dict) -> np.ndarray:
+    def country_membership(codes: np.ndarray, node: Node) -> np.ndarray:
         vals = node["value"] if isinstance(node["value"], list) else [node["value"]]
         valid = codes != HQ_NONE
         safe = np.where(valid, codes, 0)
@@ -400,15 +413,17 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
             targets = [COUNTRY_INDEX[groups.resolve(v)] for v in vals]
             res = np.isin(safe, targets)
         else:
-            res = matrix[[groups.index[g] for g in vals]][:, safe].any(axis=0)
+            # .any(axis=0) of a 2-D [group x destination] matrix: an array
+            res = cast("NDArray[np.bool_]", matrix[[groups.index[g] for g in vals]][:, safe].any(axis=0))
         res &= valid
         return ~res if node["op"].startswith("not_") else res
 
-    def leaf(node: dict):
+    def leaf(node: Node) -> LeafOutput:
         key = _key(node)
         if key in cache:
             return cache[key]
         metric = node["metric"]
+        out: LeafOutput
         if metric == "destination":
             res = country_membership(dest_eval, node).reshape(1, m)
             out = (Truth(res, ~res), None, None)
@@ -417,7 +432,7 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
             out = (Truth(res, ~res), None, None)
         elif metric == "transaction_type":
             vals = node["value"] if isinstance(node["value"], list) else [node["value"]]
-            res = np.isin(result.transaction, [TRANSACTION_CODE[v] for v in vals])
+            res = np.isin(transaction, [TRANSACTION_CODE[v] for v in vals])
             if node["op"] in ("!=", "not_in"):
                 res = ~res
             out = (Truth(res.reshape(k, 1), ~res.reshape(k, 1)), None, None)

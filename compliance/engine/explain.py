@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -41,13 +41,15 @@ SYSTEM = KIND_CODE["system"]
 SUMMARY_CLASSIFICATION = ("eccn", "status", "missing")
 SUMMARY_LICENCE = ("destination", "requirement", "review_policy", "exceptions", "rule_ids")
 _MET = (True, False, None)  # met code -> JSON value
+# A paragraph a row meets but is released from: (rule index, paragraph name, release text, met numeric leaf positions).
+Released = tuple[int, str, str, tuple[int, ...]]
 
 
 def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
 
 
-def _nums(values: np.ndarray) -> list:
+def _nums(values: np.ndarray) -> list[float | int]:
     """`_num` over a float column (NaN positions are left as floats; callers never read them)."""
     with np.errstate(invalid="ignore"):
         integral = (values == np.trunc(values)) & (np.abs(values) < 2**53)
@@ -62,7 +64,7 @@ def _nums(values: np.ndarray) -> list:
     rest = np.nonzero(~integral & ~short & np.isfinite(values))[0]
     if len(rest):
         out[rest] = _round6(values[rest])
-    return out.tolist()  # type: ignore[no-any-return]
+    return out.tolist()  # type: ignore[no-any-return]  # tolist() of an object array is typed Any
 
 
 def _round6(values: np.ndarray) -> list[float]:
@@ -83,7 +85,7 @@ def _round6(values: np.ndarray) -> list[float]:
     unclear = np.nonzero(~clear)[0]
     if len(unclear):
         out[unclear] = [round(v, 6) for v in values[unclear].tolist()]
-    return out.tolist()  # type: ignore[no-any-return]
+    return out.tolist()  # type: ignore[no-any-return]  # tolist() of an object array is typed Any
 
 
 def _factorize(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +139,7 @@ class _ClassLeaf:
         return self.leaf.values is not None and METRICS[self.leaf.metric].type == "number"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, str, Any]:
         return (self.leaf.metric, self.leaf.op, self.leaf.threshold)
 
 
@@ -153,17 +155,17 @@ class Explanation:
         rules = ev.rules.classification
         self.leaves = [_ClassLeaf(p, ri, rules[ri], leaf) for p, (ri, leaf) in
                        enumerate((ri, leaf) for ri in range(len(rules)) for leaf in ev.class_leaves[ri])]
-        self._values: dict[int, tuple[np.ndarray, list]] = {}
-        self._raw_values: dict[int, tuple[np.ndarray, list]] = {}
-        self._margin_columns: dict[int, list] = {}
+        self._values: dict[int, tuple[np.ndarray, list[float | int]]] = {}
+        self._raw_values: dict[int, tuple[np.ndarray, list[float]]] = {}
+        self._margin_columns: dict[int, list[float | int]] = {}
         self._missing: list[tuple[str, ...]] | None = None
-        self._leaf_records: dict[int, list] = {}
+        self._leaf_records: dict[int, list[dict[str, Any]]] = {}
         self._licences: list[list[dict[str, Any]]] | None = None
         self._licence_summaries: list[list[dict[str, Any]]] | None = None
         self._reasons: list[str] | None = None
         self._explaining: list[list[int]] | None = None
         self._words: np.ndarray | None = None
-        self._released: list[tuple] | None = None
+        self._released: list[tuple[Released, ...]] | None = None
 
     @classmethod
     def of(cls, ev: Evaluation) -> "Explanation":
@@ -171,11 +173,11 @@ class Explanation:
         cached = ev.__dict__.get("_explanation")
         if cached is None:
             cached = ev.__dict__["_explanation"] = cls(ev)
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     # ---- shared columns ----
 
-    def values(self, column: np.ndarray) -> list:
+    def values(self, column: np.ndarray) -> list[float | int]:
         """A metric column as the JSON numbers the API shows (computed once per column)."""
         hit = self._values.get(id(column))
         if hit is None:  # keyed by identity; the column is kept with it so the id stays its own
@@ -199,7 +201,7 @@ class Explanation:
                                                  lambda positions: not derived.intersection(positions))
         return self._missing
 
-    def _missing_names(self, row: int, positions: list[int], done: list) -> tuple[str, ...]:
+    def _missing_names(self, row: int, positions: list[int], done: list[tuple[str, ...]]) -> tuple[str, ...]:
         names: list[str] = []
         for p in positions:
             metric = self.leaves[p].leaf.metric
@@ -213,11 +215,12 @@ class Explanation:
                 names.append(metric)
         return tuple(dict.fromkeys(names))
 
-    def _decode_per_row(self, words: np.ndarray, decode, shareable=None) -> list:
+    def _decode_per_row(self, words: np.ndarray, decode: Callable[[int, list[int], list[Any]], Any],
+                        shareable: Callable[[list[int]], bool] | None = None) -> list[Any]:
         """Decode each row's bitset once per distinct bitset; rows whose bitset is not `shareable`
         (a system naming its parts) are decoded one by one, deepest rows first."""
         n = words.shape[1]
-        out: list = [()] * n
+        out: list[Any] = [()] * n
         nonzero = np.nonzero(words.any(axis=0))[0]
         if not len(nonzero):
             return out
@@ -251,16 +254,18 @@ class Explanation:
         label = {"label": leaf.label} if leaf.label else {}
         if leaf.values is None:  # kind / packaging / model: always known, the value is the product's own
             states_of: list[str] = ["known"] * len(rows)
+            names: list[str | None]
             if leaf.metric == "kind":
                 names = [KIND_NAMES[k] for k in self.table.kind[rows].tolist()]
             elif leaf.metric == "hbm_packaging":  # an HBM item's packaging; nothing for other kinds
                 hbm = (self.table.kind[rows] == KIND_CODE["hbm"]).tolist()
+                assert self.table.hbm_packaging is not None  # ProductTable.__post_init__ fills it in
                 names = [HBM_PACKAGINGS[p] if h else None
                          for p, h in zip(self.table.hbm_packaging[rows].tolist(), hbm)]
                 states_of = ["known" if h else "not_applicable" for h in hbm]
             else:
                 names = [m.split("|")[0] for m in self.table.model[rows].tolist()]
-            shared: dict[tuple, dict] = {}
+            shared: dict[tuple[int, str | None, str], dict[str, Any]] = {}
             out = []
             for m, name, st in zip(met, names, states_of):
                 rec = shared.get((m, name, st))
@@ -268,6 +273,7 @@ class Explanation:
                     rec = shared[(m, name, st)] = {**static, "met": _MET[m], **label, "state": st, "value": name}
                 out.append(rec)
             return out
+        assert leaf.states is not None  # a leaf with values (numeric or bool) has states too
         states = leaf.states[rows].tolist()
         unknown_recs = {(m, s): {**static, "met": _MET[m], **label, "state": STATE_NAMES[s], "value": None,
                                  "margin": None}
@@ -286,7 +292,7 @@ class Explanation:
                 else unknown_recs[(m, s)]
                 for m, s, v, g in zip(met, states, picked, margins)]
 
-    def conditions(self, rows: np.ndarray) -> list[tuple]:
+    def conditions(self, rows: np.ndarray) -> list[tuple[dict[str, Any], ...]]:
         """Per row of `rows`: every classification leaf's record, in document order."""
         if not self.leaves:
             return [()] * len(rows)
@@ -299,8 +305,8 @@ class Explanation:
         words = _bitset_columns(n, len(self.leaves))
         controlled = ev.status == CONTROLLED
         not_controlled = ev.status == NOT_CONTROLLED
-        seen_failed: dict[tuple, np.ndarray] = {}
-        seen_in_rule: dict[tuple, np.ndarray] = {}
+        seen_failed: dict[tuple[str, str, Any], np.ndarray] = {}
+        seen_in_rule: dict[tuple[str, str, Any], np.ndarray] = {}
         current_rule = -1
         for cl in self.leaves:
             if not cl.numeric:
@@ -328,7 +334,7 @@ class Explanation:
             self._explaining = self._decode_per_row(self._words, lambda row, positions, done: positions)
         return self._explaining
 
-    def released(self) -> list[tuple]:
+    def released(self) -> list[tuple[Released, ...]]:
         """Per table row: the paragraphs it meets but is released from by a note, as
         ((rule index, paragraph name, release text, met numeric leaf positions), ...); empty for most rows.
 
@@ -361,7 +367,7 @@ class Explanation:
             for cl in self.leaves:
                 if cl.rule_index == ri and cl.leaf.path.startswith(inside):
                     _set_bit(words, cl.position, rows & cl.leaf.truth.t)
-        out: list[tuple] = [()] * n
+        out: list[tuple[Released, ...]] = [()] * n
         if per_rule:
             positions = self._decode_per_row(words, lambda row, ps, done: ps)
             for row in np.nonzero(np.any([rows for rows, _ in per_rule.values()], axis=0))[0].tolist():
@@ -378,7 +384,7 @@ class Explanation:
     def _paragraph_name(self, ri: int, positions: list[int]) -> str:
         """'3A090.a.2' from the rule's ECCN and the labels of its met leaves ('a.2'); else the ECCN."""
         eccn = self.ev.rules.classification[ri].eccn or ""
-        labels = list(dict.fromkeys(self.leaves[p].leaf.label for p in positions if self.leaves[p].leaf.label))
+        labels = list(dict.fromkeys(label for p in positions if (label := self.leaves[p].leaf.label)))
         stem, _, letter = eccn.rpartition(".")
         names = [f"{stem}.{lb}" if lb.startswith(letter + ".") else f"{eccn} ({lb})" for lb in labels]
         return " and ".join(names) if names else eccn
@@ -427,16 +433,18 @@ class Explanation:
             hit = self._raw_values[id(column)] = (column, column.tolist())
         return hit[1]
 
-    def _margins(self, position: int) -> list:
+    def _margins(self, position: int) -> list[float | int]:
         """`_num(value - threshold)` of leaf `position` for every row (computed once per leaf)."""
         hit = self._margin_columns.get(position)
         if hit is None:
             leaf = self.leaves[position].leaf
+            assert leaf.values is not None  # only numeric leaves (which carry values) have margins
             hit = self._margin_columns[position] = _nums(leaf.values - float(leaf.threshold))
         return hit
 
     def _met_text(self, position: int, row: int) -> str:
         leaf = self.leaves[position].leaf
+        assert leaf.values is not None  # only numeric leaves (which carry values) explain a status
         value = self.values(leaf.values)[row]
         return f"{leaf.metric} {value} {leaf.op} {leaf.threshold} (margin {self._margins(position)[row]:+g})"
 
@@ -522,7 +530,7 @@ class Explanation:
         eccn = ECCN_LABELS[self.ev.eccn[rows]].tolist()
         status = STATUS_LABELS[self.ev.status[rows]].tolist()
         missing = self.missing()
-        shared: dict[tuple, dict[str, Any]] = {}
+        shared: dict[tuple[str | None, str, tuple[str, ...]], dict[str, Any]] = {}
         out = []
         for r, e, st in zip(rows.tolist(), eccn, status):
             key = (e, st, missing[r])
@@ -547,7 +555,7 @@ class Explanation:
                 lambda sig: {k: v for k, v in self._licence_record(sig).items() if k in SUMMARY_LICENCE})
         return self._licence_summaries
 
-    def _licence_grid(self, build) -> list[list[dict[str, Any]]]:
+    def _licence_grid(self, build: Callable[[list[int]], dict[str, Any]]) -> list[list[dict[str, Any]]]:
         ev = self.ev
         k, m = len(self.table.top), len(ev.destinations)
         if not m:
@@ -558,28 +566,32 @@ class Explanation:
         records = np.empty(len(first), dtype=object)
         for u, row in enumerate(stacked[:, first].T.tolist()):
             records[u] = build(row)
-        return records[inverse].reshape(k, m).tolist()  # type: ignore[no-any-return]
+        return records[inverse].reshape(k, m).tolist()  # type: ignore[no-any-return]  # tolist() of an object array is typed Any
 
     def _cell_signatures(self) -> tuple[np.ndarray, np.ndarray]:
         """Per (product, destination) cell, everything its licence record depends on, as integers."""
         ev = self.ev
-        k, m = ev.requirement.shape
+        requirement, policy, headquarters = ev.requirement, ev.policy, ev.headquarters
+        exceptions, rule_bits, flags, notice_bits = ev.exceptions, ev.rule_bits, ev.flags, ev.notice_bits
+        assert (requirement is not None and policy is not None and headquarters is not None  # set by evaluate()
+                and exceptions is not None and rule_bits is not None and flags is not None and notice_bits is not None)
+        k, m = requirement.shape
         shape = (k, m)
-        hq_none = np.broadcast_to((ev.headquarters == HQ_NONE).reshape(k, 1), shape)
+        hq_none = np.broadcast_to((headquarters == HQ_NONE).reshape(k, 1), shape)
         sig = np.stack([
             np.broadcast_to(np.arange(m).reshape(1, m), shape).astype(np.uint64),
-            ev.requirement.astype(np.int64).astype(np.uint64),
-            (ev.policy.astype(np.int64) + 8).astype(np.uint64),
-            ev.exceptions.astype(np.uint64),
-            ev.rule_bits.astype(np.uint64),
-            ev.flags.astype(np.uint64),
+            requirement.astype(np.int64).astype(np.uint64),
+            (policy.astype(np.int64) + 8).astype(np.uint64),
+            exceptions.astype(np.uint64),
+            rule_bits.astype(np.uint64),
+            flags.astype(np.uint64),
             hq_none.astype(np.uint64),
-            ev.notice_bits.astype(np.uint64),
+            notice_bits.astype(np.uint64),
             np.broadcast_to(self._possible_families().reshape(k, 1), shape),
         ]).reshape(9, k * m)
         positions = [(li, leaf) for li in range(len(ev.licence_leaves)) for leaf in ev.licence_leaves[li]]
         words = _bitset_columns(k * m, len(positions))
-        need = (ev.requirement != NO_LICENCE_REQUIRED) | (ev.policy == POLICY_UNKNOWN)
+        need = (requirement != NO_LICENCE_REQUIRED) | (policy == POLICY_UNKNOWN)
         rule_unknown = [need & np.broadcast_to(truth.unknown, shape) for truth in ev.licence_truths]
         for p, (li, leaf) in enumerate(positions):
             mask = rule_unknown[li] & np.broadcast_to(leaf.truth.unknown, shape)
@@ -592,7 +604,8 @@ class Explanation:
         """Per top-level product: the model families it only possibly is (a look-alike name), as bits."""
         if not self.ev.rulebook.models.families:
             return np.zeros(len(self.table.top), dtype=np.uint64)
-        return family_bits(self.table, self.ev.rulebook)[1][self.table.top].astype(np.uint64)
+        possible: np.ndarray = family_bits(self.table, self.ev.rulebook)[1][self.table.top]
+        return possible.astype(np.uint64)
 
     def _licence_record(self, sig: list[int]) -> dict[str, Any]:
         ev = self.ev
@@ -662,6 +675,7 @@ class Explanation:
             if not len(idx):
                 continue
             leaf = cl.leaf
+            assert leaf.values is not None  # explaining leaves are numeric ones, which carry values
             prefix = f"{leaf.metric}{leaf.op}{leaf.threshold:g}:"
             diffs = (leaf.values[top[idx]] - float(leaf.threshold)).tolist()
             for i, v in zip(idx.tolist(), diffs):
@@ -675,6 +689,7 @@ class Explanation:
                     tokens.append(f"meets {name} (not controlled: {text})")
                     for p in met:
                         leaf = self.leaves[p].leaf
+                        assert leaf.values is not None  # a released paragraph's met leaves listed here are numeric
                         v = self._raw(leaf.values)[row] - float(leaf.threshold)
                         tokens.append(f"{leaf.metric}{leaf.op}{leaf.threshold:g}:{v:+g}")
                 margins[i] = ";".join(tokens + ([margins[i]] if margins[i] else []))
@@ -695,6 +710,7 @@ def uncertain_text(rule: Rule) -> str:
 
 def compliance_date_text(rule: Rule) -> str:
     """A rule in force but not yet due: effective, with a later compliance date."""
+    assert rule.compliance_from is not None  # only called for a rule that has one
     return (f"{rule.id} is effective from {rule.effective_from.isoformat()} but its compliance date is "
             f"{rule.compliance_from.isoformat()} [{rule.citation}]")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 from .conditions import misplaced_releases, release_parts, validate_condition
 from .countries import CountryGroups, validate_country_groups
@@ -65,14 +65,14 @@ class Rule:
     id: str
     kind: str
     title: str
-    when: dict
+    when: dict[str, Any]
     precedence: int
     effective_from: date
     effective_to: date | None
     citation: str
     pack_id: str
     eccn: str | None = None
-    effect: dict = field(default_factory=dict)
+    effect: dict[str, Any] = field(default_factory=dict)
     notes: str | None = None
     source_url: str | None = None
     compliance_from: date | None = None  # in force from effective_from, but due only from this day
@@ -81,8 +81,8 @@ class Rule:
     def in_force(self, as_of: date) -> bool:
         return self.effective_from <= as_of and (self.effective_to is None or as_of <= self.effective_to)
 
-    def describe(self) -> dict:
-        out = {
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "id": self.id, "kind": self.kind, "title": self.title, "pack": self.pack_id,
             "citation": self.citation, "effective_from": self.effective_from.isoformat(),
             "effective_to": self.effective_to.isoformat() if self.effective_to else None,
@@ -124,7 +124,8 @@ def validate_rulebook(content: Any) -> list[str]:
     if not isinstance(packs, list):
         return errors + ["packs: required list"]
     errors += _validate_models(packs)
-    families = {f.get("id") for p in packs if isinstance(p, dict) and isinstance(p.get("families"), list)
+    # the ids as written: validate_models reports a family without a string id
+    families: set[Any] = {f.get("id") for p in packs if isinstance(p, dict) and isinstance(p.get("families"), list)
                 for f in p["families"] if isinstance(f, dict)}
     seen_rules: dict[str, str] = {}
     seen_packs: set[str] = set()
@@ -160,12 +161,12 @@ def validate_rulebook(content: Any) -> list[str]:
     return errors
 
 
-def _validate_models(packs: list) -> list[str]:
+def _validate_models(packs: list[Any]) -> list[str]:
     """Vendor aliases and model families across packs: well formed, unique, and consistent."""
     errors: list[str] = []
     vendors: dict[str, str] = {}
     aliases: dict[str, tuple[str, str]] = {}
-    families: dict[str, str] = {}
+    families: dict[Any, str] = {}  # by id as written (validate_models reports one that is not a string)
     for pi, pack in enumerate(packs):
         if not isinstance(pack, dict):
             continue
@@ -282,7 +283,7 @@ def _validate_rule(rule: Any, rp: str, groups: set[str], seen: dict[str, str],
     return errors
 
 
-def _metrics_used(node: dict) -> set[str]:
+def _metrics_used(node: Any) -> set[str]:
     if not isinstance(node, dict):
         return set()
     if "all" in node or "any" in node:
@@ -292,7 +293,7 @@ def _metrics_used(node: dict) -> set[str]:
         return out
     if "not" in node:
         return _metrics_used(node["not"])
-    return {node.get("metric")} if node.get("metric") in METRICS else set()
+    return {node["metric"]} if node.get("metric") in METRICS else set()
 
 
 class Rulebook:
@@ -306,10 +307,10 @@ class Rulebook:
         # Pack order carries no meaning (precedence decides), so the canonical form sorts packs by id:
         # a rulebook exported to files and loaded back keeps its revision whatever the file names.
         content = dict(content, packs=sorted(content["packs"], key=lambda p: p["id"]))
-        self.content: dict = content
+        self.content: dict[str, Any] = content
         self.revision: str = content_hash(content)
         self.country_groups = CountryGroups(content["country_groups"])
-        self.packs: list[dict] = content["packs"]
+        self.packs: list[dict[str, Any]] = content["packs"]
         rules: list[Rule] = []
         for pack in self.packs:
             for r in pack["rules"]:
@@ -344,18 +345,18 @@ class Rulebook:
     def earliest_date(self) -> date:
         return min(r.effective_from for r in self.rules)
 
-    def tests(self) -> Iterable[tuple[str, dict]]:
+    def tests(self) -> Iterable[tuple[str, dict[str, Any]]]:
         """Every test case of every pack, as (pack id, case)."""
         for pack in self.packs:
             for case in pack.get("tests") or ():
                 yield pack["id"], case
 
-    def pack_of(self, rule_id: str) -> dict:
+    def pack_of(self, rule_id: str) -> dict[str, Any]:
         pid = self.rules_by_id[rule_id].pack_id
         return next(p for p in self.packs if p["id"] == pid)
 
 
-def load_rulebook_content(directory: str | Path) -> dict:
+def load_rulebook_content(directory: str | Path) -> dict[str, Any]:
     """Read rules/: every packs/*.yaml (sorted by name) and country_groups.yaml."""
     import yaml
 
@@ -368,7 +369,7 @@ def load_rulebook_content(directory: str | Path) -> dict:
             packs.append(yaml.load(fh, Loader=loader))
     with (directory / "country_groups.yaml").open(encoding="utf-8") as fh:
         groups = yaml.load(fh, Loader=loader)
-    return normalise({"packs": packs, "country_groups": groups})
+    return cast("dict[str, Any]", normalise({"packs": packs, "country_groups": groups}))  # a dict stays a dict
 
 
 @lru_cache(maxsize=8)

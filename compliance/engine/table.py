@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, overload
 
 import numpy as np
 
 from .vocabulary import FORMAT_BITS, FORMAT_NOTES, HBM_PACKAGINGS, KINDS
+
+if TYPE_CHECKING:
+    from .vendors import ModelCatalog
 
 KNOWN, MISSING, NOT_APPLICABLE = 0, 1, 2
 NUMERIC_METRICS = (
@@ -68,10 +71,11 @@ class ProductTable:
     top: np.ndarray  # int64[k]
     release: np.ndarray | None = None  # float64[n, 2]: first and last possible release day (ordinal), NaN unknown
     hbm_packaging: np.ndarray | None = None  # int8[n], index into HBM_PACKAGINGS (standalone unless given)
-    notes: list[list[str]] = field(default_factory=list)  # per row; empty when built from columns
+    notes: Sequence[list[str]] = field(default_factory=list)  # per row; empty when built from columns
     tpp_source: list[str] | None = None  # per row; None when built from columns
     _model_index: tuple[list[str], np.ndarray] | None = field(default=None, repr=False, compare=False)
-    _family_bits: tuple | None = field(default=None, repr=False, compare=False)
+    # (the catalogue they were resolved with, match bits, possible-match bits): see evaluate.family_bits
+    _family_bits: tuple[ModelCatalog, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.release is None:
@@ -148,7 +152,8 @@ class ProductTable:
         )
 
 
-def _apply_kind_applicability(values, states, kind_codes) -> None:
+def _apply_kind_applicability(values: dict[str, np.ndarray], states: dict[str, np.ndarray],
+                              kind_codes: np.ndarray) -> None:
     """Mark metrics that do not exist for a kind as NOT_APPLICABLE (unless a value was given)."""
     hbm = kind_codes == KIND_CODE["hbm"]
     not_hbm = ~hbm
@@ -339,8 +344,8 @@ def _build_rows(products: Sequence[Mapping[str, Any]]) -> ProductTable:
             np.maximum.at(release, parent[child], release[child])
         release[np.isneginf(release)] = np.nan
         for metric in ("tpp", "dram_bandwidth", "datacenter", "io_bandwidth", "transistors"):
-            for i in np.nonzero(system)[0]:
-                declared = rows[i]["_declared"]
+            for si in np.nonzero(system)[0]:
+                declared = rows[si]["_declared"]
                 given = {
                     "tpp": declared.get("tpp"),
                     "datacenter": declared.get("datacenter"),
@@ -349,8 +354,8 @@ def _build_rows(products: Sequence[Mapping[str, Any]]) -> ProductTable:
                     "transistors": declared.get("transistors"),
                 }[metric]
                 if given is not None:
-                    values[metric][i] = float(given)
-                    states[metric][i] = KNOWN
+                    values[metric][si] = float(given)
+                    states[metric][si] = KNOWN
         states["performance_density"][system] = NOT_APPLICABLE
         # A system made of HBM stacks has the highest memory bandwidth density of its stacks (License
         # Exception HBM's < 3.3 test then holds only if it holds for every stack); others have none.
@@ -375,10 +380,10 @@ def _build_rows(products: Sequence[Mapping[str, Any]]) -> ProductTable:
                         if states[metric][p] != KNOWN or values[metric][c] > values[metric][p]:
                             values[metric][p] = values[metric][c]
                             states[metric][p] = KNOWN
-        for i in np.nonzero(system)[0]:
-            if states["tpp"][i] == KNOWN and rows[i]["_declared"].get("tpp") is None:
-                rows[i]["notes"].append(
-                    f"system tpp {values['tpp'][i]:g} is the highest per-IC tpp of its components")
+        for si in np.nonzero(system)[0]:
+            if states["tpp"][si] == KNOWN and rows[si]["_declared"].get("tpp") is None:
+                rows[si]["notes"].append(
+                    f"system tpp {values['tpp'][si]:g} is the highest per-IC tpp of its components")
 
     return ProductTable(
         n=n, values=values, states=states, kind=kind_codes,
@@ -415,7 +420,7 @@ class _Columns:
             getter = rows.__getitem__
             by_keys = [(keys, idx, list(map(getter, idx.tolist())))
                        for keys, idx in zip(distinct, np.split(order, bounds))]
-        self.groups: list[tuple[np.ndarray, dict[str, tuple]]] = []
+        self.groups: list[tuple[np.ndarray, dict[str, tuple[Any, ...]]]] = []
         for keys, idx, members in by_keys:
             if len(keys) == 1:
                 cols = {keys[0]: tuple(map(itemgetter(keys[0]), members))}
@@ -440,7 +445,7 @@ class _Columns:
                 given[idx] = True
         return out, given
 
-    def objects(self, key: str, default: Any = None) -> list:
+    def objects(self, key: str, default: Any = None) -> list[Any]:
         """The column as a list, `default` where absent (values must be scalars: strings, None ...)."""
         out = np.full(self.n, default, dtype=object)
         for idx, cols in self.groups:
@@ -449,7 +454,7 @@ class _Columns:
                 values = np.empty(len(col), dtype=object)
                 values[:] = col
                 out[idx] = values
-        return out.tolist()  # type: ignore[no-any-return]
+        return out.tolist()
 
     def items(self, key: str) -> Iterable[tuple[int, Any]]:
         """(row, value) for every row that has `key`, by group."""
@@ -459,7 +464,7 @@ class _Columns:
                 yield from zip(idx.tolist(), col)
 
 
-def _normalised(texts: list, memo: dict) -> list[str]:
+def _normalised(texts: list[Any], memo: dict[Any, str]) -> list[str]:
     """' '.join(str(t or '').lower().split()) per text, once per distinct text."""
     out = []
     for t in texts:
@@ -470,11 +475,12 @@ def _normalised(texts: list, memo: dict) -> list[str]:
     return out
 
 
-class _LazyNotes(Sequence):
+class _LazyNotes(Sequence[list[str]]):
     """Per-row notes, computed on first use (only full answers show them)."""
 
-    def __init__(self, n: int, build):
-        self._n, self._build, self._rows = n, build, None
+    def __init__(self, n: int, build: Callable[[], list[list[str]]]):
+        self._n, self._build = n, build
+        self._rows: list[list[str]] | None = None
 
     def _all(self) -> list[list[str]]:
         if self._rows is None:
@@ -484,10 +490,16 @@ class _LazyNotes(Sequence):
     def __len__(self) -> int:
         return self._n
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> list[str]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[list[str]]: ...
+
+    def __getitem__(self, i: int | slice) -> list[str] | list[list[str]]:
         return self._all()[i]
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: Any) -> bool:  # any sequence of rows (list() of a non-iterable raises, as before)
         return list(self) == list(other)
 
 
@@ -599,7 +611,7 @@ def _build_columns(products: Sequence[Mapping[str, Any]], c: "_Columns | None" =
         states[metric] = state
     _apply_kind_applicability(values, states, kind_codes)
 
-    memo: dict = {}
+    memo: dict[Any, str] = {}
     vendors = _normalised(c.objects("vendor"), memo)
     names = _normalised(c.objects("name"), {})
     families = c.objects("family")
@@ -641,6 +653,6 @@ def _build_columns(products: Sequence[Mapping[str, Any]], c: "_Columns | None" =
         model=np.array(models, dtype=object), parent=np.full(n, -1, dtype=np.int64),
         count=np.ones(n, dtype=np.int64), depth=np.zeros(n, dtype=np.int16),
         top=np.arange(n, dtype=np.int64), release=release, hbm_packaging=packaging,
-        notes=_LazyNotes(n, notes),  # type: ignore[arg-type]
+        notes=_LazyNotes(n, notes),
         tpp_source=[_TPP_SOURCES[code] for code in source_code.tolist()],
     )

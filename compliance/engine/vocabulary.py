@@ -6,6 +6,7 @@ knows how to compute. Nothing here imports Flask, SQLAlchemy or Celery.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # Bit length per number format (regulation primer §1). TF32 is ambiguous; we treat it as 32.
 FORMAT_BITS: dict[str, int] = {
@@ -114,7 +115,7 @@ OPERATORS: dict[str, tuple[str, ...]] = {
 NUMERIC_OPS = (">=", ">", "<", "<=")
 
 
-def describe() -> dict:
+def describe() -> dict[str, Any]:
     """The vocabulary as plain data (served by the API and used in rules/README.md)."""
     return {
         "metrics": [
