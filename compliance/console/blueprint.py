@@ -107,7 +107,9 @@ def csrf_field():
 # The main navigation: (endpoint, label, role needed); entries whose page is not built are left out.
 NAV = (("console.classify", "Classify", "viewer"), ("console.catalogues", "Catalogues", "viewer"),
        ("console.rules", "Rules", "viewer"), ("console.drafts", "Drafts", "admin"),
-       ("console.changes", "Changes", "viewer"), ("console.keys", "Keys", "admin"),
+       ("console.changes", "Changes", "viewer"), ("console.orders", "Holds", "viewer"),
+       ("console.licences", "Licences", "viewer"), ("console.screening_lists", "Lists", "viewer"),
+       ("console.keys", "Keys", "admin"),
        ("console.webhooks", "Webhooks", "admin"))
 
 

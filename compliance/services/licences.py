@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select, update
 
 from ..engine.errors import Conflict, InvalidInput, NotFound
-from ..models import AuditEvent, Licence, LicenceDrawdown
+from ..models import AuditEvent, Licence, LicenceDrawdown, Order, OrderLine
 from .paging import Page
 from .screening_match import normalise
 
@@ -55,7 +55,9 @@ def get_licence(db, licence_id: int) -> dict:
         return view
 
 
-def list_licences(db, page: int, per_page: int, destination: str | None = None, valid_on: date | None = None) -> dict:
+def list_licences(db, page: int, per_page: int, destination: str | None = None, valid_on: date | None = None,
+                  holder: str | None = None) -> dict:
+    """The register, oldest first; `holder` (the console's filter) matches part of the holder, any case."""
     with db.session() as s:
         q = select(Licence)
         if valid_on:
@@ -63,9 +65,55 @@ def list_licences(db, page: int, per_page: int, destination: str | None = None, 
         rows = list(s.scalars(q.order_by(Licence.id)))
         if destination:
             rows = [x for x in rows if destination in x.destinations]
+        if holder:
+            needle = holder.casefold()
+            rows = [x for x in rows if needle in x.holder.casefold()]
         total = len(rows)
         items = [licence_view(x) for x in rows[(page - 1) * per_page: page * per_page]]
         return Page(items, page, per_page, total)
+
+
+def licence_releases(db, licence_id: int) -> list[dict]:
+    """The order lines a licence released (read-only): each draw-down with its order and line."""
+    with db.session() as s:
+        if s.get(Licence, licence_id) is None:
+            raise NotFound(f"no licence {licence_id}")
+        rows = s.execute(select(LicenceDrawdown, OrderLine, Order)
+                         .join(OrderLine, OrderLine.id == LicenceDrawdown.order_line_id)
+                         .join(Order, Order.id == OrderLine.order_id)
+                         .where(LicenceDrawdown.licence_id == licence_id).order_by(LicenceDrawdown.id)).all()
+        return [{"order_id": o.id, "reference": o.reference, "ship_to": o.ship_to, "order_status": o.status,
+                 "line_id": ln.id, "seq": ln.seq, "sku": ln.sku, "eccn": ln.eccn, "line_status": ln.status,
+                 "quantity": d.quantity, "value": d.value, "actor": d.actor, "at": d.at} for d, ln, o in rows]
+
+
+def balance_problems(lic: Licence, line) -> list[str]:
+    """Why the licence's balance cannot take the line (read-only: the draw-down decides, atomically)."""
+    qty, value = line.quantity, float(line.value or 0.0)
+    problems = []
+    if lic.quantity_limit is not None and lic.quantity_used + qty > lic.quantity_limit:
+        problems.append(f"quantity left {lic.quantity_limit - lic.quantity_used}, the line needs {qty}")
+    if lic.value_limit is not None and lic.value_used + value > lic.value_limit:
+        problems.append(f"value left {lic.value_limit - lic.value_used:g}, the line needs {value:g}")
+    return problems
+
+
+def release_options(db, order_id: int, today: date | None = None) -> dict[int, list[dict]]:
+    """For each held line of the order, the licences of the register for its destination, each with why it
+    would not cover the line today (empty: it covers it). Read-only: release_line checks again as it draws."""
+    today = today or date.today()
+    with db.session() as s:
+        order = s.get(Order, order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}")
+        held = list(s.scalars(select(OrderLine).where(OrderLine.order_id == order_id, OrderLine.status == "held")
+                              .order_by(OrderLine.seq)))
+        if not held:
+            return {}
+        lics = [x for x in s.scalars(select(Licence).order_by(Licence.id)) if order.ship_to in x.destinations]
+        return {ln.id: [{"licence": licence_view(lic),
+                         "problems": coverage_problems(lic, order, ln, today) + balance_problems(lic, ln)}
+                        for lic in lics] for ln in held}
 
 
 def coverage_problems(lic: Licence, order, line, today: date) -> list[str]:

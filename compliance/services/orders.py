@@ -230,6 +230,18 @@ def list_orders(db, page: int, per_page: int, status: str | None = None, ship_to
         return Page(items, page, per_page, total)
 
 
+ORDER_ACTIONS = ("order.create", "order.line_release", "order.reject")
+
+
+def order_activity(db, order_id: int) -> list[dict]:
+    """The activity log's entries for one order (created, lines released, rejected), oldest first."""
+    with db.session() as s:
+        return [{"at": e.at, "actor": e.actor, "action": e.action, "reason": e.reason, "detail": e.detail}
+                for e in s.scalars(select(AuditEvent).where(AuditEvent.action.in_(ORDER_ACTIONS),
+                                                     AuditEvent.target == f"order:{order_id}")
+                                   .order_by(AuditEvent.id))]
+
+
 def _finish_if_done(s, order: Order, actor: str) -> list[int]:
     """Release the order when its last held line is released; the webhook deliveries to dispatch."""
     statuses = set(s.scalars(select(OrderLine.status).where(OrderLine.order_id == order.id)))
