@@ -260,6 +260,29 @@ def test_the_migration_matches_the_model(make_app, db_url):
         assert [d for d in flat if "api_keys" in repr(d)] == []
 
 
+def test_the_migration_goes_down_and_up_again_keeping_keys_and_console_sessions(make_app, db_url):
+    from alembic import command
+    from sqlalchemy import func
+
+    from compliance.auth import open_console_session
+    from compliance.db import alembic_config
+    from compliance.models import ConsoleSession
+
+    app = make_app(DATABASE_URL=db_url)
+    db = app.extensions["db"]
+    key, plain = create_api_key(db, "kept", "viewer")
+    rotate_api_key(db, key.id)
+    assert open_console_session(db, plain) is not None
+    db.dispose()
+    url = app.config["COMPLIANCE"].DATABASE_URL
+    command.downgrade(alembic_config(url), "0013_product_licence_columns")
+    command.upgrade(alembic_config(url), "head")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ApiKey)) == 2
+        assert s.scalar(select(func.count()).select_from(ConsoleSession)) == 1
+        assert s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.rotated_from_id.is_not(None))) == 0
+
+
 # ---------- the command line: the same function, the same activity log ----------
 
 @pytest.fixture

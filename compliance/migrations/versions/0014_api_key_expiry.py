@@ -15,8 +15,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    # ADD COLUMN on every database, no batch copy of the table on SQLite (console_sessions references
-    # api_keys with ON DELETE CASCADE: dropping the old table in a copy would delete every session).
+    # ADD COLUMN on every database: no copy of the table on SQLite, which can add a column with REFERENCES
+    # (though not a named constraint: alembic's add_column would need batch mode for that).
     op.add_column("api_keys", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
     for column in ("rotated_from_id", "replaced_by_id"):
         if op.get_bind().dialect.name == "sqlite":  # SQLite adds a column's REFERENCES, not a constraint
@@ -29,6 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # SQLite: a batch copy of the table; keys and console sessions are kept (tests/api/test_keys_rotation.py).
     op.drop_index(op.f("ix_api_keys_rotated_from_id"), table_name="api_keys")
     with op.batch_alter_table("api_keys") as batch_op:
         batch_op.drop_column("replaced_by_id")
