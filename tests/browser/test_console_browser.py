@@ -220,3 +220,47 @@ def test_record_a_determination_then_find_it_needing_review(page, live):
     shot(page, "determination")
     page.goto(page.url.split("/products/")[0] + "/determinations?state=needs_review")
     assert page.locator("#standings tbody tr").count() >= 1
+
+
+def test_release_a_held_line_with_a_licence_from_the_holds_queue(page, live):
+    """An order for the sample catalogue's H100 to CN is held (licence required); another officer finds it in
+    the holds queue, opens it, picks the licence that covers it from the dropdown and releases the line."""
+    from compliance.services.catalogues import list_catalogues
+
+    app = live.app
+    clerk = {"Authorization": f"Bearer {key_for(live, 'auditor', 'Clerk Cleo')}"}
+    client = app.test_client()
+    cid = list_catalogues(app.extensions["db"])[0].id
+    order = client.post("/api/v1/orders", headers=clerk, json={
+        "reference": "PO-BROWSER", "date": "2025-05-01", "ship_to": "CN",
+        "end_user": {"name": "Blue River Labs", "country": "CN"},
+        "lines": [{"sku": "NVIDIA-H100-SXM5-80GB", "catalogue_id": cid, "quantity": 4, "value": 120000}]}).get_json()
+    assert order["status"] == "held", order
+    licence = client.post("/api/v1/licences", headers=clerk, json={
+        "number": "BIS-L-0001", "holder": "Us Inc", "eccns": [order["lines"][0]["classification"]["eccn"]],
+        "destinations": ["CN"], "quantity_limit": 10, "valid_from": "2025-01-01", "valid_to": "2099-12-31"}).get_json()
+    browser_sign_in(page, key_for(live, "auditor", "Officer Oz"))
+    page.click("nav >> text=Holds")
+    queue = page.locator("#order-queue")
+    assert "licence required" in queue.inner_text()
+    queue.locator("a", has_text="PO-BROWSER").click()
+    line = order["lines"][0]["id"]
+    page.select_option(f"#release-{line}-licence_id", str(licence["id"]))
+    shot(page, "order-held")
+    page.click(f"#release-{line} button:has-text('Release with licence')")
+    assert "Line 1 released." in page.locator("#notice").inner_text()
+    assert page.locator(f"#line-{line}").get_attribute("data-status") == "released"
+    page.click(f"#line-{line} >> text=BIS-L-0001")
+    assert page.locator("#quantity-left").inner_text() == "6"
+    assert "PO-BROWSER" in page.locator("#released-lines").inner_text()
+
+
+def test_order_pages_read_without_javascript(page_without_js, live):
+    page = page_without_js
+    browser_sign_in(page, key_for(live, "viewer"))
+    for label, text in (("Holds", "No order is held."), ("Licences", "No licences match."),
+                        ("Lists", "csl")):
+        page.click(f"nav >> text={label}")
+        assert text in page.locator("main").inner_text(), label
+    page.click(".screening-list a")  # the sample snapshot: its delta and entries
+    assert "Huawei Technologies Co., Ltd." in page.locator("#snapshot-entries").inner_text()
