@@ -25,8 +25,8 @@ def create_app(config: Config | dict | None = None, web: bool = True) -> Flask:
     init_celery(app, config)
     init_webhooks(app)
     if web:
+        init_observability(app)  # first: its request id and timing hooks see every answer, a 429 included
         init_api(app)
-        init_observability(app)
         from .console import blp as console  # the web console (compliance/console/)
         app.register_blueprint(console)
         register_commands(app)

@@ -40,6 +40,7 @@ def test_the_limit_is_per_key_and_a_429_is_the_json_error_with_retry_after(make_
     assert (body["code"], body["status"]) == (429, "Too Many Requests")
     assert "3 per 1 minute" in body["message"] and "this API key" in body["message"]
     assert 1 <= int(over.headers["Retry-After"]) <= 60
+    assert over.headers["X-Request-ID"]  # the request-id hooks run before the limiter: a 429 is traceable too
     # another key has its own budget; a different operation shares the key's one
     assert client.get(PATH, headers=b).status_code == 200
     assert client.get("/api/v1/rules", headers=a).status_code == 429
