@@ -9,12 +9,19 @@ from datetime import date
 from flask import g, redirect, render_template, request, url_for
 
 from ..engine.errors import ComplianceError, NotFound
-from ..schemas.orders import ORDER_STATUSES, IssuedLicenceQuerySchema, OrderQuerySchema, RejectSchema, ReleaseSchema
+from ..schemas.orders import (
+    ORDER_STATUSES,
+    IssuedLicenceQuerySchema,
+    IssuedLicenceSchema,
+    OrderQuerySchema,
+    RejectSchema,
+    ReleaseSchema,
+)
 from ..services import licences as licence_svc
 from ..services import order_recheck
 from ..services import orders as svc
 from .blueprint import _db, blp, has_role, role_required
-from .forms import domain_errors, load, number
+from .forms import codes, domain_errors, load, number
 
 PER_PAGE = 25
 LICENCES_PER_PAGE = 50
@@ -133,9 +140,45 @@ def licence_state(lic: dict, today: date) -> str:
     return "valid"
 
 
+def _licence_body(form) -> dict:
+    """The register form -> the body of POST /api/v1/licences (lists split on commas or spaces; parties, which
+    have spaces, on semicolons or new lines); empty fields are left out, so the schema names what is missing."""
+    body: dict = {}
+    for name in ("number", "holder", "valid_from", "valid_to", "notes"):
+        if form.get(name, "").strip():
+            body[name] = form[name].strip()
+    for name in ("eccns", "products", "destinations"):
+        if form.get(name, "").strip():
+            body[name] = codes(form[name])
+    if form.get("parties", "").strip():
+        body["parties"] = [p.strip() for p in form["parties"].replace("\n", ";").split(";") if p.strip()]
+    for name in ("quantity_limit", "value_limit"):
+        if form.get(name, "").strip():
+            body[name] = number(form[name].replace(",", ""))
+    return body
+
+
+@blp.route("/licences", methods=["POST"])
+@role_required("auditor")
+def register_licence():
+    """Register a licence (POST /api/v1/licences): bad input is shown next to its field, nothing is stored."""
+    form = request.form.to_dict()
+    body, errors = load(IssuedLicenceSchema(), _licence_body(form))
+    if body is not None:
+        try:
+            view = licence_svc.create_licence(_db(), body, g.actor)
+        except ComplianceError as exc:  # a licence with that number exists (409)
+            errors, status = {"_form": [exc.message]} | domain_errors(exc), exc.status
+        else:
+            return redirect(url_for("console.licence", licence_id=view["id"]))
+    else:
+        status = 422
+    return licences(new_form=form, new_errors=errors, status=status)
+
+
 @blp.route("/licences")
 @role_required("viewer")
-def licences():
+def licences(new_form: dict | None = None, new_errors: dict | None = None, status: int = 200):
     """The licence register with balances (filters: destination, holder, valid on a date)."""
     query, errors = _query(IssuedLicenceQuerySchema(), ("page", "destination", "valid_on"), LICENCES_PER_PAGE)
     holder = request.args.get("holder", "").strip()
@@ -147,7 +190,8 @@ def licences():
                                            query.get("valid_on"), holder or None)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("console/licences.html", result=result, errors=errors, args=args,
-                           form=request.args, today=date.today(), state=licence_state), 400 if errors else 200
+                           form=request.args, today=date.today(), state=licence_state, new_form=new_form or {},
+                           new_errors=new_errors or {}), 400 if errors else status
 
 
 @blp.route("/licences/<int:licence_id>")

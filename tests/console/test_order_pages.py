@@ -415,3 +415,38 @@ def test_the_layout_links_the_new_pages(app, signed_in):
     nav = html[html.index('<nav aria-label="main">'):html.index("</nav>")]
     for href, label in (("/orders", "Holds"), ("/licences", "Licences"), ("/screening/lists", "Lists")):
         assert f'<a href="{href}">{label}</a>' in nav
+
+
+def test_register_a_licence_bad_input_next_to_the_field_and_roles(app, signed_in):
+    viewer = signed_in("viewer")
+    assert 'id="register-licence"' not in html_of(viewer.get("/licences"))
+    token = csrf_of(viewer.get("/licences"))
+    assert viewer.post("/licences", data={"csrf_token": token, "number": "X"}).status_code == 403
+    officer, actor = officer_client(app)
+    token = csrf_of(officer.get("/licences"))
+    form = {"csrf_token": token, "number": "BIS-9", "holder": "Us Inc", "eccns": "3A090.a, 4A090.a",
+            "destinations": "cn ae", "parties": "Blue River Labs; Kuala Compute Sdn Bhd", "quantity_limit": "1,000",
+            "value_limit": "abc", "valid_from": "2026-01-01", "valid_to": "2025-12-31"}
+    response = officer.post("/licences", data=form)
+    assert response.status_code == 422
+    html = html_of(response)
+    assert "must be a number, got &#39;abc&#39;" in section(html, "value_limit-error")
+    assert 'value="Blue River Labs; Kuala Compute Sdn Bhd"' in html  # what was typed is kept
+    response = officer.post("/licences", data={**form, "value_limit": "5000000"})
+    assert response.status_code == 422
+    assert "must not be before valid_from" in section(html_of(response), "valid_to-error")
+    missing = officer.post("/licences", data={"csrf_token": token, "number": "BIS-9", "holder": "Us Inc",
+                                              "valid_from": "2026-01-01", "valid_to": "2026-12-31"})
+    assert missing.status_code == 422 and "Missing data for required field" in section(html_of(missing),
+                                                                                        "destinations-error")
+    with app.extensions["db"].session() as s:
+        assert s.scalar(select(Licence.id).where(Licence.number == "BIS-9")) is None
+    response = officer.post("/licences", data={**form, "value_limit": "", "valid_to": "2026-12-31"})
+    assert response.status_code == 302
+    page = html_of(officer.get(response.headers["Location"]))
+    terms = section(page, "licence-terms")
+    assert "3A090.a, 4A090.a" in terms and "CN, AE" in terms and "Kuala Compute Sdn Bhd" in terms and actor in terms
+    assert section(page, "quantity-left").endswith(">1,000") and "unlimited" in section(page, "value-left")
+    again = officer.post("/licences", data={**form, "value_limit": "", "valid_to": "2026-12-31"})
+    assert again.status_code == 409 and "licence BIS-9 exists" in html_of(again) \
+        and "already registered" in section(html_of(again), "number-error")
