@@ -13,7 +13,8 @@ POSITIVE = st.floats(min_value=1, max_value=40_000, allow_nan=False)
 IC = st.fixed_dictionaries(
     {"name": st.sampled_from(["H20", "MI308X", "Chip", "GeForce RTX 4090 D"]),
      "vendor": st.sampled_from(["NVIDIA", "AMD", "Acme"])},
-    optional={"sku": st.text(min_size=1, max_size=6), "family": st.sampled_from(["H20", "H100", "X"]),
+    optional={"sku": st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=6),  # NUL: a 422 (test_hostile_input)
+              "family": st.sampled_from(["H20", "H100", "X"]),
               "datacenter": st.booleans(), "tpp": POSITIVE, "die_area_mm2": st.floats(50, 1000),
               "io_bandwidth_gb_per_s": st.floats(10, 2000), "memory_bandwidth_gb_per_s": st.floats(100, 9000),
               "throughput": st.lists(st.fixed_dictionaries({"format": st.sampled_from(["fp8", "fp16"]),
