@@ -40,6 +40,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(a lost message); chunks never sent (broker down) are sent at the next sweep."),
     Setting("IMPORT_WORKERS", "0", "Processes validating big CLI imports (0: one per CPU)."),
     Setting("STORM_GUARD_SHARE", "0.2", "A publish that would change more than this share of products needs confirm=true."),
+    Setting("DRAFT_IF_MATCH", "optional", "Rule draft writes (PUT, PATCH, DELETE, publish) and their `If-Match` header: "
+            "`optional`: a stale ETag is 412, none is accepted (existing clients); `required`: none is 428."),
     Setting("WEBHOOK_MAX_ATTEMPTS", "6", "Delivery attempts per webhook event before it is marked failed."),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "5", "HTTP timeout of one webhook delivery."),
     Setting("WEBHOOK_BACKOFF_SECONDS", "1", "First retry delay of a failed webhook delivery; doubles per attempt (capped)."),
@@ -132,6 +134,7 @@ class Config:
     JOB_REQUEUE_SECONDS: float
     IMPORT_WORKERS: int
     STORM_GUARD_SHARE: float
+    DRAFT_IF_MATCH: str
     WEBHOOK_MAX_ATTEMPTS: int
     WEBHOOK_TIMEOUT_SECONDS: float
     WEBHOOK_BACKOFF_SECONDS: float
@@ -227,6 +230,8 @@ class Config:
             except ValueError:
                 problems.append(f"WEBHOOK_ALLOWED_NETWORKS: not an IP address or CIDR block: {part.strip()!r}")
         problems += _rate_limit_problems(typed)
+        if typed.get("DRAFT_IF_MATCH") not in ("optional", "required"):
+            problems.append(f"DRAFT_IF_MATCH: must be 'optional' or 'required', got {typed.get('DRAFT_IF_MATCH')!r}")
         if typed.get("LOG_FORMAT") not in ("text", "json"):
             problems.append(f"LOG_FORMAT: must be 'text' or 'json', got {typed.get('LOG_FORMAT')!r}")
         if problems:

@@ -59,9 +59,21 @@ def _print_validation(v: dict | None) -> None:
         click.echo(f"    {e if isinstance(e, str) else json.dumps(e)}")
 
 
+IF_MATCH_HELP = ("The draft's ETag as you read it (printed by `rules draft`, `rules drafts` and `rules edit`, e.g. "
+                 "'\"7\"'): refused if the draft changed since. Default: its ETag when this command starts.")
+
+
+def _if_match(app, draft_id: int, value: str | None) -> str:
+    """The If-Match to send: the one given, or the draft's ETag as read now (so that the edit applies to
+    the version this command read, never to one written in between)."""
+    from .services import rule_versions as rv
+
+    return value if value is not None else rv.current_etag(app.extensions["db"], draft_id)
+
+
 def _print_draft(d: dict) -> None:
-    click.echo(f"draft {d['id']} ({d['status']}) from version {d['base_version']}, by {d['author']}"
-               + (f": {d['title']}" if d.get("title") else ""))
+    click.echo(f"draft {d['id']} ({d['status']}) from version {d['base_version']}, by {d['author']}, "
+               f"ETag {d['etag']}" + (f": {d['title']}" if d.get("title") else ""))
     _print_validation(d.get("validation"))
 
 
@@ -159,8 +171,8 @@ def register(main: click.Group) -> None:
         if as_json:
             echo_json(rows)
             return
-        echo_table(rows, [("id", "DRAFT"), ("status", "STATUS"), ("base_version", "FROM"), ("author", "AUTHOR"),
-                          ("updated_at", "UPDATED"), ("title", "TITLE")], empty="no drafts")
+        echo_table(rows, [("id", "DRAFT"), ("status", "STATUS"), ("etag", "ETAG"), ("base_version", "FROM"),
+                          ("author", "AUTHOR"), ("updated_at", "UPDATED"), ("title", "TITLE")], empty="no drafts")
 
     @rules.command("edit")
     @click.argument("draft_id", type=int)
@@ -168,13 +180,17 @@ def register(main: click.Group) -> None:
                   "'{\"op\": \"set_threshold\", \"rule_id\": \"...\", \"path\": \"...\", \"value\": 4800}'.")
     @click.option("--file", "ops_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                   help="A JSON or YAML list of edit operations (the API's PATCH body ops).")
+    @click.option("--if-match", "if_match", default=None, help=IF_MATCH_HELP)
     @actor_option
     @json_option
-    def edit(draft_id, op_json, ops_file, actor, as_json) -> None:
-        """Apply edit operations to a draft, all or none; then run the packs' own tests."""
+    def edit(draft_id, op_json, ops_file, if_match, actor, as_json) -> None:
+        """Apply edit operations to a draft, all or none; then run the packs' own tests. Refused (the
+        draft's current ETag named) if the draft changed since the ETag given with --if-match."""
         from .services import rule_versions as rv
 
-        d = rv.apply_edits(_app().extensions["db"], draft_id, _ops(op_json, ops_file), _actor(actor))
+        ops = _ops(op_json, ops_file)
+        app = _app()
+        d = rv.apply_edits(app.extensions["db"], draft_id, ops, _actor(actor), if_match=_if_match(app, draft_id, if_match))
         if as_json:
             echo_json({k: v for k, v in d.items() if k != "content"})
             return
@@ -227,13 +243,16 @@ def register(main: click.Group) -> None:
 
     @rules.command("publish")
     @click.argument("draft_id", type=int)
+    @click.option("--if-match", "if_match", default=None, help=IF_MATCH_HELP)
     @with_options
-    def publish(draft_id, reason, as_of, confirm, wait, actor, as_json) -> None:
-        """Publish a draft as the next version; every catalogue is re-evaluated (409 if another publish won)."""
+    def publish(draft_id, if_match, reason, as_of, confirm, wait, actor, as_json) -> None:
+        """Publish a draft as the next version; every catalogue is re-evaluated (409 if another publish won;
+        refused if the draft changed since the ETag given with --if-match)."""
         from .services import rule_versions as rv
 
         app = _app()
-        result = rv.publish_draft(app, draft_id, _actor(actor), reason, as_of.date() if as_of else None, confirm)
+        result = rv.publish_draft(app, draft_id, _actor(actor), reason, as_of.date() if as_of else None, confirm,
+                                  if_match=_if_match(app, draft_id, if_match))
         _published(app, result, wait, as_json)
 
     @rules.command("rollback")

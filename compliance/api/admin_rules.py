@@ -2,7 +2,9 @@
 publish) and the audit trail. Reading versions needs viewer; anything that changes rules needs admin."""
 from __future__ import annotations
 
-from flask import Response, current_app, g, url_for
+import functools
+
+from flask import Response, current_app, g, jsonify, request, url_for
 from flask.views import MethodView
 from marshmallow import RAISE
 
@@ -45,6 +47,45 @@ def _db():
 
 def _location(description: str) -> dict:
     return {"Location": {"description": description, "schema": {"type": "string"}}}
+
+
+ETAG_HEADER = {"ETag": {"description": "The draft's version token (quoted); send it back as If-Match to write",
+                         "schema": {"type": "string"}}}
+IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+            "description": "The draft's ETag as you read it (e.g. \"7\"): a stale one is 412 and nothing is written. "
+                           "Optional unless DRAFT_IF_MATCH=required (then its absence is 428)."}
+STALE = "If-Match names a version of the draft that is no longer current: errors.If-Match and the ETag header " \
+        "give the current one; nothing was applied"
+MISSING = "If-Match is required (DRAFT_IF_MATCH=required) and was not sent"
+
+
+def _preconditions() -> dict:
+    """The If-Match header and whether it is required, for a draft write."""
+    return {"if_match": request.headers.get("If-Match"),
+            "require_if_match": current_app.config["COMPLIANCE"].DRAFT_IF_MATCH == "required"}
+
+
+def _with_draft_etag(draft: dict, status: int = 200, headers: dict | None = None):
+    return draft, status, {"ETag": draft["etag"], **(headers or {})}
+
+
+def precondition_failed_as_412(view):
+    """A stale If-Match: the service's JSON error body, 412, with the draft's current ETag as the header."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except rv.PreconditionFailed as exc:
+            from . import error_body
+
+            response = jsonify(error_body(412, "Precondition Failed", exc.message, exc.errors))
+            response.status_code = 412
+            if exc.etag:
+                response.headers["ETag"] = exc.etag
+            return response
+
+    return wrapper
 
 
 def _published(result: dict):
@@ -146,30 +187,34 @@ class Drafts(MethodView):
 
     @require_role("admin")
     @blp.arguments(DraftCreateSchema)
-    @blp.response(201, DraftSchema, headers=_location("The draft: GET /rules/drafts/{draft_id}"))
+    @blp.response(201, DraftSchema, headers=_location("The draft: GET /rules/drafts/{draft_id}") | ETAG_HEADER)
     @blp.alt_response(422, schema=ErrorSchema, description="Unknown base_version, or a bad title")
     def post(self, body):
         """Start a draft from a published version (default the current one)."""
         draft = rv.create_draft(_db(), g.actor, body.get("base_version"), body["title"])
-        return draft, 201, {"Location": url_for("admin_rules.Draft", draft_id=draft["id"])}
+        return _with_draft_etag(draft, 201, {"Location": url_for("admin_rules.Draft", draft_id=draft["id"])})
 
 
 @blp.route("/drafts/<int:draft_id>")
 class Draft(MethodView):
     @require_role("admin")
-    @blp.response(200, DraftSchema)
+    @blp.response(200, DraftSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     def get(self, draft_id: int):
-        """A draft with its content and validation report."""
-        return rv.get_draft(_db(), draft_id)
+        """A draft with its content and validation report; the ETag header is its version token (If-Match)."""
+        return _with_draft_etag(rv.get_draft(_db(), draft_id))
 
     @require_role("admin")
     @blp.arguments(DraftEditSchema)
-    @blp.response(200, DraftSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    @blp.response(200, DraftSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     @blp.alt_response(409, schema=ErrorSchema, description="The draft is not open (published or discarded)")
+    @blp.alt_response(412, schema=ErrorSchema, description=STALE)
     @blp.alt_response(422, schema=ErrorSchema,
                       description="Bad operations: every problem named by ops[i].field; nothing was applied")
+    @blp.alt_response(428, schema=ErrorSchema, description=MISSING)
+    @precondition_failed_as_412
     def patch(self, body, draft_id: int):
         """Apply edit operations, all or none. Operations:
         set_threshold {rule_id, path, value}; add_rule {pack_id, rule}; update_rule {rule_id, changes};
@@ -178,25 +223,35 @@ class Draft(MethodView):
         families: [model family ids] or products: [patterns], destinations?, groups?, headquarters?,
         headquarters_groups?, requirement?, review_policy?, precedence?, pack_id?, tests?} (expands to a licence
         rule); set_vendor {vendor, name?, aliases, pack_id?, remove?} (the vendor alias table);
-        set_family {family: {id, vendor, name, names?, lookalikes?, citation?}, pack_id?}."""
-        return rv.apply_edits(_db(), draft_id, body["ops"], g.actor)
+        set_family {family: {id, vendor, name, names?, lookalikes?, citation?}, pack_id?}.
+        Send If-Match with the ETag you read: a stale one is 412 and nothing is applied."""
+        return _with_draft_etag(rv.apply_edits(_db(), draft_id, body["ops"], g.actor, **_preconditions()))
 
     @require_role("admin")
     @blp.arguments(DraftContentSchema)
-    @blp.response(200, DraftSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    @blp.response(200, DraftSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     @blp.alt_response(409, schema=ErrorSchema, description="The draft is not open (published or discarded)")
+    @blp.alt_response(412, schema=ErrorSchema, description=STALE)
+    @blp.alt_response(428, schema=ErrorSchema, description=MISSING)
+    @precondition_failed_as_412
     def put(self, body, draft_id: int):
-        """Replace the whole content (power users); the response reports validity."""
-        return rv.replace_content(_db(), draft_id, body["content"], g.actor)
+        """Replace the whole content (power users); the response reports validity. Send If-Match with the
+        ETag you read, or you may overwrite someone else's edits."""
+        return _with_draft_etag(rv.replace_content(_db(), draft_id, body["content"], g.actor, **_preconditions()))
 
     @require_role("admin")
-    @blp.response(200, DraftSchema, description="The discarded draft (without its content)")
+    @blp.doc(parameters=[IF_MATCH])
+    @blp.response(200, DraftSchema, description="The discarded draft (without its content)", headers=ETAG_HEADER)
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     @blp.alt_response(409, schema=ErrorSchema, description="The draft is not open (published or discarded)")
+    @blp.alt_response(412, schema=ErrorSchema, description=STALE)
+    @blp.alt_response(428, schema=ErrorSchema, description=MISSING)
+    @precondition_failed_as_412
     def delete(self, draft_id: int):
         """Discard an open draft."""
-        return rv.discard_draft(_db(), draft_id, g.actor)
+        return _with_draft_etag(rv.discard_draft(_db(), draft_id, g.actor, **_preconditions()))
 
 
 @blp.route("/drafts/<int:draft_id>/validate")
@@ -226,19 +281,24 @@ class DraftPreview(MethodView):
 class DraftPublish(MethodView):
     @require_role("admin")
     @blp.arguments(PublishSchema)
+    @blp.doc(parameters=[IF_MATCH])
     @blp.response(201, PublishedSchema, headers=_location("The new version: GET /rules/versions/{number}"))
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     @blp.alt_response(409, schema=ErrorSchema, description="The draft is not open, or another publish landed since "
-                                                           "it was made; the draft stays open")
+                                                           "it was made, or (without If-Match) it was edited while "
+                                                           "publishing; the draft stays open")
+    @blp.alt_response(412, schema=ErrorSchema, description=STALE + " (also when an edit lands while publishing)")
     @blp.alt_response(422, schema=ErrorSchema, description="Invalid content or failing pack tests (errors lists them), "
                                                            "no reason, or nothing to publish")
     @blp.alt_response(428, schema=ErrorSchema,
-                      description="Storm guard: resend with confirm=true (errors.preview holds the counts)")
+                      description="Storm guard: resend with confirm=true (errors.preview holds the counts); or "
+                                  "If-Match is required (DRAFT_IF_MATCH=required) and was not sent (errors.If-Match)")
+    @precondition_failed_as_412
     def post(self, body, draft_id: int):
         """Publish as version N+1 and start re-evaluation. 409 if another publish landed since the draft
-        was made; 422 if invalid; 428 when the storm guard needs confirm=true."""
+        was made; 412 if If-Match is stale; 422 if invalid; 428 when the storm guard needs confirm=true."""
         return _published(rv.publish_draft(current_app, draft_id, g.actor, body["reason"], body.get("as_of"),
-                                           body["confirm"]))
+                                           body["confirm"], **_preconditions()))
 
 
 @blp.route("/reevaluations")

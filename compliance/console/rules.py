@@ -180,9 +180,32 @@ def rule_ids(content: dict) -> list[str]:
     return [r["id"] for p in content.get("packs") or [] for r in p.get("rules") or []]
 
 
+STALE = "This draft was changed by someone else since you opened it."
+NO_ETAG = "This form does not say which version of the draft it was made from."
+
+
+def _preconditions(form) -> dict[str, Any]:
+    """The ETag of the page the form was on (its hidden `etag` field), sent as the API's If-Match."""
+    return {"if_match": form.get("etag") or None,
+            "require_if_match": current_app.config["COMPLIANCE"].DRAFT_IF_MATCH == "required"}
+
+
+def _is_stale(exc: ComplianceError) -> bool:
+    """412 (the page's ETag is no longer the draft's), or 428 naming If-Match (a form without one)."""
+    return isinstance(exc, rv.PreconditionFailed) or (
+        isinstance(exc, rv.PreconditionRequired) and isinstance(exc.errors, dict) and "If-Match" in exc.errors)
+
+
+def _stale_page(draft_id: int, exc: ComplianceError, **extra):
+    """The draft as it is now, with the message and a link to reload; nothing was applied."""
+    failed = isinstance(exc, rv.PreconditionFailed)
+    return _draft_page(draft_id, 412 if failed else 428, stale=exc.message, stale_title=STALE if failed else NO_ETAG,
+                       **extra)
+
+
 def _draft_page(draft_id: int, status: int = 200, **extra):
     d = rv.get_draft(_db(), draft_id)
-    ctx = {"d": d, "leaves": threshold_leaves(d["content"]), "rule_ids": rule_ids(d["content"]),
+    ctx = {"d": d, "stale": None, "stale_title": None, "leaves": threshold_leaves(d["content"]), "rule_ids": rule_ids(d["content"]),
            "groups": sorted(((d["content"].get("country_groups") or {}).get("groups") or {}).items()),
            "requirements": REQUIREMENTS[:2], "policies": REVIEW_POLICIES, "op": None, "errors": {}, "form": {},
            "preview": None, "preview_chart": None, "publish_errors": {}, "publish_form": {},
@@ -262,7 +285,9 @@ def draft_edit(draft_id: int):
         loaded, errors = load(DraftEditSchema(), body)
         if loaded is not None:
             try:
-                rv.apply_edits(_db(), draft_id, loaded["ops"], g.actor)
+                rv.apply_edits(_db(), draft_id, loaded["ops"], g.actor, **_preconditions(request.form))
+            except (rv.PreconditionFailed, rv.PreconditionRequired) as exc:
+                return _stale_page(draft_id, exc, op=form.get("op"), form=form)
             except InvalidInput as exc:
                 errors = {k.removeprefix("ops[0].") if form.get("op") != "json" else k: v
                           for k, v in domain_errors(exc).items()}
@@ -344,8 +369,10 @@ def draft_publish(draft_id: int):
     if loaded is not None:
         try:
             out = rv.publish_draft(current_app, draft_id, g.actor, loaded["reason"], loaded.get("as_of"),
-                                   loaded["confirm"])
+                                   loaded["confirm"], **_preconditions(request.form))
         except ComplianceError as exc:
+            if _is_stale(exc):
+                return _stale_page(draft_id, exc, publish_form=request.form)
             errors, status = _publish_errors(exc), exc.status
         else:
             return redirect(url_for("console.version", number=out["number"], published=out["number"], run=out["run_id"]))
@@ -355,7 +382,10 @@ def draft_publish(draft_id: int):
 @blp.route("/rules/drafts/<int:draft_id>/discard", methods=["POST"])
 @role_required("admin")
 def draft_discard(draft_id: int):
-    rv.discard_draft(_db(), draft_id, g.actor)
+    try:
+        rv.discard_draft(_db(), draft_id, g.actor, **_preconditions(request.form))
+    except (rv.PreconditionFailed, rv.PreconditionRequired) as exc:
+        return _stale_page(draft_id, exc)
     return redirect(url_for("console.drafts"))
 
 

@@ -23,7 +23,11 @@ class RuleVersion(Base):
 
 
 class RuleDraft(Base):
-    """A working copy of a rulebook, based on a published version. Published drafts are frozen."""
+    """A working copy of a rulebook, based on a published version. Published drafts are frozen.
+
+    `row_version` counts the draft's writes: SQLAlchemy's version counter makes every UPDATE of a draft
+    conditional on the value it read (``WHERE row_version = :read``) and increments it, and the API sends it
+    as the draft's ETag (If-Match: a stale one is 412)."""
 
     __tablename__ = "rule_drafts"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -35,6 +39,9 @@ class RuleDraft(Base):
     published_version_id: Mapped[int | None] = mapped_column(ForeignKey("rule_versions.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    row_version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __mapper_args__ = {"version_id_col": row_version}
 
 
 class AuditEvent(Base):

@@ -254,6 +254,9 @@ class DraftSchema(Schema):
     """A draft: free-form rulebook content being edited, from a published base version."""
 
     id = fields.Integer(required=True)
+    etag = fields.String(required=True, metadata={
+        "description": "The draft's version token, as in the ETag header (quotes included): it changes on every "
+                       "write; send it as If-Match with a PUT, PATCH, DELETE or publish"})
     base_version = fields.Integer(required=True, metadata={"description": "Number of the version it started from"})
     published_version = fields.Integer(required=True, allow_none=True, metadata={
         "description": "Number of the version it was published as (None unless status is published)"})

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..db import Database
 from ..engine import Rulebook, RulebookInvalid
@@ -34,9 +36,21 @@ log = logging.getLogger(__name__)
 
 
 class PreconditionRequired(ComplianceError):
-    """The storm guard: the publish would change too many products; resend with confirm=true."""
+    """428: the storm guard (the publish would change too many products; resend with confirm=true), or a
+    draft write without If-Match where DRAFT_IF_MATCH=required."""
 
     status = 428
+
+
+class PreconditionFailed(ComplianceError):
+    """412: the If-Match of a draft write names a version of the draft that is no longer current.
+    `etag` is the current one (the API sends it as the ETag header)."""
+
+    status = 412
+
+    def __init__(self, message: str, errors: dict, etag: str | None):
+        super().__init__(message, errors)
+        self.etag = etag
 
 
 # ---------------------------------------------------------------- versions
@@ -101,10 +115,80 @@ def export_version(db: Database, number: int, fmt: str = "zip") -> tuple[bytes, 
 
 # ---------------------------------------------------------------- drafts
 
+def draft_etag(d: RuleDraft) -> str:
+    """The draft's entity tag (a strong ETag, quoted): its write counter, which every write increments."""
+    return f'"{d.row_version}"'
+
+
+def etag_matches(if_match: str, current: str) -> bool:
+    """RFC 9110 If-Match with the strong comparison: `*` or any listed tag equal to `current`; weak tags
+    (W/"...") never match. A tag sent without its quotes is taken as quoted (curl users forget them)."""
+    for part in if_match.split(","):
+        part = part.strip()
+        if part == "*":
+            return True
+        if not part or part.startswith("W/"):
+            continue
+        if not (len(part) >= 2 and part[0] == part[-1] == '"'):
+            part = f'"{part}"'
+        if part == current:
+            return True
+    return False
+
+
+def check_if_match(d: RuleDraft, if_match: str | None, require: bool = False) -> None:
+    """The precondition of a draft write: 412 when If-Match names another version of the draft,
+    428 when it is missing and required (DRAFT_IF_MATCH=required); no If-Match otherwise passes."""
+    current = draft_etag(d)
+    if if_match is None:
+        if require:
+            raise PreconditionRequired(
+                f"send If-Match with the draft's ETag (current: {current}) so that edits cannot overwrite "
+                "each other; GET the draft to read it", {"If-Match": [f"required: the draft's ETag, now {current}"]})
+        return
+    if not etag_matches(if_match, current):
+        raise PreconditionFailed(
+            f"draft {d.id} was changed by someone else since you read it (If-Match {if_match.strip()[:100]}, "
+            f"current ETag {current}); nothing was applied: GET the draft again and redo the change on it",
+            {"If-Match": [f"stale: the draft's current ETag is {current}"]}, current)
+
+
+def _current_etag(db: Database, draft_id: int) -> str | None:
+    with db.session() as s:
+        d = s.get(RuleDraft, draft_id)
+        return draft_etag(d) if d is not None else None
+
+
+def current_etag(db: Database, draft_id: int) -> str:
+    """The draft's ETag now (404 if there is no such draft), without loading or validating its content."""
+    etag = _current_etag(db, draft_id)
+    if etag is None:
+        raise NotFound(f"no draft {draft_id}", {"draft_id": [f"unknown draft {draft_id}"]})
+    return etag
+
+
+def _write(db: Database, draft_id: int, if_match: str | None, work: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work(session)` in one transaction. The check and the write are atomic: the draft is read FOR
+    UPDATE (PostgreSQL) and its UPDATE is conditional on the row version it read (every database), so a
+    write that lands in between makes this one fail: 412 with an If-Match, 409 without."""
+    try:
+        with db.session() as s:
+            return work(s)
+    except StaleDataError:
+        current = _current_etag(db, draft_id)
+        if if_match is not None:
+            raise PreconditionFailed(
+                f"draft {draft_id} was changed by someone else while this request ran (current ETag {current}); "
+                "nothing was applied: GET the draft again and redo the change on it",
+                {"If-Match": [f"stale: the draft's current ETag is {current}"]}, current) from None
+        raise Conflict(f"draft {draft_id} was changed by someone else while this request ran; nothing was applied: "
+                       "try again", {"draft_id": ["changed concurrently"]}) from None
+
+
 def draft_view(d: RuleDraft, base_number: int | None = None, validation: dict | None = None,
                with_content: bool = True, published_number: int | None = None) -> dict[str, Any]:
-    out = {"id": d.id, "base_version": base_number, "published_version": published_number, "author": d.author,
-           "title": d.title, "status": d.status,
+    out = {"id": d.id, "etag": draft_etag(d), "base_version": base_number, "published_version": published_number,
+           "author": d.author, "title": d.title, "status": d.status,
            "created_at": iso_utc(d.created_at),
            "updated_at": iso_utc(d.updated_at)}
     if with_content:
@@ -169,10 +253,14 @@ def get_draft(db: Database, draft_id: int) -> dict[str, Any]:
         return draft_view(d, _base_number(s, d), validate_content(d.content), published_number=_published_number(s, d))
 
 
-def apply_edits(db: Database, draft_id: int, ops: list[dict[str, Any]], actor: str) -> dict[str, Any]:
-    """Apply a list of edit operations atomically (all or none) and report the draft's validity."""
-    with db.session() as s:
+def apply_edits(db: Database, draft_id: int, ops: list[dict[str, Any]], actor: str, if_match: str | None = None,
+                require_if_match: bool = False) -> dict[str, Any]:
+    """Apply a list of edit operations atomically (all or none) and report the draft's validity.
+    `if_match`: the draft's ETag as the caller read it (412 if it is no longer current)."""
+
+    def work(s) -> dict[str, Any]:
         d = _open_draft(s, draft_id, lock=True)
+        check_if_match(d, if_match, require_if_match)
         content = copy.deepcopy(d.content)
         errors: dict[str, list[str]] = {}
         for i, op in enumerate(ops):
@@ -184,31 +272,44 @@ def apply_edits(db: Database, draft_id: int, ops: list[dict[str, Any]], actor: s
         if errors:
             raise InvalidInput(f"{len(errors)} edit operation problem(s); nothing was applied", errors)
         d.content = normalise(content)
+        flag_modified(d, "content")  # a write even when the content comes out equal: the ETag changes
         s.add(AuditEvent(actor=actor, action="rules.draft.edit", target=f"draft:{d.id}",
                          detail={"ops": [o.get("op") for o in ops]}))
         s.flush()
         return draft_view(d, _base_number(s, d), validate_content(d.content))
 
+    return _write(db, draft_id, if_match, work)
 
-def replace_content(db: Database, draft_id: int, content: dict[str, Any], actor: str) -> dict[str, Any]:
+
+def replace_content(db: Database, draft_id: int, content: dict[str, Any], actor: str, if_match: str | None = None,
+                    require_if_match: bool = False) -> dict[str, Any]:
     """PUT the whole rulebook content (power users); validity is reported, not enforced, until publish."""
     if not isinstance(content, dict):
         raise InvalidInput("content must be a mapping", {"content": ["must be a mapping with packs and country_groups"]})
-    with db.session() as s:
+
+    def work(s) -> dict[str, Any]:
         d = _open_draft(s, draft_id, lock=True)
+        check_if_match(d, if_match, require_if_match)
         d.content = normalise(content)
+        flag_modified(d, "content")  # a write even when the content comes out equal: the ETag changes
         s.add(AuditEvent(actor=actor, action="rules.draft.replace", target=f"draft:{d.id}", detail=None))
         s.flush()
         return draft_view(d, _base_number(s, d), validate_content(d.content))
 
+    return _write(db, draft_id, if_match, work)
 
-def discard_draft(db: Database, draft_id: int, actor: str) -> dict[str, Any]:
-    with db.session() as s:
+
+def discard_draft(db: Database, draft_id: int, actor: str, if_match: str | None = None,
+                  require_if_match: bool = False) -> dict[str, Any]:
+    def work(s) -> dict[str, Any]:
         d = _open_draft(s, draft_id, lock=True)
+        check_if_match(d, if_match, require_if_match)
         d.status = "discarded"
         s.add(AuditEvent(actor=actor, action="rules.draft.discard", target=f"draft:{d.id}", detail=None))
         s.flush()
         return draft_view(d, _base_number(s, d), with_content=False)
+
+    return _write(db, draft_id, if_match, work)
 
 
 # ---------------------------------------------------------------- edit operations
@@ -591,16 +692,19 @@ def preview_draft(app, draft_id: int, as_of: date | None = None, destinations: l
 
 
 def publish_draft(app, draft_id: int, actor: str, reason: str, as_of: date | None = None,
-                  confirm: bool = False) -> dict[str, Any]:
+                  confirm: bool = False, if_match: str | None = None, require_if_match: bool = False) -> dict[str, Any]:
     """Publish in one transaction: version N+1, a pending re-evaluation run and an audit event.
-    The re-evaluation is enqueued only after the commit."""
+    The re-evaluation is enqueued only after the commit. What is published is the draft as it was read
+    here (and as `if_match` names it): an edit that lands before the publish commits makes it fail."""
     db = app.extensions["db"]
     with db.session() as s:
         d = _get_draft(s, draft_id)
         if d.status != "open":
             raise Conflict(f"draft {draft_id} is {d.status}", {"draft_id": [f"draft is {d.status}"]})
-        content = d.content
-    return _publish(app, content, actor, reason, as_of or date.today(), confirm, draft_id=draft_id)
+        check_if_match(d, if_match, require_if_match)
+        content, row_version = d.content, d.row_version
+    return _publish(app, content, actor, reason, as_of or date.today(), confirm, draft_id=draft_id,
+                    draft_row_version=row_version, if_match=if_match)
 
 
 def rollback_to(app, number: int, actor: str, reason: str, as_of: date | None = None,
@@ -614,7 +718,8 @@ def rollback_to(app, number: int, actor: str, reason: str, as_of: date | None = 
 
 
 def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: bool,
-             draft_id: int | None = None, rollback_of: int | None = None) -> dict[str, Any]:
+             draft_id: int | None = None, rollback_of: int | None = None, draft_row_version: int | None = None,
+             if_match: str | None = None) -> dict[str, Any]:
     from .order_recheck import request_recheck
     from .reevaluation import create_run, impact_preview
 
@@ -652,6 +757,8 @@ def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: 
                 d = _get_draft(s, draft_id, lock=True)
                 if d.status != "open" or d.base_version_id != base.id:
                     raise Conflict("the draft changed while publishing", {"draft_id": ["changed concurrently"]})
+                if d.row_version != draft_row_version:  # edited since its content was validated above
+                    _changed_while_publishing(d, if_match)
             version = RuleVersion(number=base.number + 1, revision=new_rb.revision, parent_id=base.id,
                                   author=actor, reason=reason, content=new_rb.content)
             s.add(version)
@@ -672,11 +779,23 @@ def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: 
     except IntegrityError:
         raise Conflict("another publish landed at the same time; nothing was applied and the draft is still open",
                        {"base_version": ["stale: a concurrent publish won"]}) from None
+    except StaleDataError:  # the draft's conditional UPDATE found another row version (SQLite: no FOR UPDATE)
+        with db.session() as s:
+            _changed_while_publishing(_get_draft(s, draft_id), if_match)
     if preview is not None:
         result["impact"] = {k: preview[k] for k in ("total_products", "changed_products", "changed_rows",
                                                    "share_changed")}
     log.info("published rule version %s (run %s)", result["number"], run_id)
     return result
+
+
+def _changed_while_publishing(d: RuleDraft, if_match: str | None) -> None:
+    current = draft_etag(d)
+    message = (f"draft {d.id} was changed by someone else while it was being published (current ETag {current}); "
+               "nothing was published and the draft is still open: review it again and publish")
+    if if_match is not None:
+        raise PreconditionFailed(message, {"If-Match": [f"stale: the draft's current ETag is {current}"]}, current)
+    raise Conflict(message, {"draft_id": ["changed concurrently"]})
 
 
 # ---------------------------------------------------------------- diff and audit trail
