@@ -43,12 +43,13 @@ def orders():
     args = request.args.to_dict()
     args.setdefault("status", "held")
     query, errors = load(OrderQuerySchema(), {k: (number(v) if k == "page" else v.strip()) for k, v in args.items()
-                                              if k in ("page", "status", "ship_to", "reference") and v.strip()}
+                                              if k in ("page", "status", "ship_to", "reference", "needs_review")
+                                              and v.strip()}
                          | {"per_page": PER_PAGE})
     result = None
     if query is not None:
         result = svc.list_orders(_db(), query["page"], PER_PAGE, query.get("status"), query.get("ship_to"),
-                                 query.get("reference"))
+                                 query.get("reference"), query.get("needs_review"))
     return render_template("console/orders.html", result=result, errors=errors, form=args, statuses=ORDER_STATUSES,
                            args={k: v for k, v in args.items() if k != "page"}), 400 if errors else 200
 

@@ -131,14 +131,21 @@ def test_the_holds_queue_shows_held_orders_their_reasons_and_hits_with_filters(a
     assert f'data-order="{hit["id"]}"' in by_destination and f'data-order="{licence_held["id"]}"' not in by_destination
     by_reference = section(html_of(viewer.get("/orders?status=&reference=PO-2")), "order-queue")
     assert by_reference.count("data-order=") == 1 and f'data-order="{released["id"]}"' in by_reference
+    from compliance.models import Order
+
+    with app.extensions["db"].session() as s:  # as a re-check that found its held line no longer blocked leaves it
+        s.get(Order, hit["id"]).needs_review = True
+    flagged = section(html_of(viewer.get("/orders?needs_review=true")), "order-queue")
+    assert flagged.count("data-order=") == 1 and f'data-order="{hit["id"]}"' in flagged and "needs review" in flagged
+    assert f'data-order="{hit["id"]}"' not in html_of(viewer.get("/orders?needs_review=false"))
 
 
 def test_a_bad_filter_is_shown_next_to_its_field(app, signed_in):
-    response = signed_in("viewer").get("/orders?ship_to=Mars&status=lost")
+    response = signed_in("viewer").get("/orders?ship_to=Mars&status=lost&needs_review=maybe")
     assert response.status_code == 400
     html = html_of(response)
     assert re.search(r'id="ship_to-error"[^>]*>[^<]*country', html, re.I)
-    assert 'id="status-error"' in html and "Must be one of" in html
+    assert 'id="status-error"' in html and "Must be one of" in html and 'id="needs_review-error"' in html
     assert 'id="order-queue"' not in html
 
 
