@@ -7,4 +7,4 @@ COPY rules ./rules
 RUN pip install --no-cache-dir -e '.[monitoring]'
 ENV RULES_DIR=/app/rules
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "compliance.wsgi:app"]
+CMD ["gunicorn", "-c", "python:compliance.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "compliance.wsgi:app"]
