@@ -23,7 +23,8 @@ def _load_table_products(path: Path) -> list[dict[str, Any]]:
     """Products of a CSV/TSV/XLSX file in the catalogue import's layout; systems' component SKUs are
     resolved against the file's other rows."""
     from .engine.errors import ComplianceError
-    from .services.imports import RowError, detect_format, iter_rows
+    from .services.import_cells import RowError
+    from .services.import_formats import detect_format, iter_rows
 
     fmt = detect_format(path.name)
     rows, problems = [], []

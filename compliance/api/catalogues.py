@@ -21,7 +21,8 @@ from ..schemas.common import TabularExportQuerySchema, list_of
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
 from ..services import exports as export_svc
-from ..services.imports import detect_format, import_file
+from ..services.import_formats import detect_format
+from ..services.imports import import_file
 from .blueprint import Blueprint
 from .downloads import EXPORT_RESPONSES, download
 

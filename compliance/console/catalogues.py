@@ -15,7 +15,8 @@ from ..services import catalogues as svc
 from ..services.audits import create_audit, list_audits
 from ..services.changes import list_changes
 from ..services.classification import classify_products
-from ..services.imports import detect_format, import_file
+from ..services.import_formats import detect_format
+from ..services.imports import import_file
 from . import charts
 from .blueprint import _db, _store, blp, has_role, role_required
 from .forms import codes, domain_errors, load

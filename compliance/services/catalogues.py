@@ -220,7 +220,7 @@ def get_product(db: Database, catalogue_id: int, sku: str) -> Product:
 
 def put_product(db: Database, store, catalogue_id: int, spec: dict[str, Any]) -> tuple[Product, bool]:
     """Create or replace one validated product (standing refreshed); returns (product, created)."""
-    from .imports import write_products
+    from .import_writer import write_products
 
     get_catalogue(db, catalogue_id)
     version, rulebook = store.current()

@@ -2,7 +2,7 @@
 in id-ordered batches (memory stays flat), handed to the shared writer (services/tabular.py) as CSV,
 JSON Lines or XLSX. The API, the console and the CLI call `export`.
 
-- A catalogue in CSV/XLSX has the import's columns (services/imports.py) plus its standing (eccn, status,
+- A catalogue in CSV/XLSX has the import's columns (services/import_cells.py) plus its standing (eccn, status,
   classified_revision, classified_on, computed_tpp, performance_density), which the import ignores: an
   exported file imports back to the same products. In JSON Lines each line is the product's spec as
   stored (the import's JSON Lines format, re-importable as it is).
@@ -21,7 +21,7 @@ from ..engine.errors import InvalidInput
 from ..models import AuditEvent, Product
 from .catalogues import get_catalogue
 from .changes import iter_changes
-from .imports import CSV_COLUMNS, EXPORT_ONLY_COLUMNS, spec_to_csv_row
+from .import_cells import CSV_COLUMNS, EXPORT_ONLY_COLUMNS, spec_to_csv_row
 from .tabular import FORMATS, iter_export, primed
 
 BATCH = 2000

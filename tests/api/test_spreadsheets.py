@@ -11,7 +11,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from compliance.models import ChangeRecord, Product
-from compliance.services.imports import iter_rows
+from compliance.services.import_formats import iter_rows
 from compliance.services.tabular import MEDIA_TYPES
 from compliance.tasks import wait_for_embedded_jobs
 from tests.api.conftest import error_text

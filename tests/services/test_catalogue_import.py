@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from bench.audit_pipeline import csv_bytes
 from compliance.models import ImportReport, Product
 from compliance.services.catalogues import create_catalogue, ensure_sample_catalogue
-from compliance.services.imports import RowError, csv_row_to_spec, import_file
+from compliance.services.import_cells import RowError, csv_row_to_spec
+from compliance.services.imports import import_file
 
 
 def test_csv_layout_maps_to_the_product_schema_fields():

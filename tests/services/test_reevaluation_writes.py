@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from compliance.models import ChangeRecord, Product, ReevaluationChunk
 from compliance.services.catalogues import create_catalogue
-from compliance.services.imports import write_products
+from compliance.services.import_writer import write_products
 from compliance.tasks import wait_for_embedded_jobs
 from tests.conftest import H20, H100, RTX_4090_D
 from tests.rulehelpers import H20_SUMMER_2025_APPROVAL, rules_without_h20_packs
