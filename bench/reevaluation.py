@@ -244,7 +244,7 @@ def main() -> None:
         from compliance import create_app
         from compliance.cli import upgrade_database
         from compliance.models import ReevaluationChunk, ReevaluationRun, RuleVersion
-        from compliance.services import rule_versions as rv
+        from compliance.services import rule_drafts, rule_publish, rule_versions
         from compliance.services.catalogues import create_catalogue
 
         app = create_app(settings)
@@ -253,20 +253,20 @@ def main() -> None:
         store = app.extensions["rulebooks"]
         cat = create_catalogue(db, "bench", destinations=DESTINATIONS)
         with db.session() as s:
-            v1 = rv.current_version(s)
+            v1 = rule_versions.current_version(s)
             s.expunge(v1)
         print(f"database {url.rsplit('/', 1)[1]}; redis db {args.redis_db}; destinations {DESTINATIONS}")
 
         # --- impact preview over preview_products
         secs = copy_products(url, cat.id, 0, args.preview_products, 1, store.rulebook_for(v1), v1.revision)
         print(f"setup: COPY {args.preview_products:,} products in {secs:.1f}s")
-        draft = rv.create_draft(db, "bench")
-        rv.apply_edits(db, draft["id"], CHANGE, "bench")
-        rv.preview_draft(app, draft["id"], date.today(), item_limit=0)  # warm-up (imports, caches)
+        draft = rule_drafts.create_draft(db, "bench")
+        rule_drafts.apply_edits(db, draft["id"], CHANGE, "bench")
+        rule_publish.preview_draft(app, draft["id"], date.today(), item_limit=0)  # warm-up (imports, caches)
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
-            prev = rv.preview_draft(app, draft["id"], date.today(), item_limit=1000)
+            prev = rule_publish.preview_draft(app, draft["id"], date.today(), item_limit=1000)
             times.append(time.perf_counter() - t0)
         print(f"impact preview, {prev['total_products']:,} products x {len(DESTINATIONS)} destinations: "
               f"best {min(times):.2f}s, median {sorted(times)[1]:.2f}s "
@@ -288,7 +288,7 @@ def main() -> None:
                 raise SystemExit(f"worker did not start:\n{log_path.read_text()[-2000:]}")
         load_before = _load()
         t0 = time.perf_counter()
-        pub = rv.publish_draft(app, draft["id"], "bench", "benchmark: China review policy TPP cap 21000 -> 25000", confirm=True)
+        pub = rule_publish.publish_draft(app, draft["id"], "bench", "benchmark: China review policy TPP cap 21000 -> 25000", confirm=True)
         t_pub = time.perf_counter() - t0
         while True:
             with db.session() as s:

@@ -1,5 +1,5 @@
 """CLI: the rule workflow, `compliance rules draft|drafts|edit|preview|publish|rollback|diff|versions`
-(registered by cli.py). Each command calls the same service as the API (services/rule_versions.py) and
+(registered by cli.py). Each command calls the same service as the API (services/rule_*.py) and
 acts as `--actor` (recorded in the audit trail like an API key's name)."""
 from __future__ import annotations
 
@@ -66,9 +66,9 @@ IF_MATCH_HELP = ("The draft's ETag as you read it (printed by `rules draft`, `ru
 def _if_match(app, draft_id: int, value: str | None) -> str:
     """The If-Match to send: the one given, or the draft's ETag as read now (so that the edit applies to
     the version this command read, never to one written in between)."""
-    from .services import rule_versions as rv
+    from .services import rule_drafts
 
-    return value if value is not None else rv.current_etag(app.extensions["db"], draft_id)
+    return value if value is not None else rule_drafts.current_etag(app.extensions["db"], draft_id)
 
 
 def _print_draft(d: dict) -> None:
@@ -135,9 +135,9 @@ def register(main: click.Group) -> None:
     @json_option
     def versions(as_json: bool) -> None:
         """Published rule versions (newest first)."""
-        from .services import rule_versions as rv
+        from .services import rule_versions
 
-        rows = rv.list_versions(_app().extensions["db"])
+        rows = rule_versions.list_versions(_app().extensions["db"])
         if as_json:
             echo_json(rows)
             return
@@ -151,9 +151,9 @@ def register(main: click.Group) -> None:
     @json_option
     def draft(base, title, actor, as_json) -> None:
         """Start a draft: an editable copy of a published version."""
-        from .services import rule_versions as rv
+        from .services import rule_drafts
 
-        d = rv.create_draft(_app().extensions["db"], _actor(actor), base, title)
+        d = rule_drafts.create_draft(_app().extensions["db"], _actor(actor), base, title)
         if as_json:
             echo_json({k: v for k, v in d.items() if k != "content"})
             return
@@ -165,9 +165,9 @@ def register(main: click.Group) -> None:
     @json_option
     def drafts(status, as_json) -> None:
         """Drafts, newest first."""
-        from .services import rule_versions as rv
+        from .services import rule_drafts
 
-        rows = rv.list_drafts(_app().extensions["db"], status)
+        rows = rule_drafts.list_drafts(_app().extensions["db"], status)
         if as_json:
             echo_json(rows)
             return
@@ -186,11 +186,11 @@ def register(main: click.Group) -> None:
     def edit(draft_id, op_json, ops_file, if_match, actor, as_json) -> None:
         """Apply edit operations to a draft, all or none; then run the packs' own tests. Refused (the
         draft's current ETag named) if the draft changed since the ETag given with --if-match."""
-        from .services import rule_versions as rv
+        from .services import rule_drafts
 
         ops = _ops(op_json, ops_file)
         app = _app()
-        d = rv.apply_edits(app.extensions["db"], draft_id, ops, _actor(actor), if_match=_if_match(app, draft_id, if_match))
+        d = rule_drafts.apply_edits(app.extensions["db"], draft_id, ops, _actor(actor), if_match=_if_match(app, draft_id, if_match))
         if as_json:
             echo_json({k: v for k, v in d.items() if k != "content"})
             return
@@ -204,9 +204,9 @@ def register(main: click.Group) -> None:
     def preview(draft_id, as_of, to, as_json) -> None:
         """Impact of publishing a draft: a dry run over every catalogue (nothing is stored)."""
         from .cli import _destinations
-        from .services import rule_versions as rv
+        from .services import rule_publish
 
-        out = rv.preview_draft(_app(), draft_id, as_of.date() if as_of else None, _destinations(to) or None)
+        out = rule_publish.preview_draft(_app(), draft_id, as_of.date() if as_of else None, _destinations(to) or None)
         if as_json:
             echo_json(out)
             return
@@ -248,11 +248,11 @@ def register(main: click.Group) -> None:
     def publish(draft_id, if_match, reason, as_of, confirm, wait, actor, as_json) -> None:
         """Publish a draft as the next version; every catalogue is re-evaluated (409 if another publish won;
         refused if the draft changed since the ETag given with --if-match)."""
-        from .services import rule_versions as rv
+        from .services import rule_publish
 
         app = _app()
-        result = rv.publish_draft(app, draft_id, _actor(actor), reason, as_of.date() if as_of else None, confirm,
-                                  if_match=_if_match(app, draft_id, if_match))
+        result = rule_publish.publish_draft(app, draft_id, _actor(actor), reason, as_of.date() if as_of else None, confirm,
+                                            if_match=_if_match(app, draft_id, if_match))
         _published(app, result, wait, as_json)
 
     @rules.command("rollback")
@@ -260,10 +260,10 @@ def register(main: click.Group) -> None:
     @with_options
     def rollback(version, reason, as_of, confirm, wait, actor, as_json) -> None:
         """Publish an earlier version's content again, as a new version."""
-        from .services import rule_versions as rv
+        from .services import rule_publish
 
         app = _app()
-        result = rv.rollback_to(app, version, _actor(actor), reason, as_of.date() if as_of else None, confirm)
+        result = rule_publish.rollback_to(app, version, _actor(actor), reason, as_of.date() if as_of else None, confirm)
         _published(app, result, wait, as_json)
 
     @rules.command("diff")
@@ -272,9 +272,9 @@ def register(main: click.Group) -> None:
     @json_option
     def diff(from_version, to_version, as_json) -> None:
         """Rule-by-rule, field-level differences between two published versions."""
-        from .services import rule_versions as rv
+        from .services import rule_diff
 
-        out = rv.diff_versions(_app().extensions["db"], from_version, to_version)
+        out = rule_diff.diff_versions(_app().extensions["db"], from_version, to_version)
         if as_json:
             echo_json(out)
             return

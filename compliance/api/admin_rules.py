@@ -32,7 +32,7 @@ from ..schemas.admin_rules import (
     VersionSchema,
 )
 from ..schemas.common import ErrorSchema, list_of
-from ..services import rule_versions as rv
+from ..services import activity_log, rule_diff, rule_drafts, rule_export, rule_publish, rule_versions
 from ..services.reevaluation import get_run, list_runs
 from .blueprint import Blueprint
 from .downloads import EXPORT_RESPONSES, download
@@ -76,7 +76,7 @@ def precondition_failed_as_412(view):
     def wrapper(*args, **kwargs):
         try:
             return view(*args, **kwargs)
-        except rv.PreconditionFailed as exc:
+        except rule_drafts.PreconditionFailed as exc:
             from . import error_body
 
             response = jsonify(error_body(412, "Precondition Failed", exc.message, exc.errors))
@@ -99,7 +99,7 @@ class Versions(MethodView):
     @blp.response(200, list_of(VersionSchema))
     def get(self):
         """Published versions, newest first (number, revision, parent, author, reason, time)."""
-        return {"items": rv.list_versions(_db())}
+        return {"items": rule_versions.list_versions(_db())}
 
 
 @blp.route("/versions/<version:number>")
@@ -109,7 +109,7 @@ class Version(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such version")
     def get(self, number: int):
         """One published version with its full content."""
-        return rv.version_detail(_db(), number)
+        return rule_versions.version_detail(_db(), number)
 
 
 @blp.route("/versions/<version:number>/export")
@@ -122,7 +122,7 @@ class VersionExport(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such version")
     def get(self, query, number: int):
         """The version in the rules/ YAML layout: a zip (default) or one multi-document YAML bundle."""
-        body, mimetype, filename = rv.export_version(_db(), number, query["format"])
+        body, mimetype, filename = rule_export.export_version(_db(), number, query["format"])
         return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -138,7 +138,7 @@ class VersionRollback(MethodView):
     @blp.alt_response(428, schema=ErrorSchema, description="Storm guard: resend with confirm=true")
     def post(self, body, number: int):
         """Publish version `number`'s content again as a new version (with a reason)."""
-        return _published(rv.rollback_to(current_app, number, g.actor, body["reason"], body.get("as_of"),
+        return _published(rule_publish.rollback_to(current_app, number, g.actor, body["reason"], body.get("as_of"),
                                           body["confirm"]))
 
 
@@ -150,7 +150,7 @@ class Diff(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such version")
     def get(self, query):
         """Rules added/removed/changed (field level), packs added/removed, country group changes."""
-        return rv.diff_versions(_db(), query["from_"], query["to"])
+        return rule_diff.diff_versions(_db(), query["from_"], query["to"])
 
 
 @blp.route("/audit-trail")
@@ -160,7 +160,7 @@ class AuditTrail(MethodView):
     @blp.page_response(AuditEventSchema)
     def get(self, query):
         """Who changed what (rules, keys, webhooks), when and why; newest first."""
-        return rv.audit_trail(_db(), query["page"], query["per_page"], query.get("action"), query.get("actor"))
+        return activity_log.activity_page(_db(), query["page"], query["per_page"], query.get("action"), query.get("actor"))
 
 
 @blp.route("/audit-trail/export")
@@ -183,7 +183,7 @@ class Drafts(MethodView):
     @blp.response(200, list_of(DraftSchema))
     def get(self, query):
         """Drafts, newest first (without their content)."""
-        return {"items": rv.list_drafts(_db(), query.get("status"))}
+        return {"items": rule_drafts.list_drafts(_db(), query.get("status"))}
 
     @require_role("admin")
     @blp.arguments(DraftCreateSchema)
@@ -191,7 +191,7 @@ class Drafts(MethodView):
     @blp.alt_response(422, schema=ErrorSchema, description="Unknown base_version, or a bad title")
     def post(self, body):
         """Start a draft from a published version (default the current one)."""
-        draft = rv.create_draft(_db(), g.actor, body.get("base_version"), body["title"])
+        draft = rule_drafts.create_draft(_db(), g.actor, body.get("base_version"), body["title"])
         return _with_draft_etag(draft, 201, {"Location": url_for("admin_rules.Draft", draft_id=draft["id"])})
 
 
@@ -202,7 +202,7 @@ class Draft(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     def get(self, draft_id: int):
         """A draft with its content and validation report; the ETag header is its version token (If-Match)."""
-        return _with_draft_etag(rv.get_draft(_db(), draft_id))
+        return _with_draft_etag(rule_drafts.get_draft(_db(), draft_id))
 
     @require_role("admin")
     @blp.arguments(DraftEditSchema)
@@ -225,7 +225,7 @@ class Draft(MethodView):
         rule); set_vendor {vendor, name?, aliases, pack_id?, remove?} (the vendor alias table);
         set_family {family: {id, vendor, name, names?, lookalikes?, citation?}, pack_id?}.
         Send If-Match with the ETag you read: a stale one is 412 and nothing is applied."""
-        return _with_draft_etag(rv.apply_edits(_db(), draft_id, body["ops"], g.actor, **_preconditions()))
+        return _with_draft_etag(rule_drafts.apply_edits(_db(), draft_id, body["ops"], g.actor, **_preconditions()))
 
     @require_role("admin")
     @blp.arguments(DraftContentSchema)
@@ -239,7 +239,7 @@ class Draft(MethodView):
     def put(self, body, draft_id: int):
         """Replace the whole content (power users); the response reports validity. Send If-Match with the
         ETag you read, or you may overwrite someone else's edits."""
-        return _with_draft_etag(rv.replace_content(_db(), draft_id, body["content"], g.actor, **_preconditions()))
+        return _with_draft_etag(rule_drafts.replace_content(_db(), draft_id, body["content"], g.actor, **_preconditions()))
 
     @require_role("admin")
     @blp.doc(parameters=[IF_MATCH])
@@ -251,7 +251,7 @@ class Draft(MethodView):
     @precondition_failed_as_412
     def delete(self, draft_id: int):
         """Discard an open draft."""
-        return _with_draft_etag(rv.discard_draft(_db(), draft_id, g.actor, **_preconditions()))
+        return _with_draft_etag(rule_drafts.discard_draft(_db(), draft_id, g.actor, **_preconditions()))
 
 
 @blp.route("/drafts/<int:draft_id>/validate")
@@ -261,7 +261,7 @@ class DraftValidate(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such draft")
     def post(self, draft_id: int):
         """Schema errors with paths and pack test failures, all at once (valid: true/false)."""
-        return rv.validate_draft(_db(), draft_id)
+        return rule_drafts.validate_draft(_db(), draft_id)
 
 
 @blp.route("/drafts/<int:draft_id>/preview")
@@ -274,7 +274,7 @@ class DraftPreview(MethodView):
                       description="The content is not a valid rulebook (failing pack tests are reported, not fatal)")
     def post(self, body, draft_id: int):
         """Impact preview: which products x destinations would change in every catalogue, with counts per transition."""
-        return rv.preview_draft(current_app, draft_id, body.get("as_of"), body.get("destinations"), body["item_limit"])
+        return rule_publish.preview_draft(current_app, draft_id, body.get("as_of"), body.get("destinations"), body["item_limit"])
 
 
 @blp.route("/drafts/<int:draft_id>/publish")
@@ -297,8 +297,8 @@ class DraftPublish(MethodView):
     def post(self, body, draft_id: int):
         """Publish as version N+1 and start re-evaluation. 409 if another publish landed since the draft
         was made; 412 if If-Match is stale; 422 if invalid; 428 when the storm guard needs confirm=true."""
-        return _published(rv.publish_draft(current_app, draft_id, g.actor, body["reason"], body.get("as_of"),
-                                           body["confirm"], **_preconditions()))
+        return _published(rule_publish.publish_draft(current_app, draft_id, g.actor, body["reason"], body.get("as_of"),
+                                                     body["confirm"], **_preconditions()))
 
 
 @blp.route("/reevaluations")

@@ -1,7 +1,7 @@
 """Rules: versions with their packs and citations, the rules in force on a date, a diff between any two
 versions, the activity log; and for admins the draft editor (edit forms, the packs' own tests, impact
 preview with its chart, publish with the storm guard and the 409, discard, roll back). Every action is
-the API's service call (compliance.services.rule_versions) with the signed-in key's actor."""
+the API's service call (compliance.services.rule_*) with the signed-in key's actor."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ from ..schemas.admin_rules import (
     PreviewSchema,
     PublishSchema,
 )
-from ..services import rule_versions as rv
+from ..services import activity_log, rule_diff, rule_drafts, rule_export, rule_publish, rule_versions
 from ..services.reevaluation import list_runs
 from . import charts
 from .blueprint import _db, _store, blp, has_role, role_required
@@ -42,16 +42,16 @@ def rules():
         as_of = date.today()
     live = rulebook.in_force(as_of)
     in_force = [r.describe() for r in live.classification + live.licence]
-    versions = rv.list_versions(_db())
-    return render_template("console/rules.html", version=rv.version_summary(version), versions=versions,
+    versions = rule_versions.list_versions(_db())
+    return render_template("console/rules.html", version=rule_versions.version_summary(version), versions=versions,
                            in_force=in_force, as_of=as_of, packs=rulebook.packs, runs=list_runs(_db(), per_page=10).items)
 
 
 @blp.route("/rules/versions/<version:number>")
 @role_required("viewer")
 def version(number: int):
-    detail = rv.version_detail(_db(), number)
-    current = rv.list_versions(_db())[0]["number"]
+    detail = rule_versions.version_detail(_db(), number)
+    current = rule_versions.list_versions(_db())[0]["number"]
     return render_template("console/version.html", v=detail, current=current, errors={}, form={},
                            notice=_notice())
 
@@ -71,20 +71,20 @@ def version_export(number: int):
     fmt = request.args.get("format", "zip")
     if fmt not in ("zip", "yaml"):
         raise InvalidInput("format: must be zip or yaml", {"format": ["must be one of: zip, yaml"]})
-    body, mimetype, filename = rv.export_version(_db(), number, fmt)
+    body, mimetype, filename = rule_export.export_version(_db(), number, fmt)
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @blp.route("/rules/diff")
 @role_required("viewer")
 def diff():
-    versions = rv.list_versions(_db())
+    versions = rule_versions.list_versions(_db())
     raw = {k: request.args[k] for k in ("from", "to") if request.args.get(k, "").strip()}
     result, errors = None, {}
     if raw:
         loaded, errors = load(DiffQuerySchema(), {k: number(v) for k, v in raw.items()})
         if loaded is not None:
-            result = rv.diff_versions(_db(), loaded["from_"], loaded["to"])
+            result = rule_diff.diff_versions(_db(), loaded["from_"], loaded["to"])
     return render_template("console/diff.html", versions=versions, result=result, errors=errors, raw=raw)
 
 
@@ -94,7 +94,7 @@ def activity():
     raw = {k: v for k, v in request.args.items() if k in ("page", "action", "actor") and v.strip()}
     query, errors = load(AuditTrailQuerySchema(), {k: (number(v) if k == "page" else v) for k, v in raw.items()})
     query = query or {"page": 1, "per_page": 100}
-    trail = rv.audit_trail(_db(), query["page"], 100, query.get("action"), query.get("actor"))
+    trail = activity_log.activity_page(_db(), query["page"], 100, query.get("action"), query.get("actor"))
     args = {k: v for k, v in raw.items() if k != "page"}
     return render_template("console/activity.html", trail=trail, errors=errors, args=args,
                            pages=max(1, trail.pages))
@@ -118,13 +118,13 @@ def rollback(number: int):
     loaded, errors = load(PublishSchema(), _publish_body(request.form))
     if loaded is not None:
         try:
-            out = rv.rollback_to(current_app, number, g.actor, loaded["reason"], loaded.get("as_of"), loaded["confirm"])
+            out = rule_publish.rollback_to(current_app, number, g.actor, loaded["reason"], loaded.get("as_of"), loaded["confirm"])
         except ComplianceError as exc:
             errors = _publish_errors(exc)
         else:
             return redirect(url_for("console.version", number=out["number"], published=out["number"], run=out["run_id"]))
-    detail = rv.version_detail(_db(), number)
-    current = rv.list_versions(_db())[0]["number"]
+    detail = rule_versions.version_detail(_db(), number)
+    current = rule_versions.list_versions(_db())[0]["number"]
     return render_template("console/version.html", v=detail, current=current, errors=errors, form=request.form,
                            notice=None), 422 if "storm" not in errors else 428
 
@@ -143,12 +143,12 @@ def drafts():
         loaded, errors = load(DraftCreateSchema(), body)
         if loaded is not None:
             try:
-                d = rv.create_draft(_db(), g.actor, loaded.get("base_version"), loaded["title"])
+                d = rule_drafts.create_draft(_db(), g.actor, loaded.get("base_version"), loaded["title"])
             except InvalidInput as exc:
                 errors = domain_errors(exc)
             else:
                 return redirect(url_for("console.draft", draft_id=d["id"]))
-    return render_template("console/drafts.html", drafts=rv.list_drafts(_db()), versions=rv.list_versions(_db()),
+    return render_template("console/drafts.html", drafts=rule_drafts.list_drafts(_db()), versions=rule_versions.list_versions(_db()),
                            errors=errors, form=form), (422 if errors else 200)
 
 
@@ -192,19 +192,19 @@ def _preconditions(form) -> dict[str, Any]:
 
 def _is_stale(exc: ComplianceError) -> bool:
     """412 (the page's ETag is no longer the draft's), or 428 naming If-Match (a form without one)."""
-    return isinstance(exc, rv.PreconditionFailed) or (
-        isinstance(exc, rv.PreconditionRequired) and isinstance(exc.errors, dict) and "If-Match" in exc.errors)
+    return isinstance(exc, rule_drafts.PreconditionFailed) or (
+        isinstance(exc, rule_drafts.PreconditionRequired) and isinstance(exc.errors, dict) and "If-Match" in exc.errors)
 
 
 def _stale_page(draft_id: int, exc: ComplianceError, **extra):
     """The draft as it is now, with the message and a link to reload; nothing was applied."""
-    failed = isinstance(exc, rv.PreconditionFailed)
+    failed = isinstance(exc, rule_drafts.PreconditionFailed)
     return _draft_page(draft_id, 412 if failed else 428, stale=exc.message, stale_title=STALE if failed else NO_ETAG,
                        **extra)
 
 
 def _draft_page(draft_id: int, status: int = 200, **extra):
-    d = rv.get_draft(_db(), draft_id)
+    d = rule_drafts.get_draft(_db(), draft_id)
     ctx = {"d": d, "stale": None, "stale_title": None, "leaves": threshold_leaves(d["content"]), "rule_ids": rule_ids(d["content"]),
            "groups": sorted(((d["content"].get("country_groups") or {}).get("groups") or {}).items()),
            "requirements": REQUIREMENTS[:2], "policies": REVIEW_POLICIES, "op": None, "errors": {}, "form": {},
@@ -212,7 +212,7 @@ def _draft_page(draft_id: int, status: int = 200, **extra):
            "families": sorted(f["id"] for p in d["content"].get("packs") or [] for f in p.get("families") or []
                               if isinstance(f, dict) and isinstance(f.get("id"), str)),
            "pack_ids": [p.get("id") for p in d["content"].get("packs") or [] if p.get("id")],
-           "base_diff": rv.diff_contents(rv.version_detail(_db(), d["base_version"])["content"], d["content"]),
+           "base_diff": rule_diff.diff_contents(rule_versions.version_detail(_db(), d["base_version"])["content"], d["content"]),
            "today": date.today().isoformat()}
     ctx.update(extra)
     return render_template("console/draft.html", **ctx), status
@@ -285,8 +285,8 @@ def draft_edit(draft_id: int):
         loaded, errors = load(DraftEditSchema(), body)
         if loaded is not None:
             try:
-                rv.apply_edits(_db(), draft_id, loaded["ops"], g.actor, **_preconditions(request.form))
-            except (rv.PreconditionFailed, rv.PreconditionRequired) as exc:
+                rule_drafts.apply_edits(_db(), draft_id, loaded["ops"], g.actor, **_preconditions(request.form))
+            except (rule_drafts.PreconditionFailed, rule_drafts.PreconditionRequired) as exc:
                 return _stale_page(draft_id, exc, op=form.get("op"), form=form)
             except InvalidInput as exc:
                 errors = {k.removeprefix("ops[0].") if form.get("op") != "json" else k: v
@@ -310,8 +310,8 @@ def draft_preview(draft_id: int):
     if loaded is None:
         return _draft_page(draft_id, 422, op="preview", errors=errors, form=request.form)
     try:
-        preview = rv.preview_draft(current_app, draft_id, loaded.get("as_of"), loaded.get("destinations"),
-                                   loaded["item_limit"])
+        preview = rule_publish.preview_draft(current_app, draft_id, loaded.get("as_of"), loaded.get("destinations"),
+                                             loaded["item_limit"])
     except (InvalidInput, RulebookInvalid) as exc:
         return _draft_page(draft_id, 422, op="preview", errors=domain_errors(exc) if isinstance(exc, InvalidInput)
                            else {"_form": list(exc.errors)}, form=request.form)
@@ -368,8 +368,8 @@ def draft_publish(draft_id: int):
     status = 422
     if loaded is not None:
         try:
-            out = rv.publish_draft(current_app, draft_id, g.actor, loaded["reason"], loaded.get("as_of"),
-                                   loaded["confirm"], **_preconditions(request.form))
+            out = rule_publish.publish_draft(current_app, draft_id, g.actor, loaded["reason"], loaded.get("as_of"),
+                                             loaded["confirm"], **_preconditions(request.form))
         except ComplianceError as exc:
             if _is_stale(exc):
                 return _stale_page(draft_id, exc, publish_form=request.form)
@@ -383,8 +383,8 @@ def draft_publish(draft_id: int):
 @role_required("admin")
 def draft_discard(draft_id: int):
     try:
-        rv.discard_draft(_db(), draft_id, g.actor, **_preconditions(request.form))
-    except (rv.PreconditionFailed, rv.PreconditionRequired) as exc:
+        rule_drafts.discard_draft(_db(), draft_id, g.actor, **_preconditions(request.form))
+    except (rule_drafts.PreconditionFailed, rule_drafts.PreconditionRequired) as exc:
         return _stale_page(draft_id, exc)
     return redirect(url_for("console.drafts"))
 

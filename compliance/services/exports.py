@@ -19,6 +19,7 @@ from sqlalchemy import select
 from ..db import Database
 from ..engine.errors import InvalidInput
 from ..models import AuditEvent, Product
+from .activity_log import activity_query
 from .catalogues import get_catalogue
 from .changes import iter_changes
 from .import_cells import CSV_COLUMNS, EXPORT_ONLY_COLUMNS, spec_to_csv_row
@@ -70,12 +71,10 @@ def _change_row(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def _activity_rows(db: Database, action: str | None, actor: str | None) -> Iterator[dict[str, Any]]:
-    from .rule_versions import trail_query
-
     last = None
     while True:
         with db.session() as s:
-            q = trail_query(action, actor)
+            q = activity_query(action, actor)
             if last is not None:
                 q = q.where(AuditEvent.id < last)
             events = s.scalars(q.order_by(AuditEvent.id.desc()).limit(BATCH)).all()

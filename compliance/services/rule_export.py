@@ -1,10 +1,16 @@
-"""Write a rulebook back to the rules/ YAML layout (one file per pack + country_groups.yaml)."""
+"""A rulebook written back in the rules/ YAML layout (one file per pack + country_groups.yaml): to a directory,
+as a zip, as one YAML stream."""
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import yaml
+
+from ..db import Database
+from .rule_versions import get_version
 
 
 class _Dumper(yaml.SafeDumper):
@@ -38,3 +44,24 @@ def export_rulebook(content: dict, out_dir: Path) -> list[Path]:
     path.write_text(dump_yaml(content["country_groups"]), encoding="utf-8")
     written.append(path)
     return written
+
+
+def export_version(db: Database, number: int, fmt: str = "zip") -> tuple[bytes, str, str]:
+    """The version in the rules/ YAML layout: a zip of files, or one multi-document YAML bundle."""
+    with db.session() as s:
+        v = get_version(s, number)
+        content = v.content
+    files: list[tuple[str, str]] = []
+    for i, pack in enumerate(content["packs"]):
+        # The index prefix keeps the pack order (part of the content hash) when rules/ is loaded back.
+        start = str(pack.get("effective_from") or "0000-00-00")
+        files.append((f"packs/{i:03d}-{start}-{pack['id']}.yaml", dump_yaml(pack)))
+    files.append(("country_groups.yaml", dump_yaml(content["country_groups"])))
+    if fmt == "yaml":
+        body = "".join(f"--- # {name}\n{text}" for name, text in files)
+        return body.encode("utf-8"), "application/yaml", f"rules-v{number}.yaml"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in files:
+            zf.writestr(f"rules-v{number}/{name}", text)
+    return buf.getvalue(), "application/zip", f"rules-v{number}.zip"

@@ -20,7 +20,7 @@ from compliance.schemas.admin_rules import (
     VersionSchema,
 )
 from compliance.schemas.rules import RulePackSchema, RuleSchema, VocabularySchema
-from compliance.services import rule_versions as rv
+from compliance.services import rule_diff, rule_drafts, rule_publish, rule_versions
 from compliance.services.reevaluation import get_run, list_runs
 from compliance.tasks import wait_for_embedded_jobs
 from tests.rulehelpers import H20_APRIL_2025_OVERLAY, ROOT, make_scenario_catalogue, rules_without_h20_packs
@@ -42,34 +42,34 @@ def test_every_draft_version_preview_publish_and_run_answer_is_declared(make_app
     make_scenario_catalogue(app)
     db = app.extensions["db"]
 
-    draft = rv.create_draft(db, "tests", title="schemas")
+    draft = rule_drafts.create_draft(db, "tests", title="schemas")
     assert_dumps_whole(DraftSchema(), draft)
-    edited = rv.apply_edits(db, draft["id"], [H20_APRIL_2025_OVERLAY], "tests")
+    edited = rule_drafts.apply_edits(db, draft["id"], [H20_APRIL_2025_OVERLAY], "tests")
     assert edited["validation"]["valid"] and "revision" in edited["validation"]
     assert_dumps_whole(DraftSchema(), edited)
-    assert_dumps_whole(DraftSchema(), rv.get_draft(db, draft["id"]))
-    assert_dumps_whole(ValidationReportSchema(), rv.validate_draft(db, draft["id"]))
-    preview = rv.preview_draft(app, draft["id"], item_limit=2)
+    assert_dumps_whole(DraftSchema(), rule_drafts.get_draft(db, draft["id"]))
+    assert_dumps_whole(ValidationReportSchema(), rule_drafts.validate_draft(db, draft["id"]))
+    preview = rule_publish.preview_draft(app, draft["id"], item_limit=2)
     assert preview["catalogues"][0]["items_truncated"] and preview["catalogues"][0]["transitions"]
     assert_dumps_whole(ImpactPreviewSchema(), preview)
 
-    broken = rv.create_draft(db, "tests", title="broken")
+    broken = rule_drafts.create_draft(db, "tests", title="broken")
     content = copy.deepcopy(edited["content"])
     content["packs"][0]["rules"][0]["effective_from"] = "2024-13-45"
-    invalid = rv.replace_content(db, broken["id"], content, "tests")
+    invalid = rule_drafts.replace_content(db, broken["id"], content, "tests")
     assert invalid["validation"]["tests"] is None and invalid["validation"]["errors"]
     assert_dumps_whole(DraftSchema(), invalid)
-    assert_dumps_whole(ValidationReportSchema(), rv.validate_draft(db, broken["id"]))
-    assert_dumps_whole(DraftSchema(), rv.discard_draft(db, broken["id"], "tests"))
-    for item in rv.list_drafts(db):
+    assert_dumps_whole(ValidationReportSchema(), rule_drafts.validate_draft(db, broken["id"]))
+    assert_dumps_whole(DraftSchema(), rule_drafts.discard_draft(db, broken["id"], "tests"))
+    for item in rule_drafts.list_drafts(db):
         assert_dumps_whole(DraftSchema(), item)
 
-    published = rv.publish_draft(app, draft["id"], "tests", "schemas")
+    published = rule_publish.publish_draft(app, draft["id"], "tests", "schemas")
     assert "impact" in published
     assert_dumps_whole(PublishedSchema(), published)
     assert_dumps_whole(RunSchema(), get_run(db, published["run_id"]))  # pending or already done
     wait_for_embedded_jobs(app)
-    rollback = rv.rollback_to(app, 1, "tests", "undo", confirm=True)
+    rollback = rule_publish.rollback_to(app, 1, "tests", "undo", confirm=True)
     assert "impact" not in rollback
     assert_dumps_whole(PublishedSchema(), rollback)
     wait_for_embedded_jobs(app)
@@ -77,10 +77,10 @@ def test_every_draft_version_preview_publish_and_run_answer_is_declared(make_app
     assert [r["status"] for r in runs] == ["done", "done"] and runs[0]["counts"]["transitions"]
     for run in runs:
         assert_dumps_whole(RunSchema(), run)
-    for version in rv.list_versions(db):
+    for version in rule_versions.list_versions(db):
         assert_dumps_whole(VersionSchema(), version)
-    assert_dumps_whole(VersionDetailSchema(), rv.version_detail(db, 2))
-    assert_dumps_whole(VersionDiffSchema(), rv.diff_versions(db, 1, 2))
+    assert_dumps_whole(VersionDetailSchema(), rule_versions.version_detail(db, 2))
+    assert_dumps_whole(VersionDiffSchema(), rule_diff.diff_versions(db, 1, 2))
 
 
 def test_a_diff_of_every_kind_of_change_is_declared():
@@ -99,7 +99,7 @@ def test_a_diff_of_every_kind_of_change_is_declared():
     moved = pack["rules"].pop()                                     # a rule moved to another pack
     new["packs"][1]["rules"].append(moved)
     new["packs"].pop()                                              # a pack removed
-    diff = rv.diff_contents(old, new)
+    diff = rule_diff.diff_contents(old, new)
     kinds = {g["change"] for g in diff["country_groups"]}
     assert kinds == {"added", "removed", "changed"} and diff["packs"]["changed"] and diff["packs"]["removed"]
     assert diff["rules"]["changed"] and diff["rules"]["removed"] and diff["aliases"]["added"]

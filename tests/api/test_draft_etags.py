@@ -166,35 +166,35 @@ def test_the_spec_documents_the_etag_header_if_match_412_and_428(client):
 def test_an_edit_that_lands_between_the_check_and_the_write_makes_the_write_412(make_app, headers_for, monkeypatch):
     """The conditional UPDATE itself (SQLite: no FOR UPDATE): admin B's edit commits after admin A's request
     read the draft and checked its If-Match, before A's UPDATE; A's UPDATE matches no row and is a 412."""
-    from compliance.services import rule_versions as rv
+    from compliance.services import rule_drafts
 
     app = make_app()
     admin = headers_for(app, "admin")
     client = app.test_client()
     draft_id, etag = _new_draft(client, admin)
     db = app.extensions["db"]
-    real = rv.normalise
+    real = rule_drafts.normalise
     interleaved: list[dict] = []
     calls: list[int] = []
 
     def normalise_after_someone_else_wrote(content):
         if not interleaved:
             interleaved.append({})  # the inner edit's own normalise call goes straight through
-            interleaved[0] = rv.apply_edits(db, draft_id, _op(4820 + len(calls)), "admin B")
+            interleaved[0] = rule_drafts.apply_edits(db, draft_id, _op(4820 + len(calls)), "admin B")
         return real(content)
 
-    monkeypatch.setattr(rv, "normalise", normalise_after_someone_else_wrote)
+    monkeypatch.setattr(rule_drafts, "normalise", normalise_after_someone_else_wrote)
     a = client.patch(f"/api/v1/rules/drafts/{draft_id}", json={"ops": _op(4810)}, headers={**admin, "If-Match": etag})
-    monkeypatch.setattr(rv, "normalise", real)
+    monkeypatch.setattr(rule_drafts, "normalise", real)
     assert a.status_code == 412, a.json
     assert a.headers["ETag"] == interleaved[0]["etag"] != etag
     assert _value(client.get(f"/api/v1/rules/drafts/{draft_id}", headers=admin).json) == 4820
     # Without If-Match the same race is a 409 (try again), never a silent overwrite.
     interleaved.clear()
     calls.append(1)
-    monkeypatch.setattr(rv, "normalise", normalise_after_someone_else_wrote)
+    monkeypatch.setattr(rule_drafts, "normalise", normalise_after_someone_else_wrote)
     b = client.patch(f"/api/v1/rules/drafts/{draft_id}", json={"ops": _op(4830)}, headers=admin)
-    monkeypatch.setattr(rv, "normalise", real)
+    monkeypatch.setattr(rule_drafts, "normalise", real)
     assert b.status_code == 409, b.json
     assert "changed by someone else" in b.json["message"]
     assert _value(client.get(f"/api/v1/rules/drafts/{draft_id}", headers=admin).json) == 4821
@@ -202,8 +202,7 @@ def test_an_edit_that_lands_between_the_check_and_the_write_makes_the_write_412(
 
 def test_an_edit_while_publishing_makes_the_publish_fail_and_nothing_is_published(make_app, headers_for, monkeypatch):
     """What is published is what was validated: an edit that lands during the publish's preview is a 412."""
-    from compliance.services import reevaluation
-    from compliance.services import rule_versions as rv
+    from compliance.services import reevaluation, rule_drafts
 
     app = make_app()
     admin = headers_for(app, "admin")
@@ -214,7 +213,7 @@ def test_an_edit_while_publishing_makes_the_publish_fail_and_nothing_is_publishe
     real = reevaluation.impact_preview
 
     def preview_while_someone_edits(*args, **kwargs):
-        rv.apply_edits(app.extensions["db"], draft_id, _op(4820), "admin B")
+        rule_drafts.apply_edits(app.extensions["db"], draft_id, _op(4820), "admin B")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(reevaluation, "impact_preview", preview_while_someone_edits)

@@ -124,16 +124,16 @@ def test_reevaluation_completed_event_and_links(app, client, admin_headers):
     try:
         client.post("/api/v1/webhooks", json={"url": hook.url, "events": ["reevaluation.completed"]},
                     headers=admin_headers)
-        from compliance.services import rule_versions as rv
+        from compliance.services import rule_drafts, rule_publish, rule_versions
 
         db = app.extensions["db"]
         with db.session() as s:
-            content = rv.current_version(s).content
+            content = rule_versions.current_version(s).content
         rule = next(x for p in content["packs"] for x in p["rules"] if x.get("kind") == "licence")
-        draft = rv.create_draft(db, "tests")["id"]
-        rv.apply_edits(db, draft, [{"op": "end_rule", "rule_id": rule["id"], "effective_to": "2025-01-01"}], "tests")
+        draft = rule_drafts.create_draft(db, "tests")["id"]
+        rule_drafts.apply_edits(db, draft, [{"op": "end_rule", "rule_id": rule["id"], "effective_to": "2025-01-01"}], "tests")
         with app.app_context():
-            rv.publish_draft(app, draft, "tests", "end a rule", confirm=True)
+            rule_publish.publish_draft(app, draft, "tests", "end a rule", confirm=True)
         wait_for_embedded_jobs(client.application)
         wait_until(lambda: hook.requests, timeout=30, message="reevaluation.completed")
         payload = json.loads(hook.requests[0][1])

@@ -1,4 +1,4 @@
-"""Rules pages and the draft editor: the API's rule_versions services behind forms; the audit trail
+"""Rules pages and the draft editor: the API's rule_* services behind forms; the audit trail
 names the same actor for the same key whether the action came from the console or the API."""
 from __future__ import annotations
 

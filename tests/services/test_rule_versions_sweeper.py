@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from compliance.models import ChangeRecord, ReevaluationChunk, ReevaluationRun, RuleVersion
-from compliance.services import rule_versions as rv
+from compliance.services import rule_drafts, rule_validation
 from compliance.services.reevaluation import create_run
 from compliance.tasks import wait_for_embedded_jobs
 from tests.rulehelpers import H20_APRIL_2025_OVERLAY, make_scenario_catalogue, rules_without_h20_packs
@@ -17,14 +17,14 @@ def test_the_sweeper_finishes_a_run_whose_enqueue_failed(make_app, tmp_path):
     app = make_app(RULES_DIR=rules_without_h20_packs(tmp_path), AUDIT_CHUNK_SIZE="2")
     db = app.extensions["db"]
     make_scenario_catalogue(app)
-    d = rv.create_draft(db, "admin")
-    rv.apply_edits(db, d["id"], [H20_APRIL_2025_OVERLAY], "admin")
-    content = rv.get_draft(db, d["id"])["content"]
+    d = rule_drafts.create_draft(db, "admin")
+    rule_drafts.apply_edits(db, d["id"], [H20_APRIL_2025_OVERLAY], "admin")
+    content = rule_drafts.get_draft(db, d["id"])["content"]
     sender, db.sender = db.sender, None  # the broker is down: sending after commit fails
     try:
         with db.session() as s:
             v1 = s.scalar(select(RuleVersion).where(RuleVersion.number == 1))
-            v2 = RuleVersion(number=2, revision=rv.build_rulebook(content).revision, parent_id=v1.id, author="a",
+            v2 = RuleVersion(number=2, revision=rule_validation.build_rulebook(content).revision, parent_id=v1.id, author="a",
                              reason="r", content=content)
             s.add(v2)
             s.flush()

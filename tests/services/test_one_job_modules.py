@@ -1,0 +1,50 @@
+"""One job per module (issue 8): the rule workflow's modules (and the audit job's) each say what they do
+in a docstring with no "and", and every function lives in one home (no re-export left behind)."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+SERVICES = Path(__file__).resolve().parents[2] / "compliance" / "services"
+ONE_JOB = ["rule_versions.py", "rule_drafts.py", "rule_edits.py", "rule_validation.py", "rule_publish.py",
+           "rule_diff.py", "rule_export.py", "activity_log.py"]
+
+
+def _tree(name: str) -> ast.Module:
+    return ast.parse((SERVICES / name).read_text(encoding="utf-8"), name)
+
+
+@pytest.mark.parametrize("name", ONE_JOB)
+def test_the_module_docstring_names_one_job(name):
+    doc = ast.get_docstring(_tree(name))
+    assert doc, f"{name} has no docstring"
+    assert not re.search(r"\band\b", doc, flags=re.I), f"{name}'s docstring needs an 'and': {doc!r}"
+
+
+def test_every_function_has_one_home():
+    homes: dict[str, list[str]] = {}
+    for name in ONE_JOB:
+        tree = _tree(name)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                homes.setdefault(node.name, []).append(name)
+    assert {n: h for n, h in homes.items() if len(h) > 1} == {}
+
+
+def test_rule_versions_re_exports_nothing_of_its_siblings():
+    """`from .rule_drafts import x` in rule_versions.py would make x importable from two places."""
+    tree = _tree("rule_versions.py")
+    siblings = {n[:-3] for n in ONE_JOB} - {"rule_versions"}
+    leaked = [f"{node.module}.{a.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+              and node.level == 1 and node.module in siblings for a in node.names]
+    assert leaked == []
+
+
+def test_the_edit_language_is_pure():
+    """rule_edits.py works on content alone: no database, no models, no SQLAlchemy."""
+    mods = [node.module or "" for node in ast.walk(_tree("rule_edits.py")) if isinstance(node, ast.ImportFrom)]
+    mods += [a.name for node in ast.walk(_tree("rule_edits.py")) if isinstance(node, ast.Import) for a in node.names]
+    assert not [m for m in mods if m.startswith(("sqlalchemy", "db", "models")) or m in ("db", "models")]
