@@ -320,12 +320,26 @@ def main() -> None:
                   f"{run.changed_products:,} changed products, {run.change_records:,} change records"
                   + ("" if updated is None else f", {updated:,} products' standing updated"))
             run_total, run_id = run.total, run.id
+            # the run's timeline, from the rows' own timestamps (seconds after the run was created)
+            t_created = run.created_at
+            spans = sorted(((c.started_at - t_created).total_seconds(), (c.finished_at - t_created).total_seconds())
+                           for c in chunks if c.started_at and c.finished_at)
+            timeline = (f"timeline (s after the run row was created): run started {(run.started_at - t_created).total_seconds():.2f}"
+                        if run.started_at else "timeline (s after the run row was created):")
+            if spans:
+                walls = sorted(b - a for a, b in spans)
+                timeline += (f"; first chunk started {spans[0][0]:.2f}; last chunk finished {max(b for _, b in spans):.2f}; "
+                             f"chunk wall (claim -> finished) min {walls[0]:.2f} median {walls[len(walls) // 2]:.2f} "
+                             f"max {walls[-1]:.2f}")
+            if run.finished_at:
+                timeline += f"; run finished {(run.finished_at - t_created).total_seconds():.2f}"
         print(f"publish call {t_pub:.2f}s; publish -> run done {total:.1f}s with {args.concurrency} worker processes "
               f"= {run_total / total:,.0f} products/s; load average (1, 5, 15 min) {load_before} before, "
               f"{load_after} after")
         print(f"chunks: {len(chunks)} x {args.chunk_size:,}; chunk seconds min {chunk_secs[0]:.2f} "
               f"median {chunk_secs[len(chunk_secs) // 2]:.2f} max {chunk_secs[-1]:.2f}"
               + "".join(f"; median {k} {phases[k]:.2f}" for k in sorted(phases)))
+        print(timeline)
 
         # --- comparators over the same rows, one process, worker stopped
         t_engine = engine_only(db, cat.id, ranges, old_content, new_content, as_of)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 
 from ..db import Database
 from ..engine.errors import Conflict
@@ -145,16 +145,34 @@ def list_products(db: Database, catalogue_id: int, page: int, per_page: int, ven
         cond &= (Product.eccn.is_(None) if eccn.lower() == "none" else Product.eccn == eccn)
     if status:
         cond &= Product.status == status
-    if q:
-        like = f"%{q.lower()}%"
-        cond &= func.lower(Product.sku).like(like) | func.lower(Product.name).like(like)
     with db.session() as s:
+        if q:
+            cond &= text_match(s, q)
         total = s.scalar(select(func.count()).select_from(Product).where(cond))
         items = list(s.scalars(select(Product).where(cond).order_by(order, Product.id)
                                .offset((page - 1) * per_page).limit(per_page)))
         for p in items:
             s.expunge(p)
     return Page(items, page, per_page, int(total or 0))
+
+
+def text_match(session, q: str):
+    """Products whose SKU or name contains `q`, case-insensitively (`%` and `_` are literal).
+
+    Through the index of migration 0016 where there is one: PostgreSQL's trigram indexes serve the LIKE
+    below; on SQLite, a q of three characters or more is looked up in the FTS5 trigram table products_text
+    (its case folding is Unicode's, like PostgreSQL's lower()). Shorter q, or a database without the index,
+    reads the rows."""
+    from sqlalchemy import column, func, literal, table
+
+    if session.bind.dialect.name == "sqlite" and len(q) >= 3 and session.scalar(
+            select(literal(1)).select_from(table("sqlite_master", column("name")))
+            .where(column("name") == "products_text")):
+        fts = table("products_text", column("rowid"))
+        phrase = '"' + q.replace('"', '""') + '"'
+        return Product.id.in_(select(fts.c.rowid).where(literal_column("products_text").op("MATCH")(phrase)))
+    like = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return func.lower(Product.sku).like(like, escape="\\") | func.lower(Product.name).like(like, escape="\\")
 
 
 def product_points(db: Database, catalogue_id: int, limit: int = 3000) -> dict[str, Any]:
