@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from .engine.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from .models import ApiKey, AuditEvent, ConsoleSession
 from .models.auth import EXPIRES_IN_DAYS_MAX, OVERLAP_HOURS_DEFAULT, OVERLAP_HOURS_MAX, ROLES, expiry_problem
+from .services.committed import TimedCache, watch
 
 KEY_PREFIX = "cck_"
 _INHERIT = object()
@@ -244,15 +245,34 @@ def identify_key(db, plain: str) -> tuple[str, str] | None:
     return None if isinstance(found, str) else found[:2]
 
 
+# A live key's lookup is kept for KEY_CACHE_SECONDS (services/committed.py): revoking, rotating or
+# expiring a key through this process drops every entry at its commit, so the next request is refused;
+# a change made by another process (another web worker, the CLI) is seen within KEY_CACHE_SECONDS. An
+# expiry time is checked on every use, cached or not. Refusals are never cached.
+KEY_CACHE_SECONDS = 2.0
+KEYS_CHANGED = watch(ApiKey, ignore=("last_used_at",))
+_live_keys: TimedCache[tuple[str, str, int, datetime | None]] = TimedCache(KEY_CACHE_SECONDS, KEYS_CHANGED)
+
+
 def resolve_key(db, plain: str) -> tuple[str, str, int] | str:
     """(actor, role, key id) of a live key, or why it is refused (unknown, revoked, expired)."""
+    digest = hash_key(plain)
+    hit = _live_keys.get(db, digest)
+    if hit is not None:
+        actor, role, key_id, expires_at = hit
+        if expires_at is None or expires_at > _now():
+            return actor, role, key_id
+    token = _live_keys.begin()
     with db.session() as s:
-        key = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain)))
+        key = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
         refusal = _refusal(key, _now())
         if refusal:
             return refusal
         _touch(key)
-        return actor_of(key), key.role, key.id
+        found = actor_of(key), key.role, key.id
+        expires_at = _aware(key.expires_at) if key.expires_at is not None else None
+    _live_keys.put(db, digest, (*found, expires_at), token)
+    return found
 
 
 # ---------- web console sessions: an API key exchanged for a session cookie ----------

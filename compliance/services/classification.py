@@ -9,8 +9,10 @@ from ..db import Database
 from ..engine import build_table, evaluate
 from ..engine.errors import InvalidInput, NotFound
 from ..engine.explain import Explanation
+from ..engine.rulebook import Rulebook
 from ..engine.rulebook import normalise as _jsonable
-from ..models import DecisionRecord
+from ..models import DecisionRecord, RuleVersion
+from .committed import TimedCache, watch
 from .rulebooks import RulebookStore
 
 DISCLAIMER = ("Automated screening against encoded US export rules; not legal advice. "
@@ -59,6 +61,24 @@ class Decisions:
 
 
 CLASSIFIED_OBSERVERS: list = []
+# The current rule version (number and Rulebook; or the version of a given revision) is kept for
+# RULE_VERSION_CACHE_SECONDS (services/committed.py): a publish through this process is seen by the next
+# classification (the commit that adds the version drops the entries); a publish from another process
+# (another web worker, the CLI) within RULE_VERSION_CACHE_SECONDS.
+RULE_VERSION_CACHE_SECONDS = 2.0
+RULE_VERSIONS_CHANGED = watch(RuleVersion)
+_current: TimedCache[tuple[int, Rulebook]] = TimedCache(RULE_VERSION_CACHE_SECONDS, RULE_VERSIONS_CHANGED)
+
+
+def current_rulebook(store: RulebookStore, revision: str | None = None) -> tuple[int, Rulebook]:
+    """`store.current_rulebook(revision)`, kept for a moment (see RULE_VERSION_CACHE_SECONDS)."""
+    hit = _current.get(store, revision)
+    if hit is not None:
+        return hit
+    token = _current.begin()
+    found = store.current_rulebook(revision)
+    _current.put(store, revision, found, token)
+    return found
 
 
 def classify_products(
@@ -74,7 +94,7 @@ def classify_products(
     """Evaluate products as one table; their decisions, with the rule version that decided them."""
     if detail not in DETAILS:
         raise InvalidInput(f"detail must be one of {', '.join(DETAILS)}", {"detail": [f"must be one of {DETAILS}"]})
-    number, rulebook = store.current_rulebook(revision)
+    number, rulebook = current_rulebook(store, revision)
     dests = list(dict.fromkeys(destinations))
     result = evaluate(build_table(products), rulebook, as_of, dests, headquarters, transaction_type)
     for observe in CLASSIFIED_OBSERVERS:  # metrics (compliance/metrics.py) count products classified
