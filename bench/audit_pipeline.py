@@ -111,7 +111,8 @@ def run(sizes: list[int], destinations: list[str], concurrency: int, chunk_size:
         os.environ.update(settings)
         from compliance import create_app
         from compliance.cli import upgrade_database
-        from compliance.services.audits import audit_status, create_audit
+        from compliance.services.audit_results import audit_status
+        from compliance.services.audits import create_audit
         from compliance.services.catalogues import create_catalogue
         from compliance.services.imports import import_path
 

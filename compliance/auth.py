@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from .engine.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from .models import ApiKey, AuditEvent, ConsoleSession
-from .models.auth import EXPIRES_IN_DAYS_MAX, OVERLAP_HOURS_DEFAULT, OVERLAP_HOURS_MAX, ROLES, expiry_problem
+from .models.auth import EXPIRES_IN_DAYS_MAX, OVERLAP_HOURS_DEFAULT, OVERLAP_HOURS_MAX, ROLES, as_utc, expiry_problem
+from .models.base import iso_utc
 from .services.committed import TimedCache, watch
 
 KEY_PREFIX = "cck_"
@@ -25,10 +26,6 @@ def hash_key(key: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def expiry_from(expires_in_days: int | None = None, expires_at: datetime | None = None) -> datetime | None:
@@ -46,14 +43,14 @@ def expiry_from(expires_in_days: int | None = None, expires_at: datetime | None 
     problem = expiry_problem(expires_at)
     if problem:
         raise InvalidInput(f"expires_at: {problem}", {"expires_at": [problem]})
-    return _aware(expires_at) if expires_at is not None else None
+    return as_utc(expires_at) if expires_at is not None else None
 
 
 def key_state(key: ApiKey, now: datetime | None = None) -> str:
     """`revoked`, `expired` or `active`."""
     if key.revoked_at is not None:
         return "revoked"
-    if key.expires_at is not None and _aware(key.expires_at) <= (now or _now()):
+    if key.expires_at is not None and key.expires_at <= (now or _now()):
         return "expired"
     return "active"
 
@@ -72,10 +69,6 @@ def _new_key(name: str, role: str, expires_at: datetime | None, rotated_from: in
     return key, plain
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return _aware(dt).isoformat() if dt is not None else None
-
-
 def create_api_key(db, name: str, role: str, actor: str = "cli",
                    expires_at: datetime | None = None) -> tuple[ApiKey, str]:
     """Create a key, valid until `expires_at` (None: until revoked); the plain key is returned once and
@@ -86,12 +79,12 @@ def create_api_key(db, name: str, role: str, actor: str = "cli",
     if problem:
         raise InvalidInput(f"expires_at: {problem}", {"expires_at": [problem]})
     with db.session() as s:
-        key, plain = _new_key(name, role, _aware(expires_at) if expires_at else None)
+        key, plain = _new_key(name, role, as_utc(expires_at) if expires_at else None)
         s.add(key)
         s.flush()
         s.add(AuditEvent(actor=actor, action="api_key.create", target=f"api_key:{key.id}",
                          detail={"name": name, "role": role, "prefix": key.prefix,
-                                 "expires_at": _iso(key.expires_at)}))
+                                 "expires_at": iso_utc(key.expires_at)}))
         s.expunge(key)
     return key, plain
 
@@ -125,16 +118,16 @@ def rotate_api_key(db, key_id: int, actor: str = "cli", overlap_hours: int = OVE
                 raise Conflict(f"API key {key_id} was already rotated (replaced by key {old.replaced_by_id}); "
                                "rotate that one")
             if expires_at is _INHERIT:
-                lifetime = _aware(old.expires_at) - _aware(old.created_at) if old.expires_at else None
+                lifetime = old.expires_at - old.created_at if old.expires_at else None
                 new_expiry = now + lifetime if lifetime else None
             else:
-                new_expiry = _aware(expires_at) if expires_at else None
+                new_expiry = as_utc(expires_at) if expires_at else None
             new, plain = _new_key(old.name, old.role, new_expiry, rotated_from=old.id)
             s.add(new)
             s.flush()  # the unique rotated_from_id: a concurrent rotation of the same key fails here
             old_expiry = now + timedelta(hours=overlap_hours)
-            if old.expires_at is not None and _aware(old.expires_at) < old_expiry:
-                old_expiry = _aware(old.expires_at)
+            if old.expires_at is not None and old.expires_at < old_expiry:
+                old_expiry = old.expires_at
             # Conditional: a rotation or revocation that committed since the read above wins.
             done = s.execute(update(ApiKey).where(ApiKey.id == old.id, ApiKey.replaced_by_id.is_(None),
                                                   ApiKey.revoked_at.is_(None))
@@ -144,11 +137,11 @@ def rotate_api_key(db, key_id: int, actor: str = "cli", overlap_hours: int = OVE
                 raise Conflict(f"API key {key_id} was rotated or revoked meanwhile")
             s.add(AuditEvent(actor=actor, action="api_key.create", target=f"api_key:{new.id}",
                              detail={"name": new.name, "role": new.role, "prefix": new.prefix,
-                                     "expires_at": _iso(new.expires_at), "rotated_from": old.id}))
+                                     "expires_at": iso_utc(new.expires_at), "rotated_from": old.id}))
             s.add(AuditEvent(actor=actor, action="api_key.rotate", target=f"api_key:{old.id}",
                              detail={"prefix": old.prefix, "replaced_by": new.id, "new_prefix": new.prefix,
-                                     "overlap_hours": overlap_hours, "old_key_expires_at": _iso(old_expiry),
-                                     "new_key_expires_at": _iso(new.expires_at)}))
+                                     "overlap_hours": overlap_hours, "old_key_expires_at": iso_utc(old_expiry),
+                                     "new_key_expires_at": iso_utc(new.expires_at)}))
             s.flush()
             s.refresh(old)
             s.expunge(new)
@@ -225,7 +218,7 @@ def actor_of(key: ApiKey) -> str:
 
 def _touch(key: ApiKey) -> None:
     now = _now()
-    if key.last_used_at is None or (now - _aware(key.last_used_at)).total_seconds() > 60:
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         key.last_used_at = now
 
 
@@ -233,9 +226,9 @@ def _refusal(key: ApiKey | None, now: datetime) -> str | None:
     """Why this key may not be used now (None: it may)."""
     if key is None or key.revoked_at is not None:
         return "the API key is unknown or revoked"
-    if key.expires_at is not None and _aware(key.expires_at) <= now:
+    if key.expires_at is not None and key.expires_at <= now:
         rotated = f" (it was rotated: use its replacement, key {key.replaced_by_id})" if key.replaced_by_id else ""
-        return f"the API key expired at {_aware(key.expires_at).isoformat()}{rotated}"
+        return f"the API key expired at {key.expires_at.isoformat()}{rotated}"
     return None
 
 
@@ -270,7 +263,7 @@ def resolve_key(db, plain: str) -> tuple[str, str, int] | str:
             return refusal
         _touch(key)
         found = actor_of(key), key.role, key.id
-        expires_at = _aware(key.expires_at) if key.expires_at is not None else None
+        expires_at = key.expires_at
     _live_keys.put(db, digest, (*found, expires_at), token)
     return found
 
@@ -306,7 +299,7 @@ def console_identity(db, token: str) -> tuple[str, str, str] | None:
         if row is None:
             return None
         sess, key = row
-        if _refusal(key, now) or _aware(sess.expires_at) <= now:
+        if _refusal(key, now) or sess.expires_at <= now:
             s.delete(sess)
             return None
         _touch(key)

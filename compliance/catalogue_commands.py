@@ -179,7 +179,7 @@ def register(main: click.Group) -> None:
             _wait(app, a.id, out, as_json=as_json, extra={"import": report} if report else None)
         elif as_json:
             from .cli import echo_json
-            from .services.audits import audit_status
+            from .services.audit_results import audit_status
 
             echo_json(audit_status(db, a.id) | ({"import": report} if report else {}))
 
@@ -199,7 +199,7 @@ def register(main: click.Group) -> None:
     def audit_show(audit_id: int, as_json: bool) -> None:
         """An audit's status, progress and counts (--json: everything the API shows)."""
         from .cli import echo_json
-        from .services.audits import audit_status
+        from .services.audit_results import audit_status
 
         st = audit_status(_app().extensions["db"], audit_id)
         if as_json:
@@ -234,7 +234,7 @@ def _print_counts(st: dict) -> None:
 def _wait(app, audit_id: int, out: Path | None, timeout: float | None = None, as_json: bool = False,
           extra: dict | None = None) -> None:
     from .services.audit_report import iter_report
-    from .services.audits import audit_status
+    from .services.audit_results import audit_status
 
     db = app.extensions["db"]
     st = audit_status(db, audit_id)

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from ..auth import require_role
 from ..schemas.audit import AuditReportQuerySchema, AuditResultSchema, AuditResultsQuerySchema, AuditSchema
 from ..services import audit_report as report_svc
-from ..services import audits as svc
+from ..services import audit_results as svc
 from ..services.tabular import MEDIA_TYPES
 from .blueprint import Blueprint
 from .downloads import download

@@ -189,7 +189,8 @@ class CatalogueAudits(MethodView):
     def post(self, body, catalogue_id: int):
         """Start an audit of the catalogue: 202 with the audit's URL; poll it for progress."""
         from ..services import idempotency
-        from ..services.audits import audit_status, create_audit
+        from ..services.audit_results import audit_status
+        from ..services.audits import create_audit
 
         config = current_app.config["COMPLIANCE"]
         hq = (body.get("end_user") or {}).get("headquarters")
@@ -207,7 +208,7 @@ class CatalogueAudits(MethodView):
     @blp.page_response(AuditSummarySchema)
     def get(self, query, catalogue_id: int):
         """Audits of a catalogue, newest first, paginated."""
-        from ..services.audits import list_audits
+        from ..services.audit_results import list_audits
 
         svc.get_catalogue(_db(), catalogue_id)
         page = list_audits(_db(), catalogue_id, page=query["page"], per_page=query["per_page"])

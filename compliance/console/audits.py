@@ -7,7 +7,7 @@ from flask import render_template, request
 from ..engine.errors import InvalidInput
 from ..engine.vocabulary import REQUIREMENTS
 from ..schemas.audit import AuditResultsQuerySchema
-from ..services import audits as svc
+from ..services import audit_results as svc
 from ..services.catalogues import get_catalogue
 from . import charts
 from .blueprint import _db, _store, blp, role_required

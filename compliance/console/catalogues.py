@@ -12,7 +12,8 @@ from ..engine.vocabulary import ECCNS, STATUSES, TRANSACTION_TYPES
 from ..schemas.audit import AuditCreateSchema
 from ..schemas.catalogue import CatalogueCreateSchema, ProductQuerySchema
 from ..services import catalogues as svc
-from ..services.audits import create_audit, list_audits
+from ..services.audit_results import list_audits
+from ..services.audits import create_audit
 from ..services.changes import list_changes
 from ..services.classification import classify_products
 from ..services.import_formats import detect_format

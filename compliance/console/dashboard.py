@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template
 
 from ..services import catalogues as cat_svc
-from ..services.audits import audit_status, list_audits
+from ..services.audit_results import audit_status, list_audits
 from ..services.changes import list_changes
 from ..services.reevaluation import list_runs
 from ..services.rule_versions import version_summary

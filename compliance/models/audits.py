@@ -58,7 +58,7 @@ class AuditResult(Base):
     """One row per product per audit. `outcomes` encodes the licence result of each destination
     of the audit, in the audit's destination order: 'req:policy:exceptions:rule_bits' joined by ';'
     (codes from compliance.engine.evaluate; rule_bits index the licence rules in force for the
-    audit's pinned revision and date). Decoded by compliance.services.audits."""
+    audit's pinned revision and date). Decoded by compliance.services.audit_outcomes."""
 
     __tablename__ = "audit_results"
     __table_args__ = (UniqueConstraint("audit_id", "product_id"),)

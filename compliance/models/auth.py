@@ -13,12 +13,18 @@ OVERLAP_HOURS_MAX = 720  # 30 days
 EXPIRES_IN_DAYS_MAX = 3650  # the longest lifetime a new key may be given (10 years)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A given time (an expiry typed on the command line, sent to the API) as aware UTC: a naive one is taken
+    as UTC. Stored timestamps need no such step: models.base.UtcDateTime reads them back aware."""
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def expiry_problem(expires_at: datetime | None, now: datetime | None = None) -> str | None:
     """Why `expires_at` cannot be a new key's expiry (None: it can). A naive time is taken as UTC."""
     if expires_at is None:
         return None
     now = now or datetime.now(timezone.utc)
-    at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=timezone.utc)
+    at = as_utc(expires_at)
     if at <= now:
         return "must be in the future"
     if at > now + timedelta(days=EXPIRES_IN_DAYS_MAX):

@@ -44,8 +44,8 @@ def utcnow() -> datetime:
 
 
 def iso_utc(value: datetime | None) -> str | None:
-    """A stored timestamp as ISO 8601 with its UTC offset, on every database: PostgreSQL hands back
-    timezone-aware values, SQLite naive ones (stored in UTC)."""
+    """A timestamp as ISO 8601 with its UTC offset (None stays None). Stored ones are read back aware
+    (UtcDateTime); a naive one set in Python is taken as UTC."""
     if value is None:
         return None
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()

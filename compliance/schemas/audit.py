@@ -89,7 +89,7 @@ class AuditTimingsSchema(Schema):
 
 class AuditSchema(Schema):
     """An audit: what was asked (date, destinations, end user, transaction type, pinned rule revision), its
-    status, progress, counts and timings (services.audits.audit_status)."""
+    status, progress, counts and timings (services.audit_results.audit_status)."""
 
     id = fields.Integer(required=True)
     url = fields.String(metadata={"description": "The audit's URL"})

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ..db import Database
 from ..models import AuditResult, Product, RuleVersion
-from .audits import OutcomeDecoder, _check_filters, _result_rows, get_audit
+from .audit_results import OutcomeDecoder, check_result_filters, get_audit, result_rows
 from .tabular import iter_export
 
 FORMATS = ("csv", "json", "jsonl", "xlsx")
@@ -40,7 +40,7 @@ def _rows(db: Database, store, audit, destination: str | None, requirement: str 
          .where(AuditResult.audit_id == audit.id).order_by(AuditResult.product_id).execution_options(yield_per=batch))
     with db.session() as s:
         for r in s.execute(q):
-            for rec in _result_rows(decoder, r, destination, requirement):
+            for rec in result_rows(decoder, r, destination, requirement):
                 rec["product_name"] = r.name
                 rec["vendor"] = r.vendor
                 rec["citations"] = [citation[i] for i in rec["rule_ids"] if i in citation]
@@ -52,7 +52,7 @@ def iter_report(db: Database, store, audit_id: int, fmt: str, destination: str |
     """The full report as pieces (text; bytes for XLSX). Raises NotFound / InvalidInput before the first piece."""
     audit = get_audit(db, audit_id)
     destination = destination.upper() if destination else None
-    _check_filters(audit, destination, requirement)
+    check_result_filters(audit, destination, requirement)
     rows = _rows(db, store, audit, destination, requirement, batch)
     if fmt != "json":
         return iter_export(fmt, REPORT_COLUMNS, rows, f"audit {audit_id}")

@@ -1,40 +1,35 @@
-"""Catalogue audits: create (pinned rule revision), run chunks, finalize, read results (the full report is
-services/audit_report.py).
+"""Running a catalogue audit as a job: create it (rule revision pinned), start it, run one chunk, finalize it
+once, sweep stalled work. Reading its results is services/audit_results.py.
 
 An audit evaluates every product of a catalogue as of one date for a list of destinations. It is a job
-of compliance.services.jobs: `AuditChunk`s (product id ranges) are claimed under a lease and each
+of compliance.services.jobs: `AuditChunk`s (product id ranges) are claimed under a lease; each
 writes its `AuditResult` rows in the fenced finish (which first deletes any rows of its range, so even a
-chunk reset by hand leaves exactly one row per product; UNIQUE(audit_id, product_id) backs it).
-
-`AuditResult.outcomes` encodes each destination's licence result as ``req:policy:exceptions:bits``
-(integer codes of compliance.engine.evaluate), joined by ``;`` in the audit's destination order.
-`rule bits` index ``rulebook.in_force(as_of).licence`` of the audit's pinned revision.
+chunk reset by hand leaves exactly one row per product; UNIQUE(audit_id, product_id) backs it). The rows'
+outcome strings are services/audit_outcomes.py.
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from datetime import date, datetime, timezone
 from typing import Any, Sequence
 
-import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..db import Database
 from ..engine import evaluate
-from ..engine.codes import POLICY_UNKNOWN, exception_names, policy_label
 from ..engine.errors import InvalidInput, NotFound
-from ..engine.evaluate import Evaluation
 from ..engine.explain import margins_and_missing
-from ..engine.vocabulary import REQUIREMENTS, TRANSACTION_TYPES
+from ..engine.vocabulary import TRANSACTION_TYPES
 from ..models import Audit, AuditChunk, AuditResult, Catalogue, Product, RuleVersion
 from . import idempotency as idem
 from . import jobs
-from .determinations import audit_needs_review
-from .paging import Page
+from .audit_outcomes import encode_outcomes, final_counts
+from .audit_results import get_audit
 from .product_columns import load_chunk
-from .webhooks import enqueue_deliveries
+from .webhooks import enqueue_deliveries, enqueue_event
 
 log = logging.getLogger(__name__)
 AUDIT_JOB = jobs.JobKind("audit", Audit, AuditChunk, "audit_id", "compliance.audits.chunk")
@@ -43,12 +38,6 @@ AUDIT_JOB = jobs.JobKind("audit", Audit, AuditChunk, "audit_id", "compliance.aud
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
-
-
-# ---------------------------------------------------------------- creation
 
 def create_audit(db: Database, store, catalogue_id: int, as_of: date, destinations: Sequence[str] | None,
                  headquarters: str | None = None, actor: str = "", chunk_size: int = 50_000,
@@ -131,27 +120,8 @@ def start_audit(db: Database, audit_id: int) -> int:
     return len(ids)
 
 
-# ---------------------------------------------------------------- one chunk
-
-def encode_outcomes(ev: Evaluation) -> list[str]:
-    """Per top-level product: 'req:policy:exc:bits' per destination joined by ';' (each distinct row once)."""
-    k, m = ev.requirement.shape
-    if k == 0:
-        return []
-    if m == 0:
-        return [""] * k
-    stacked = np.concatenate([ev.requirement.astype(np.int64), ev.policy.astype(np.int64),
-                              ev.exceptions.astype(np.int64), ev.rule_bits.astype(np.int64)], axis=1)
-    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    labels = [";".join(f"{u[j]}:{u[m + j]}:{u[2 * m + j]}:{int(np.uint64(u[3 * m + j]))}" for j in range(m))
-              for u in uniq]
-    return [labels[i] for i in inverse.reshape(-1)]
-
-
 def chunk_counts(eccn: Sequence[str | None], status: Sequence[str], outcomes: Sequence[str]) -> dict[str, Any]:
     """Counts of one chunk (progress while an audit runs; the final counts come from the database)."""
-    from collections import Counter
-
     return {"by_eccn": dict(Counter(e or "none" for e in eccn)), "by_status": dict(Counter(status)),
             "outcomes": dict(Counter(outcomes))}
 
@@ -226,8 +196,8 @@ def _finalize(s, audit: Audit) -> None:
                      .where(AuditResult.audit_id == audit.id)
                      .group_by(AuditResult.eccn, AuditResult.status, AuditResult.outcomes)).all()
     counts = final_counts(audit.destinations, rows)
-    now = _aware(audit.finished_at) or _now()
-    started, created = _aware(audit.started_at), _aware(audit.created_at)
+    now = audit.finished_at or _now()
+    started, created = audit.started_at, audit.created_at
     seconds = (now - started).total_seconds()
     audit.counts = counts
     audit.timings = {"queued_at": created.isoformat(), "started_at": started.isoformat(),
@@ -240,8 +210,6 @@ def _finalize(s, audit: Audit) -> None:
 
 def _audit_event(session, audit: Audit) -> list[int]:
     """Queue audit.completed / audit.failed for the subscribers (inside the caller's transaction)."""
-    from .webhooks import enqueue_event
-
     counts = audit.counts or {}
     data = {"audit_id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status,
             "as_of": audit.as_of.isoformat(), "destinations": audit.destinations,
@@ -251,208 +219,6 @@ def _audit_event(session, audit: Audit) -> list[int]:
     return enqueue_event(session, f"audit.{'completed' if audit.status == 'done' else 'failed'}", data,
                          key=f"audit:{audit.id}")
 
-
-def decode_outcome(segment: str) -> tuple[int, int, int, int]:
-    req, pol, exc, bits = segment.split(":")
-    return int(req), int(pol), int(exc), int(bits)
-
-
-def policy_count_key(code: int) -> str:
-    """The key a review-policy code is counted under in audit counts."""
-    return "unknown" if code == POLICY_UNKNOWN else (policy_label(code) or "none")
-
-
-def final_counts(destinations: Sequence[str], rows: Sequence[tuple]) -> dict[str, Any]:
-    """Counts per ECCN, per status and per destination x requirement x review policy."""
-    by_eccn: dict[str, int] = {}
-    by_status: dict[str, int] = {}
-    outcomes: dict[str, int] = {}
-    licences: dict[str, dict[str, dict[str, int]]] = {d: {} for d in destinations}
-    total = 0
-    for eccn, status, oc, n in rows:
-        total += n
-        by_eccn[eccn or "none"] = by_eccn.get(eccn or "none", 0) + n
-        by_status[status] = by_status.get(status, 0) + n
-        outcomes[oc] = outcomes.get(oc, 0) + n
-    for oc, n in outcomes.items():
-        for dest, seg in zip(destinations, oc.split(";") if oc else []):
-            req, pol, _, _ = decode_outcome(seg)
-            bucket = licences[dest].setdefault(REQUIREMENTS[req], {})
-            key = policy_count_key(pol)
-            bucket[key] = bucket.get(key, 0) + n
-    return {"products": total, "by_eccn": by_eccn, "by_status": by_status, "licences": licences,
-            "outcomes": outcomes}
-
-
-# ---------------------------------------------------------------- reading
-
-def get_audit(db: Database, audit_id: int) -> Audit:
-    with db.session() as s:
-        audit = s.get(Audit, audit_id)
-        if audit is None:
-            raise NotFound(f"no audit {audit_id}")
-        s.expunge(audit)
-        return audit
-
-
-def audit_status(db: Database, audit_id: int) -> dict[str, Any]:
-    """Status, progress, counts and timings of an audit (partial counts while it runs)."""
-    audit = get_audit(db, audit_id)
-    with db.session() as s:
-        chunks = s.execute(select(AuditChunk.status, AuditChunk.size, AuditChunk.counts)
-                           .where(AuditChunk.audit_id == audit_id)).all()
-    done = [c for c in chunks if c[0] == "done"]
-    products_done = sum(c[1] for c in done)
-    if audit.status == "done":
-        counts = dict(audit.counts)
-    else:
-        merged = {"by_eccn": {}, "by_status": {}, "outcomes": {}}
-        for c in done:
-            for key in merged:
-                for k, v in (c[2] or {}).get(key, {}).items():
-                    merged[key][k] = merged[key].get(k, 0) + v
-        partial = final_counts(audit.destinations, [(None, None, oc, n) for oc, n in merged["outcomes"].items()])
-        counts = {"products": products_done, "by_eccn": merged["by_eccn"], "by_status": merged["by_status"],
-                  "licences": partial["licences"], "outcomes": merged["outcomes"]}
-    counts.pop("outcomes", None)
-    if audit.status == "done":  # determinations in force that this audit's answers contradict
-        counts["determinations_needing_review"] = audit_needs_review(db, audit_id)["needs_review"]
-    timings = dict(audit.timings or {})
-    if audit.status != "done":
-        now = _now()
-        started = _aware(audit.started_at)
-        timings = {"queued_at": _aware(audit.created_at).isoformat() if audit.created_at else None,
-                   "started_at": started.isoformat() if started else None, "finished_at": None,
-                   "seconds": round((now - started).total_seconds(), 3) if started else None}
-        if started and products_done:
-            timings["products_per_second"] = round(products_done / max((now - started).total_seconds(), 1e-6), 1)
-    return {
-        "id": audit.id, "catalogue_id": audit.catalogue_id, "status": audit.status, "as_of": audit.as_of.isoformat(),
-        "destinations": audit.destinations, "end_user": {"headquarters": audit.headquarters},
-        "transaction_type": audit.transaction_type,
-        "ruleset_revision": audit.ruleset_revision, "rule_version_id": audit.rule_version_id,
-        "requested_by": audit.requested_by, "error": audit.error,
-        "progress": {"products_done": products_done, "products_total": audit.total,
-                     "chunks_done": len(done), "chunks_total": len(chunks),
-                     "percent": round(100.0 * products_done / audit.total, 1) if audit.total else 100.0},
-        "counts": counts, "timings": timings,
-    }
-
-
-def list_audits(db: Database, catalogue_id: int | None = None, status: Sequence[str] | None = None,
-                page: int = 1, per_page: int = 100) -> Page:
-    """One page of audits, newest first: of one catalogue and/or in the given statuses (e.g. the running ones)."""
-    cond = []
-    if catalogue_id is not None:
-        cond.append(Audit.catalogue_id == catalogue_id)
-    if status:
-        cond.append(Audit.status.in_(list(status)))
-    with db.session() as s:
-        total = int(s.scalar(select(func.count()).select_from(Audit).where(*cond)) or 0)
-        audits = s.scalars(select(Audit).where(*cond).order_by(Audit.id.desc())
-                           .offset((page - 1) * per_page).limit(per_page)).all()
-        items = [{"id": a.id, "catalogue_id": a.catalogue_id, "status": a.status, "as_of": a.as_of.isoformat(),
-                  "destinations": a.destinations, "transaction_type": a.transaction_type, "total": a.total,
-                  "created_at": a.created_at.isoformat() if a.created_at else None} for a in audits]
-    return Page(items, page, per_page, total)
-
-
-class OutcomeDecoder:
-    """Turns stored outcome strings back into labels, via the pinned revision's licence rules in force."""
-
-    def __init__(self, store, db: Database, audit: Audit):
-        with db.session() as s:
-            version = s.get(RuleVersion, audit.rule_version_id)
-            s.expunge(version)
-        rulebook = store.rulebook_for(version)
-        self.rule_ids = [r.id for r in rulebook.in_force(audit.as_of).licence]
-        self.destinations = list(audit.destinations)
-        self._cache: dict[str, list[dict[str, Any]]] = {}
-
-    def decode(self, outcomes: str) -> list[dict[str, Any]]:
-        hit = self._cache.get(outcomes)
-        if hit is None:
-            hit = []
-            for dest, seg in zip(self.destinations, outcomes.split(";") if outcomes else []):
-                req, pol, exc, bits = decode_outcome(seg)
-                hit.append({"destination": dest, "requirement": REQUIREMENTS[req],
-                            "review_policy": policy_label(pol),  # as the classify API
-                            "exceptions": exception_names(exc),
-                            "rule_ids": [r for b, r in enumerate(self.rule_ids) if bits >> b & 1]})
-            self._cache[outcomes] = hit
-        return hit
-
-
-def _result_rows(decoder: OutcomeDecoder, r, dest: str | None, requirement: str | None) -> list[dict[str, Any]]:
-    out = []
-    for lic in decoder.decode(r.outcomes):
-        if dest and lic["destination"] != dest:
-            continue
-        if requirement and lic["requirement"] != requirement:
-            continue
-        out.append({"product_id": r.product_id, "sku": r.sku, "eccn": r.eccn, "status": r.status, **lic,
-                    "margins": r.margins, "missing": r.missing})
-    return out
-
-
-def _check_filters(audit: Audit, destination: str | None, requirement: str | None) -> None:
-    if destination and destination not in audit.destinations:
-        raise InvalidInput(f"destination {destination!r} is not part of this audit ({', '.join(audit.destinations)})",
-                           {"destination": [f"not one of {audit.destinations}"]})
-    if requirement and requirement not in REQUIREMENTS:
-        raise InvalidInput(f"unknown requirement {requirement!r}", {"requirement": [f"must be one of {list(REQUIREMENTS)}"]})
-
-
-def audit_results_page(db: Database, store, audit_id: int, page: int, per_page: int, destination: str | None = None,
-                       requirement: str | None = None) -> Page:
-    """One page of product x destination result rows (ordered by product id, then destination)."""
-    audit = get_audit(db, audit_id)
-    destination = destination.upper() if destination else None
-    _check_filters(audit, destination, requirement)
-    decoder = OutcomeDecoder(store, db, audit)
-    m_sel = 1 if destination else len(audit.destinations)
-    base = AuditResult.audit_id == audit_id
-    offset = (page - 1) * per_page
-    with db.session() as s:
-        codes = dict(s.execute(select(AuditResult.outcomes, func.count()).where(base)
-                               .group_by(AuditResult.outcomes)).all())
-        if requirement:
-            keep = {oc: len(_result_rows(decoder, _Row(oc), destination, requirement)) for oc in codes}
-            keep = {oc: k for oc, k in keep.items() if k}
-            total = sum(codes[oc] * k for oc, k in keep.items())
-            if not keep:
-                return Page([], page, per_page, 0)
-            q = select(AuditResult).where(base, AuditResult.outcomes.in_(list(keep))).order_by(AuditResult.product_id)
-            rows: list[dict] = []
-            skipped = 0
-            for r in s.execute(q.execution_options(yield_per=2000)).scalars():
-                expanded = _result_rows(decoder, r, destination, requirement)
-                if skipped + len(expanded) <= offset:
-                    skipped += len(expanded)
-                    continue
-                start = max(0, offset - skipped)
-                skipped += start
-                rows.extend(expanded[start:])
-                if len(rows) >= per_page:
-                    break
-            return Page(rows[:per_page], page, per_page, total)
-        total = sum(codes.values()) * m_sel
-        first, skip = divmod(offset, m_sel)
-        need = (skip + per_page + m_sel - 1) // m_sel
-        q = select(AuditResult).where(base).order_by(AuditResult.product_id).offset(first).limit(need)
-        rows = []
-        for r in s.scalars(q):
-            rows.extend(_result_rows(decoder, r, destination, None))
-        return Page(rows[skip:skip + per_page], page, per_page, total)
-
-
-class _Row:
-    def __init__(self, outcomes: str):
-        self.outcomes = outcomes
-        self.product_id = self.sku = self.eccn = self.status = self.margins = self.missing = None
-
-
-# ---------------------------------------------------------------- crash recovery
 
 def sweep_audits(db: Database, requeue_after: float) -> dict[str, int]:
     """Finalize complete audits; re-enqueue chunks whose lease expired or whose message may be lost."""

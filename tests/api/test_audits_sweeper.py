@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 
 from compliance.models import Audit, AuditChunk, AuditResult
 from compliance.services import jobs
-from compliance.services.audits import AUDIT_JOB, _finalize, audit_status, create_audit, run_chunk, sweep_audits
+from compliance.services.audit_results import audit_status
+from compliance.services.audits import AUDIT_JOB, _finalize, create_audit, run_chunk, sweep_audits
 from compliance.services.catalogues import create_catalogue
 from compliance.tasks import wait_for_embedded_jobs
 from tests.conftest import A800, H20, H100

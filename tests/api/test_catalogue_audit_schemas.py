@@ -18,7 +18,7 @@ from compliance.schemas.changes import (
     WebhookSchema,
 )
 from compliance.schemas.common import page_of
-from compliance.services import audits
+from compliance.services import audit_results, audits
 from compliance.services import catalogues as cat_svc
 from compliance.services import webhooks as wh
 from compliance.services.point_in_time import catalogue_as_of, catalogue_diff
@@ -67,16 +67,16 @@ def test_every_catalogue_import_and_audit_answer_is_declared(app, client, audito
 
     pending = audits.create_audit(db, store, cat.id, date(2026, 2, 1), None, "US", "tests", enqueue=False,
                                   transaction_type="reexport")
-    running = audits.audit_status(db, pending.id)
+    running = audit_results.audit_status(db, pending.id)
     assert running["status"] == "pending" and running["timings"]["finished_at"] is None
     assert_dumps_whole(AuditSchema(), running | {"url": "/api/v1/audits/1"})
     audits.start_audit(db, pending.id)
     wait_for_embedded_jobs(app)
-    done = audits.audit_status(db, pending.id)
+    done = audit_results.audit_status(db, pending.id)
     assert done["status"] == "done" and "determinations_needing_review" in done["counts"]
     assert_dumps_whole(AuditSchema(), done)
-    assert_page_dumps_whole(page_of(AuditSummarySchema)(), audits.list_audits(db, cat.id))
-    results = audits.audit_results_page(db, store, pending.id, 1, 100)
+    assert_page_dumps_whole(page_of(AuditSummarySchema)(), audit_results.list_audits(db, cat.id))
+    results = audit_results.audit_results_page(db, store, pending.id, 1, 100)
     assert results.total == 5 * 2 and any(r["rule_ids"] for r in results.items)
     assert_page_dumps_whole(page_of(AuditResultSchema)(), results)
 

@@ -17,7 +17,8 @@ from bench.audit_pipeline import csv_bytes
 from compliance.engine import evaluate
 from compliance.engine.vocabulary import REQUIREMENTS, REVIEW_POLICIES
 from compliance.models import AuditChunk, AuditResult
-from compliance.services.audits import audit_status, create_audit, start_audit
+from compliance.services.audit_results import audit_status
+from compliance.services.audits import create_audit, start_audit
 from compliance.services.catalogues import create_catalogue
 from compliance.services.imports import import_file
 from compliance.services.product_columns import load_chunk

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from compliance.models import Audit, AuditChunk, AuditResult
-from compliance.services.audits import audit_status
+from compliance.services.audit_results import audit_status
 from tests.integration.conftest import wait_until
 from tests.integration.test_audit_worker import _catalogue
 

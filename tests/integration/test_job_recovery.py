@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from compliance.config import Config
 from compliance.models import AuditChunk, AuditResult
-from compliance.services.audits import audit_status, create_audit, start_audit
+from compliance.services.audit_results import audit_status
+from compliance.services.audits import create_audit, start_audit
 from tests.integration.conftest import wait_until
 from tests.integration.test_audit_worker import AS_OF, _catalogue
 

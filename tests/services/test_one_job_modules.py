@@ -1,5 +1,5 @@
 """One job per module (issue 8): the rule workflow's modules (and the audit job's) each say what they do
-in a docstring with no "and", and every function lives in one home (no re-export left behind)."""
+in a docstring with no "and"; every function lives in one home (no re-export left behind)."""
 from __future__ import annotations
 
 import ast
@@ -10,7 +10,7 @@ import pytest
 
 SERVICES = Path(__file__).resolve().parents[2] / "compliance" / "services"
 ONE_JOB = ["rule_versions.py", "rule_drafts.py", "rule_edits.py", "rule_validation.py", "rule_publish.py",
-           "rule_diff.py", "rule_export.py", "activity_log.py"]
+           "rule_diff.py", "rule_export.py", "activity_log.py", "audits.py", "audit_outcomes.py", "audit_results.py"]
 
 
 def _tree(name: str) -> ast.Module:
@@ -43,8 +43,16 @@ def test_rule_versions_re_exports_nothing_of_its_siblings():
     assert leaked == []
 
 
-def test_the_edit_language_is_pure():
-    """rule_edits.py works on content alone: no database, no models, no SQLAlchemy."""
-    mods = [node.module or "" for node in ast.walk(_tree("rule_edits.py")) if isinstance(node, ast.ImportFrom)]
-    mods += [a.name for node in ast.walk(_tree("rule_edits.py")) if isinstance(node, ast.Import) for a in node.names]
-    assert not [m for m in mods if m.startswith(("sqlalchemy", "db", "models")) or m in ("db", "models")]
+@pytest.mark.parametrize("name", ["rule_edits.py", "rule_validation.py", "audit_outcomes.py"])
+def test_the_pure_modules_touch_no_database(name):
+    """The edit language, validation, the outcome codec work on values alone: no database, no models, no SQLAlchemy."""
+    tree = _tree(name)
+    mods = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    mods += [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+    assert not [m for m in mods if m.split(".")[0] in ("sqlalchemy", "db", "models")]
+
+
+def test_reading_audits_does_not_import_running_them():
+    """audit_results.py (reading) never imports audits.py (running): the dependency goes one way."""
+    tree = _tree("audit_results.py")
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module == "audits"]
