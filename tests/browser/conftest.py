@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CI
+from tests.integration.conftest import start_worker, worker_env  # noqa: F401  (fixtures of the production mode)
 
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 PORTS = os.environ.get("TEST_LIVE_PORTS", "8160-8169")
@@ -59,13 +60,24 @@ class LiveServer:
         self.thread.join(10)
 
 
+# `@in_both_modes` on a test runs it against the embedded app (SQLite, jobs in-process) and against the
+# production shape: PostgreSQL, Redis as the broker and a real Celery worker process running the jobs.
+in_both_modes = pytest.mark.parametrize("live", ["embedded", "postgresql+redis+worker"], indirect=True)
+
+
 @pytest.fixture
-def live(make_app):
-    """The app (SQLite, embedded jobs, the bundled rules and the sample catalogue) on a real HTTP port."""
+def live(request, make_app):
+    """The app (the bundled rules and the sample catalogue) on a real HTTP port: embedded (SQLite, jobs
+    in-process) unless the test is marked `in_both_modes`, which also runs it on PostgreSQL + Redis + a
+    real Celery worker (tests/integration/conftest.py's worker_env and start_worker)."""
     from compliance.config import SETTINGS
 
     sample = next(s.default for s in SETTINGS if s.env == "SAMPLE_CATALOGUE")
-    app = make_app()
+    if getattr(request, "param", "embedded") == "embedded":
+        app = make_app()
+    else:
+        app = request.getfixturevalue("worker_env").app
+        request.getfixturevalue("start_worker")()
     from compliance.services.catalogues import ensure_sample_catalogue
 
     ensure_sample_catalogue(app, sample)

@@ -2,7 +2,7 @@
 pages read with JavaScript off."""
 from __future__ import annotations
 
-from .conftest import browser_sign_in, key_for, shot
+from .conftest import browser_sign_in, in_both_modes, key_for, shot
 
 
 def test_sign_in_dashboard_sign_out(page, live):
@@ -73,6 +73,7 @@ def test_classify_explains_and_names_bad_fields(page, live):
     assert page.locator("[name='product.die_area_mm2']").get_attribute("aria-invalid") == "true"
 
 
+@in_both_modes
 def test_upload_with_a_bad_row_then_audit_to_the_end(page, live, tmp_path):
     browser_sign_in(page, key_for(live, "auditor", "Audrey"))
     page.click("nav >> text=Catalogues")
@@ -134,6 +135,7 @@ def test_chart_date_moves_the_threshold_lines(page, live):
     assert "TPP" in title and "PD" in title
 
 
+@in_both_modes
 def test_draft_preview_publish_feed_rollback_sign_out(page, live):
     browser_sign_in(page, key_for(live, "admin", "Ada"))
     page.click("nav >> text=Drafts")
@@ -222,6 +224,7 @@ def test_record_a_determination_then_find_it_needing_review(page, live):
     assert page.locator("#standings tbody tr").count() >= 1
 
 
+@in_both_modes
 def test_release_a_held_line_with_a_licence_from_the_holds_queue(page, live):
     """An order for the sample catalogue's H100 to CN is held (licence required); another officer finds it in
     the holds queue, opens it, picks the licence that covers it from the dropdown and releases the line."""
