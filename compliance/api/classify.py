@@ -104,7 +104,7 @@ class ClassifyBatch(MethodView):
             record_decisions(current_app.extensions["db"], _options(body, "products"), products, results, g.actor)
             chunks = iter([results])
         else:
-            chunks = decisions.chunks(STREAM_CHUNK)
+            chunks = decisions.chunks(STREAM_CHUNK, encoded=True)
         # Streamed a chunk of products at a time: a 10,000-product full answer is ~65 MB of JSON,
         # which is never held whole in the worker.
         return Response(paused_iter(stream_object(head, "results", chunks)), mimetype="application/json")

@@ -41,6 +41,7 @@ SYSTEM = KIND_CODE["system"]
 SUMMARY_CLASSIFICATION = ("eccn", "status", "missing")
 SUMMARY_LICENCE = ("destination", "requirement", "review_policy", "exceptions", "rule_ids")
 _MET = (True, False, None)  # met code -> JSON value
+MET_VALUES = _MET
 # A paragraph a row meets but is released from: (rule index, paragraph name, release text, met numeric leaf positions).
 Released = tuple[int, str, str, tuple[int, ...]]
 
@@ -274,23 +275,38 @@ class Explanation:
                 out.append(rec)
             return out
         assert leaf.states is not None  # a leaf with values (numeric or bool) has states too
-        states = leaf.states[rows].tolist()
-        unknown_recs = {(m, s): {**static, "met": _MET[m], **label, "state": STATE_NAMES[s], "value": None,
-                                 "margin": None}
-                        for m in range(3) for s in (MISSING, NOT_APPLICABLE)}
-        values = self.values(leaf.values)
         if METRICS[leaf.metric].type == "bool":
+            states = leaf.states[rows].tolist()
+            unknown_recs = self._unknown_records(static, label)
             known = {(m, v): {**static, "met": _MET[m], **label, "state": "known", "value": v}
                      for m in range(3) for v in (True, False)}
             raw = leaf.values[rows].tolist()
             return [known[(m, bool(v))] if s == KNOWN else unknown_recs[(m, s)]
                     for m, s, v in zip(met, states, raw)]
-        margins = _nums(leaf.values[rows] - float(leaf.threshold))
-        picked = [values[r] for r in rows.tolist()]
-        base = {**static, **label}
-        return [{**base, "met": _MET[m], "state": "known", "value": v, "margin": g} if s == KNOWN
+        base, values, margins, unknown_recs = self.numeric_leaf_columns(cl)
+        states = leaf.states[rows].tolist()
+        return [{**base, "met": _MET[m], "state": "known", "value": values[r], "margin": margins[r]} if s == KNOWN
                 else unknown_recs[(m, s)]
-                for m, s, v, g in zip(met, states, picked, margins)]
+                for m, s, r in zip(met, states, rows.tolist())]
+
+    @staticmethod
+    def _unknown_records(static: dict[str, Any], label: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:
+        return {(m, s): {**static, "met": _MET[m], **label, "state": STATE_NAMES[s], "value": None, "margin": None}
+                for m in range(3) for s in (MISSING, NOT_APPLICABLE)}
+
+    def numeric_leaf_columns(self, cl: _ClassLeaf) -> tuple[
+            dict[str, Any], list[float | int], list[float | int], dict[tuple[int, int], dict[str, Any]]]:
+        """The parts of numeric leaf `cl`'s condition records: (the fields every known row's record starts
+        with, value per table row, margin per table row, the shared record of each (met code, state) that is
+        not known). A known row's record is `{**base, "met": MET_VALUES[met], "state": "known", "value": ...,
+        "margin": ...}`, its met code 0 where `cl.leaf.truth.t`, 1 where `.f`, else 2 (`leaf_records`)."""
+        leaf, rule = cl.leaf, cl.rule
+        assert leaf.values is not None  # numeric leaves carry values
+        static: dict[str, Any] = {"rule_id": rule.id, "eccn": rule.eccn, "path": leaf.path, "metric": leaf.metric,
+                                  "op": leaf.op, "threshold": leaf.threshold}
+        label = {"label": leaf.label} if leaf.label else {}
+        return ({**static, **label}, self.values(leaf.values), self._margins(cl.position),
+                self._unknown_records(static, label))
 
     def conditions(self, rows: np.ndarray) -> list[tuple[dict[str, Any], ...]]:
         """Per row of `rows`: every classification leaf's record, in document order."""
@@ -483,14 +499,17 @@ class Explanation:
             out.append(rec)
         return out
 
-    def classifications(self, rows: np.ndarray, with_components: bool = True) -> list[dict[str, Any]]:
-        """The full classification record of each table row in `rows`."""
+    def classifications(self, rows: np.ndarray, with_components: bool = True,
+                        conditions: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """The full classification record of each table row in `rows`. `conditions`: per row, what to show
+        as its conditions instead of the list of `self.conditions(rows)` (the same records, encoded)."""
         ev, t = self.ev, self.table
         rules = ev.rules.classification
         eccn = ECCN_LABELS[ev.eccn[rows]].tolist()
         status = STATUS_LABELS[ev.status[rows]].tolist()
         decided_by = ev.decided_by[rows].tolist()
-        conditions = self.conditions(rows)
+        if conditions is None:
+            conditions = [list(c) for c in self.conditions(rows)]
         missing, reasons = self.missing(), self.reasons()
         metrics = self.metrics(rows)
         out = []
@@ -507,7 +526,7 @@ class Explanation:
                 "rule_id": deciding.id if deciding else None,
                 "citation": deciding.citation if deciding else None,
                 "reason": reasons[r],
-                "conditions": list(conds),
+                "conditions": conds,
                 "missing": list(missing[r]),
                 "metrics": mets,
                 "notes": notes,
