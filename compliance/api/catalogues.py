@@ -21,6 +21,7 @@ from ..schemas.common import TabularExportQuerySchema, list_of
 from ..schemas.product import ProductSchema
 from ..services import catalogues as svc
 from ..services import exports as export_svc
+from ..services import idempotency, import_jobs
 from ..services.import_formats import detect_format
 from ..services.imports import import_file
 from .blueprint import Blueprint
@@ -118,18 +119,49 @@ class ProductItem(MethodView):
         return "", 204
 
 
+IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {
+    "type": "string", "minLength": 1, "maxLength": 200},
+    "description": "Retries with the same key, file, format and sheet answer with the first import (no second "
+                   "import); the same key with another file is a 422."}
+PREFER_HEADER = {"in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+                 "description": "`respond-async` (RFC 7240): run the import as a job, answered 202 with its URL "
+                                "(Location) and `Preference-Applied: respond-async`; poll it for progress. "
+                                "Without it (and without `async=true`) the import runs in the request (201)."}
+
+
+def _wants_async(query: dict) -> bool:
+    """`?async=true` or a `Prefer: respond-async` header (RFC 7240: comma-separated preferences)."""
+    prefs = {p.split(";")[0].split("=")[0].strip().lower()
+             for h in request.headers.getlist("Prefer") for p in h.split(",")}
+    return bool(query.get("async_")) or "respond-async" in prefs
+
+
+def _import_answer(report: dict) -> dict:
+    return report | {"url": url_for("catalogues.ImportItem", report_id=report["id"])}
+
+
 @blp.route("/catalogues/<int:catalogue_id>/imports")
 class Imports(MethodView):
     @require_role("auditor")
     @blp.arguments(ImportQuerySchema, location="query")
-    @blp.response(201, ImportReportSchema)
+    @blp.response(201, ImportReportSchema, description="The import ran in the request: its full report "
+                                                        "(Location: its URL)")
+    @blp.alt_response(202, schema=ImportReportSchema, success=True,
+                      description="`Prefer: respond-async` or `async=true`: the import is queued as a job "
+                                  "(Location: its URL); poll it for progress and, once done, the full report")
     @blp.alt_response(413, description="Upload larger than MAX_UPLOAD_BYTES")
-    @blp.alt_response(422, description="Unreadable file (not UTF-8, bad JSON, unknown CSV columns, ...)")
+    @blp.alt_response(422, description="Unreadable file (not UTF-8, bad JSON, unknown CSV columns, ...), or an "
+                                       "Idempotency-Key reused with another file")
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER, PREFER_HEADER])
     def post(self, query, catalogue_id: int):
         """Import products from CSV (comma, semicolon or tab separated), TSV, XLSX (first sheet or `sheet=`), JSON
         or JSON Lines: a multipart field `file`, or the file as the body.
 
-        Good rows are kept, bad rows are reported (row, field, problem); re-imports upsert by SKU.
+        Good rows are kept, bad rows are reported (row, field, problem); re-imports upsert by SKU. By default the
+        import runs in the request and answers 201 with the report. With `Prefer: respond-async` (or
+        `async=true`) the file is stored and imported by a worker: 202 with the import's URL, whose status
+        (pending, running, done, failed) and progress (rows read, bytes read of the total) move until the full
+        report is there. An unreadable file is refused at once (422) either way.
         """
         svc.get_catalogue(_db(), catalogue_id)
         upload = request.files.get("file")
@@ -140,10 +172,26 @@ class Imports(MethodView):
         else:
             filename, ctype, stream = query.get("filename", ""), request.mimetype, request.stream
         fmt = detect_format(filename, ctype, query.get("format"))
-        result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename, sheet=query.get("sheet"))
-        # an empty (but well-formed) file is a valid import of nothing
-        return svc.import_report(_db(), result.report_id), 201, {
-            "Location": url_for("catalogues.ImportItem", report_id=result.report_id)}
+        wants_async = _wants_async(query)
+        key = request.headers.get("Idempotency-Key")
+        if not wants_async and key is None:
+            result = import_file(_db(), _store(), catalogue_id, stream, fmt, filename, sheet=query.get("sheet"))
+            # an empty (but well-formed) file is a valid import of nothing
+            report = _import_answer(svc.import_report(_db(), result.report_id))
+            return report, 201, {"Location": report["url"]}
+        idem = None
+        if key is not None:
+            idempotency.Request.of("", key, "POST", request.path, None)  # a bad key is a 422 before the upload is read
+            idem = (f"{g.actor} POST {request.path}", key, request.path)
+        import_id = import_jobs.create_import(_db(), catalogue_id, stream, fmt, filename, sheet=query.get("sheet"),
+                                              actor=g.actor, enqueue=wants_async, idempotency=idem)
+        if not wants_async:  # synchronous with an Idempotency-Key: the job runs here, unless a retry found it
+            import_jobs.run_now(_db(), _store(), import_id, current_app.config["COMPLIANCE"].JOB_LEASE_SECONDS)
+        report = _import_answer(svc.import_report(_db(), import_id))
+        if not wants_async and report["status"] == "done":
+            return report, 201, {"Location": report["url"]}
+        return report, 202, {"Location": report["url"], "Preference-Applied": "respond-async"} if wants_async \
+            else {"Location": report["url"]}
 
     @require_role("viewer")
     @blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
@@ -171,8 +219,9 @@ class ImportItem(MethodView):
     @require_role("viewer")
     @blp.response(200, ImportReportSchema)
     def get(self, report_id: int):
-        """One import report with every rejected row."""
-        return svc.import_report(_db(), report_id)
+        """One import: while it runs, its status and progress (rows read, bytes read of the total); once done,
+        the full report with every rejected row."""
+        return _import_answer(svc.import_report(_db(), report_id))
 
 
 @blp.route("/catalogues/<int:catalogue_id>/audits")

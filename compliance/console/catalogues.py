@@ -12,17 +12,18 @@ from ..engine.vocabulary import ECCNS, STATUSES, TRANSACTION_TYPES
 from ..schemas.audit import AuditCreateSchema
 from ..schemas.catalogue import CatalogueCreateSchema, ProductQuerySchema
 from ..services import catalogues as svc
+from ..services import import_jobs
 from ..services.audit_results import list_audits
 from ..services.audits import create_audit
 from ..services.changes import list_changes
 from ..services.classification import classify_products
 from ..services.import_formats import detect_format
-from ..services.imports import import_file
 from . import charts
 from .blueprint import _db, _store, blp, has_role, role_required
 from .forms import codes, domain_errors, load
 
 PER_PAGE = 50
+UPLOAD_WAIT_SECONDS = 5.0  # an upload's page waits this long for the import before showing its progress
 FIRST_RULE_DATE = date(2022, 8, 26)  # the first A100/H100 letter: where a product's timeline starts
 
 
@@ -123,7 +124,8 @@ def catalogue_export(catalogue_id: int, fmt: str):
 @blp.route("/catalogues/<int:catalogue_id>/upload", methods=["POST"])
 @role_required("auditor")
 def upload(catalogue_id: int):
-    """The API's import (POST /catalogues/{id}/imports): good rows kept, bad rows listed with row and field."""
+    """The API's import as a job (POST /catalogues/{id}/imports, Prefer: respond-async): good rows kept, bad rows
+    listed with row and field; the progress shown while it runs."""
     db = _db()
     svc.get_catalogue(db, catalogue_id)
     file = request.files.get("file")
@@ -132,11 +134,21 @@ def upload(catalogue_id: int):
                                status=422)
     try:
         fmt = detect_format(file.filename, file.mimetype, request.form.get("format") or None)
-        result = import_file(db, _store(), catalogue_id, file.stream, fmt, file.filename,
-                             sheet=request.form.get("sheet", "").strip() or None)
+        import_id = import_jobs.create_import(db, catalogue_id, file.stream, fmt, file.filename,
+                                              sheet=request.form.get("sheet", "").strip() or None, actor=g.actor)
     except InvalidInput as exc:
         return _catalogue_page(catalogue_id, upload_errors=domain_errors(exc) | {"file": [exc.message]}, status=422)
-    return redirect(url_for("console.catalogue", catalogue_id=catalogue_id, report=result.report_id) + "#upload")
+    # the import is a job (as POST /imports with Prefer: respond-async): a small file's report is shown at
+    # once, a big one's progress until it is done
+    import_jobs.wait_for(db, import_id, UPLOAD_WAIT_SECONDS)
+    return redirect(url_for("console.catalogue", catalogue_id=catalogue_id, report=import_id) + "#upload")
+
+
+@blp.route("/imports/<int:import_id>/progress")
+@role_required("viewer")
+def import_progress(import_id: int):
+    """An import's progress panel alone: console.js polls it until the import is done (or failed)."""
+    return render_template("console/_import_progress.html", upload=svc.import_report(_db(), import_id))
 
 
 @blp.route("/catalogues/<int:catalogue_id>/audits", methods=["POST"])

@@ -2,7 +2,7 @@
 from .audits import Audit, AuditChunk, AuditResult
 from .auth import ApiKey, ConsoleSession
 from .base import Base, utcnow
-from .catalogue import Catalogue, ImportReport, Product
+from .catalogue import Catalogue, ImportReport, ImportUpload, ImportUploadPart, Product
 from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun, WebhookDelivery, WebhookSubscription
 from .decisions import DecisionRecord
 from .determinations import Determination, DeterminationPolicy, DeterminationReview
@@ -13,6 +13,7 @@ from .screening import HitReview, ListEntry, ListSnapshot, ScreeningJob, Screeni
 
 __all__ = [
     "Base", "utcnow", "ApiKey", "ConsoleSession", "AuditEvent", "RuleDraft", "RuleVersion", "Catalogue", "ImportReport",
+    "ImportUpload", "ImportUploadPart",
     "Product", "Audit", "AuditChunk", "AuditResult", "ChangeRecord", "ReevaluationChunk",
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -78,7 +79,7 @@ class Product(Base):
 
 
 class ImportReport(Base):
-    """The outcome of one bulk import: counts and one entry per rejected row."""
+    """One bulk import as a job (compliance.services.jobs): its status, progress, counts, rejected rows."""
 
     __tablename__ = "import_reports"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -93,6 +94,45 @@ class ImportReport(Base):
     errors: Mapped[list] = mapped_column(Json, default=list)  # [{"row": n, "field": "...", "problem": "..."}]
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the job (issue 13): a synchronous import is stored finished ("done")
+    status: Mapped[str] = mapped_column(String(16), default="done", server_default="done")  # pending|running|done|failed
+    error: Mapped[str | None] = mapped_column(Text)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    requested_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+class ImportUpload(Base):
+    """The uploaded file of a queued import, kept in the database until the import finishes (so a worker on
+    another machine reads it); the job's one chunk (lease columns: compliance.services.jobs)."""
+
+    __tablename__ = "import_uploads"
+    __table_args__ = (UniqueConstraint("import_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("import_reports.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    sheet: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
+
+
+class ImportUploadPart(Base):
+    """One piece (at most 8 MiB) of an upload's bytes, in order of `seq`."""
+
+    __tablename__ = "import_upload_parts"
+    __table_args__ = (UniqueConstraint("upload_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("import_uploads.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 ProductIdType = BigInteger

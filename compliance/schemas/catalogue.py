@@ -111,6 +111,9 @@ class ImportQuerySchema(Schema):
                           metadata={"description": "XLSX: the sheet to read (default: the first)"})
     filename = fields.String(validate=validate.Length(min=1, max=500), metadata={
         "description": "A raw-body upload's file name (recorded in the report; the format is detected from it)"})
+    async_ = fields.Boolean(data_key="async", metadata={
+        "description": "true: run the import as a job (202, Location; poll GET /imports/{id}), as the header "
+                       "`Prefer: respond-async` asks; default false: the import runs in the request (201)"})
 
 
 class ImportFileSchema(Schema):
@@ -124,8 +127,17 @@ class RowErrorSchema(Schema):
     warning = fields.Boolean()
 
 
+class ImportProgressSchema(Schema):
+    rows_read = fields.Integer(metadata={"description": "Rows read so far"})
+    bytes_read = fields.Integer(metadata={"description": "Bytes of the file read so far"})
+    bytes_total = fields.Integer(allow_none=True, metadata={"description": "The file's size (null: not recorded)"})
+    percent = fields.Float(metadata={"description": "bytes_read of bytes_total, in percent (100 once done)"})
+
+
 class ImportReportSchema(Schema):
-    """One import: its counts, and (GET /imports/{id}, the upload's answer) every rejected row."""
+    """One import: its status, progress and counts, and (GET /imports/{id}, the upload's answer) every rejected
+    row. A job (`Prefer: respond-async`) is pending, then running (its counts and progress move), then done
+    (the full report) or failed (`error`)."""
 
     id = fields.Integer()
     catalogue_id = fields.Integer()
@@ -141,3 +153,10 @@ class ImportReportSchema(Schema):
     warnings = fields.List(fields.Nested(RowErrorSchema))
     seconds = fields.Float()
     created_at = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(["pending", "running", "done", "failed"]), metadata={
+        "description": "pending (queued), running, done or failed; a synchronous import is answered done"})
+    error = fields.String(allow_none=True, metadata={"description": "Why a failed import failed"})
+    progress = fields.Nested(ImportProgressSchema)
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    url = fields.String(metadata={"description": "The import's URL (GET /imports/{id})"})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Callable, Iterator
 
 from sqlalchemy import select, update
@@ -80,8 +80,34 @@ def _batches(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[
 
 def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: str, filename: str = "",
                 batch_rows: int = BATCH_ROWS, workers: int = 1, sheet: str | None = None,
-                progress: Callable[[], None] | None = None) -> ImportResult:
-    """Validate and upsert every row of a file into a catalogue; store and return the report.
+                progress: Callable[[ImportResult], None] | None = None) -> ImportResult:
+    """Validate and upsert every row of a file into a catalogue; store and return the report (finished)."""
+    result = load_file(db, store, catalogue_id, stream, fmt, filename, batch_rows, workers, sheet, progress)
+    with db.session() as s:
+        rep = ImportReport(catalogue_id=catalogue_id, filename=filename[:500], format=fmt, status="done")
+        s.add(rep)
+        s.flush()
+        store_report(s, result, rep)
+    return result
+
+
+def store_report(session, result: ImportResult, rep: ImportReport) -> None:
+    """Copy a finished import's counts and rows into its report; touch the catalogue."""
+    now = datetime.now(timezone.utc)
+    rep.rows_read, rep.imported, rep.created = result.rows_read, result.imported, result.created
+    rep.updated, rep.rejected, rep.seconds = result.updated, result.rejected, result.seconds
+    rep.errors = result.errors + result.warnings
+    rep.finished_at = rep.finished_at or now
+    rep.started_at = rep.started_at or now - timedelta(seconds=result.seconds)
+    session.execute(update(Catalogue).where(Catalogue.id == result.catalogue_id).values(updated_at=now))
+    session.flush()
+    result.report_id = rep.id
+
+
+def load_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: str, filename: str = "",
+              batch_rows: int = BATCH_ROWS, workers: int = 1, sheet: str | None = None,
+              progress: Callable[[ImportResult], None] | None = None) -> ImportResult:
+    """Validate and upsert every row of a file into a catalogue; the counts (no report stored).
 
     Streams the file in batches (memory stays flat for millions of rows). With workers > 1, batches
     are validated and turned into table rows by a pool of worker processes while this process writes
@@ -137,7 +163,7 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
         if len(pending) >= batch_rows:
             flush()
         if progress is not None:
-            progress()
+            progress(result)
 
     rows = iter_rows(stream, fmt, convert_csv=False, sheet=sheet)
     batches = _batches(rows, batch_rows if workers <= 1 else min(batch_rows, 5000))
@@ -180,15 +206,6 @@ def import_file(db: Database, store, catalogue_id: int, stream: IO[bytes], fmt: 
     result.timings = timing
     assert result.imported + result.rejected == result.rows_read
     result.errors.sort(key=lambda e: e["row"])  # systems resolved last are reported in file order too
-    with db.session() as s:
-        rep = ImportReport(catalogue_id=catalogue_id, filename=filename[:500], format=fmt,
-                           rows_read=result.rows_read, imported=result.imported, created=result.created,
-                           updated=result.updated, rejected=result.rejected,
-                           errors=result.errors + result.warnings, seconds=result.seconds)
-        s.add(rep)
-        s.execute(update(Catalogue).where(Catalogue.id == catalogue_id).values(updated_at=datetime.now(timezone.utc)))
-        s.flush()
-        result.report_id = rep.id
     return result
 
 
@@ -231,7 +248,19 @@ def report_dict(rep: ImportReport) -> dict[str, Any]:
     return {"id": rep.id, "catalogue_id": rep.catalogue_id, "filename": rep.filename, "format": rep.format,
             "rows_read": rep.rows_read, "imported": rep.imported, "created": rep.created, "updated": rep.updated,
             "rejected": rep.rejected, "duplicates": len(warnings), "errors": errors, "warnings": warnings,
-            "seconds": round(rep.seconds, 3), "created_at": rep.created_at.isoformat() if rep.created_at else None}
+            "seconds": round(rep.seconds, 3), "created_at": rep.created_at.isoformat() if rep.created_at else None,
+            "status": rep.status, "error": rep.error, "progress": progress_of(rep),
+            "started_at": rep.started_at.isoformat() if rep.started_at else None,
+            "finished_at": rep.finished_at.isoformat() if rep.finished_at else None}
+
+
+def progress_of(rep: ImportReport) -> dict[str, Any]:
+    """Rows read so far, bytes read of the total and the percentage (of bytes; 100 once done)."""
+    total = rep.bytes_total
+    done = rep.status == "done"
+    read = total if done and total is not None else (rep.bytes_read or 0)
+    percent = 100.0 if done else (round(100.0 * min(read, total) / total, 1) if total else 0.0)
+    return {"rows_read": rep.rows_read, "bytes_read": read, "bytes_total": total, "percent": percent}
 
 
 def import_path(db: Database, store, catalogue_id: int, path: str, fmt: str | None = None,
@@ -243,7 +272,7 @@ def import_path(db: Database, store, catalogue_id: int, path: str, fmt: str | No
 
     fmt = detect_format(path, None, fmt)
     with open(path, "rb") as fh:
-        report = None if progress is None else (lambda: progress(fh.tell()))
+        report = None if progress is None else (lambda _result: progress(fh.tell()))
         result = import_file(db, store, catalogue_id, fh, fmt, os.path.basename(path), workers=workers, sheet=sheet,
                              progress=report)
         if progress is not None:

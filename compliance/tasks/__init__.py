@@ -82,7 +82,7 @@ def init_celery(app, config) -> Celery:
         },
     )
     celery.set_default()
-    from . import audits, orders, reevaluation, screening, sweep, webhooks  # noqa: F401  (register the shared tasks)
+    from . import audits, imports, orders, reevaluation, screening, sweep, webhooks  # noqa: F401  (register the shared tasks)
 
     celery.finalize()
     app.extensions["celery"] = celery
