@@ -1,16 +1,16 @@
 """Reading an import file: its format (from the choice, the name or the content type), then its rows one
 by one as raw product dicts, unconverted cell rows or row errors.
 
-CSV separators: the header decides. Comma, semicolon and tab are tried and the one that splits the
+CSV separators: the header decides. Comma, semicolon, tab are tried; the one that splits the
 header into the most known column names wins (``.tsv`` / ``format=tsv``: tab). In a semicolon-separated
 file (European spreadsheet exports) a number may use a decimal comma (``989,5``). A cell that starts with
-``'`` and then ``=``, ``+``, ``-`` or ``@`` (how exports neutralise formulas) is read without the quote.
+``'``, then ``=``, ``+``, ``-`` or ``@`` (how exports neutralise formulas) is read without the quote.
 
 XLSX: the first sheet, or the one named by ``sheet=``; the first row is the header, the same columns as
 CSV; number cells are read as numbers, text cells as CSV cells, formula cells by their saved value.
 
 Rows are numbered from 1 in file order (CSV: the header is not a row; JSON Lines: blank lines are
-skipped and not counted). The columns and the cell grammar: services/import_cells.py.
+skipped, not counted). The columns, the cell grammar: services/import_cells.py.
 """
 from __future__ import annotations
 

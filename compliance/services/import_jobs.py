@@ -6,7 +6,7 @@ file's head the way the import will (an unreadable file is a 422 at once, no job
 ``compliance.imports.run`` is sent after that transaction commits. ``run_import`` (the task's service call)
 claims the upload, streams it through `imports.load_file` under a heartbeat while the report's progress
 (rows read, bytes read of the total) is written about twice a second, then in the fenced finish stores
-the counts and rows; finalize deletes the upload. A file that turns out unreadable fails the job
+the counts, the rows; finalize deletes the upload. A file that turns out unreadable fails the job
 (``fail_import``: status failed, the error; the upload deleted). The sweeper (``sweep_imports``) sends an
 import again whose worker died (its lease expired) or whose message was lost: the rerun upserts the same
 rows by SKU (nothing doubles; rows the dead attempt wrote count as updated).

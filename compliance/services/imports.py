@@ -5,10 +5,10 @@ Every row goes through `ProductSchema` (the classify API's contract). Good rows 
 SKU (re-importing a file creates no duplicates); bad rows are reported one line each as
 ``{"row": n, "field": "...", "problem": "..."}``; ``imported + rejected == rows_read`` always.
 Rows are numbered from 1 in file order (CSV: the header is not a row; JSON Lines: blank lines are
-skipped and not counted). Duplicate SKUs within one file: the last row wins and every earlier one
+skipped, not counted). Duplicate SKUs within one file: the last row wins; every earlier one
 is reported as a warning (``"warning": true``), not as a rejection.
 
-Every problem of a row is reported (one line each, same row number): a row with a bad ``tpp`` and a
+Every problem of a row is reported (one line each, same row number): a row with a bad ``tpp`` cell, a
 bad ``datacenter`` cell gets two lines; ``rejected`` counts rows, not lines.
 
 Its parts: import_formats.py (the format, the readers), import_cells.py (the CSV layout, the cell grammar),

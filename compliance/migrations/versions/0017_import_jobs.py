@@ -4,14 +4,14 @@ queued upload in the database until the import finishes, so a worker on another 
 
 Existing reports were synchronous imports: they are "done".
 
-Revision ID: 0016_import_jobs
-Revises: 0015_rule_draft_row_version
+Revision ID: 0017_import_jobs
+Revises: 0016_products_text_search
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_import_jobs"
-down_revision = "0015_rule_draft_row_version"
+revision = "0017_import_jobs"
+down_revision = "0016_products_text_search"
 branch_labels = None
 depends_on = None
 
