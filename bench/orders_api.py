@@ -5,8 +5,11 @@ the compose flags (--workers 2 --threads 4), against PostgreSQL, screening again
 
 Each order has 10 inline product lines (the synthetic products of bench/classify_api.py, to CN) and 3 parties
 (end user, consignee, parent); sequential requests on one keep-alive connection, p50/p90/p99 after 20 warm-up
-orders. Comparators: POST /classify/batch of the same 10 products over the same HTTP (the classification part
-alone), and the order through the service in-process (no HTTP). Creates and drops its own PostgreSQL database
+orders. The service keeps the decisions of lines it classified before (same rules, date, destination,
+headquarters and product), so the same 10 products are classified once; a second series sends 10 products
+never seen before in every order (every line classified by the engine). Comparators: POST /classify/batch of
+the same 10 products over the same HTTP (the classification part alone), and the order through the service
+in-process (no HTTP). Creates and drops its own PostgreSQL database
 (bench_screening_orders_<random>).
 """
 from __future__ import annotations
@@ -106,15 +109,20 @@ def main() -> None:
             time.sleep(0.3)
         client = Client(args.port, key)
         bodies = [json.dumps(order_body(i, products)).encode() for i in range(args.orders + 20)]
-        times = []
-        for i, body in enumerate(bodies):
-            t0 = time.perf_counter()
-            status, data = client.post("/api/v1/orders", body)
-            dt = time.perf_counter() - t0
-            if status != 201:
-                raise SystemExit(f"POST /orders answered {status}: {data[:500]!r}")
-            if i >= 20:
-                times.append(dt)
+        fresh = synthetic_products(10 * (args.orders + 20), seed=99)
+        fresh_bodies = [json.dumps(order_body(50_000 + i, [{**p, "sku": f"NEW-{i}-{k}"}
+                                                           for k, p in enumerate(fresh[10 * i:10 * i + 10])])).encode()
+                        for i in range(args.orders + 20)]
+        times, fresh_times = [], []
+        for series, out in ((bodies, times), (fresh_bodies, fresh_times)):
+            for i, body in enumerate(series):
+                t0 = time.perf_counter()
+                status, data = client.post("/api/v1/orders", body)
+                dt = time.perf_counter() - t0
+                if status != 201:
+                    raise SystemExit(f"POST /orders answered {status}: {data[:500]!r}")
+                if i >= 20:
+                    out.append(dt)
         answer = json.loads(data)
         assert len(answer["lines"]) == 10 and len(answer["screening"]) == 3, answer.keys()
         batch = json.dumps({"products": products, "as_of": "2026-06-01", "destinations": ["CN"]}).encode()
@@ -132,6 +140,9 @@ def main() -> None:
         print(f"{'what':<58} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}")
         print(f"{'POST /orders, 10 lines x 3 parties (status ' + answer['status'] + ')':<58} "
               f"{statistics.median(times) * ms:>8.1f} {pct(times, .9) * ms:>8.1f} {pct(times, .99) * ms:>8.1f}")
+        print(f"{'POST /orders, 10 products never seen before every order':<58} "
+              f"{statistics.median(fresh_times) * ms:>8.1f} {pct(fresh_times, .9) * ms:>8.1f} "
+              f"{pct(fresh_times, .99) * ms:>8.1f}")
         print(f"{'comparator: POST /classify/batch of the same 10 products':<58} "
               f"{statistics.median(ctimes) * ms:>8.1f} {pct(ctimes, .9) * ms:>8.1f} {pct(ctimes, .99) * ms:>8.1f}")
         print(f"{'comparator: the order in-process (service, no HTTP)':<58} "

@@ -3,6 +3,9 @@ licence, hits a list or cannot be decided, with the reasons and their citations;
 licence that covers it (drawn down atomically) or with a second person's override; reject."""
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -31,16 +34,14 @@ def order_parties(body: dict) -> list[dict]:
     return parties
 
 
-def _resolve_products(db, lines: list[dict]) -> list[dict]:
-    """Each line's product spec: given inline, or the catalogue product (catalogue_id + sku)."""
+def _resolve_products(s, lines: list[dict]) -> list[dict]:
+    """Each line's product spec: given inline, or the catalogue product (catalogue_id + sku), read in `s`."""
     wanted = {(ln["catalogue_id"], ln["sku"]) for ln in lines if "product" not in ln}
     found: dict[tuple[int, str], dict] = {}
-    if wanted:
-        with db.session() as s:
-            for cid in {c for c, _ in wanted}:
-                skus = [sku for c, sku in wanted if c == cid]
-                for p in s.scalars(select(Product).where(Product.catalogue_id == cid, Product.sku.in_(skus))):
-                    found[(cid, p.sku)] = {**p.spec, "sku": p.sku}
+    for cid in {c for c, _ in wanted}:
+        skus = [sku for c, sku in wanted if c == cid]
+        for p in s.scalars(select(Product).where(Product.catalogue_id == cid, Product.sku.in_(skus))):
+            found[(cid, p.sku)] = {**p.spec, "sku": p.sku}
     specs, problems = [], {}
     for i, ln in enumerate(lines):
         if "product" in ln:
@@ -92,33 +93,81 @@ def _line_reasons(decision: dict, ship_to: str) -> list[dict]:
     return []
 
 
+# Decisions of order lines already classified, by (rule revision, date, destination, headquarters, transaction
+# type, product): the engine is a pure function of these, so an order of catalogue products seen before (the
+# usual order) is decided without evaluating them again; a publish is a new revision, hence new keys.
+DECISION_CACHE_SIZE = 4096
+_decisions: OrderedDict[tuple, str] = OrderedDict()
+_decisions_lock = threading.Lock()
+
+
+def _product_key(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def classify_lines(store, products: list[dict], order_date: date, ship_to: str, headquarters: str | None,
+                   transaction_type: str) -> tuple[list[dict], int, str]:
+    """Each line's decision (one engine batch for the lines not decided before under the rules in force), the
+    rule version number and revision."""
+    number, rulebook = store.current_rulebook()
+    revision = rulebook.revision
+    keys = [(revision, order_date, ship_to, headquarters, transaction_type, _product_key(p)) for p in products]
+    with _decisions_lock:
+        out: list[str | None] = [_decisions.get(k) for k in keys]
+        for k, d in zip(keys, out):
+            if d is not None:
+                _decisions.move_to_end(k)
+    missing = [i for i, d in enumerate(out) if d is None]
+    if missing:
+        fresh = classify_products(store, [products[i] for i in missing], order_date, [ship_to], headquarters,
+                                  revision=revision, transaction_type=transaction_type).all()
+        with _decisions_lock:
+            for i, d in zip(missing, fresh):
+                out[i] = _decision_record(d)
+                _decisions[keys[i]] = out[i]
+            while len(_decisions) > DECISION_CACHE_SIZE:
+                _decisions.popitem(last=False)
+    return [json.loads(d) for d in out], number, revision  # each caller its own copy
+
+
+def _decision_record(d: dict) -> str:
+    """What an order keeps of a line's decision (its classification's outcome and the licence answers), as JSON."""
+    c = d["classification"]
+    return json.dumps({"classification": {"eccn": c.get("eccn"), "status": c["status"], "reason": c.get("reason"),
+                                          "missing": c.get("missing") or []},
+                       "licences": d["licences"], "ruleset_revision": d["ruleset_revision"], "as_of": d["as_of"]},
+                      default=str)
+
+
 def evaluate_order(db, store, order_date: date, ship_to: str, transaction_type: str, headquarters: str | None,
-                   products: list[dict], parties: list[dict], threshold: float, sample_path: str | None) -> dict:
-    """The checks of one order (no writes): per line classification, licences and reasons; screening."""
-    decisions = classify_products(store, products, order_date, [ship_to], headquarters,
-                                  transaction_type=transaction_type).all()
+                   products: list[dict], parties: list[dict], threshold: float, sample_path: str | None,
+                   session=None) -> dict:
+    """The checks of one order (no writes): per line classification, licences and reasons; screening.
+    `session`: the caller's, for the screening's queries."""
+    decisions, number, revision = classify_lines(store, products, order_date, ship_to, headquarters,
+                                                 transaction_type)
     answer = screen_parties(db, [{k: p[k] for k in ("name", "country", "address")} for p in parties],
-                            threshold, sample_path)
+                            threshold, sample_path, session)
     screening = [{"role": p["role"], **r} for p, r in zip(parties, answer["results"])]
     party_reasons = _screening_reasons(screening)
     lines = []
     for d in decisions:
         reasons = list(party_reasons) + _line_reasons(d, ship_to)
         lines.append({"decision": d, "reasons": reasons, "status": "held" if reasons else "released"})
-    return {"lines": lines, "screening": screening, "lists": answer["lists"],
-            "ruleset_revision": decisions[0]["ruleset_revision"] if decisions else store.current()[1].revision,
-            "rule_version": decisions[0]["rule_version"] if decisions else store.current()[0].number}
+    return {"lines": lines, "screening": screening, "lists": answer["lists"], "ruleset_revision": revision,
+            "rule_version": number}
 
 
 def create_order(db, store, body: dict, actor: str, threshold: float, sample_path: str | None) -> dict:
+    """Check and store one order: its reads and writes in one session (one connection)."""
     lines_in = body["lines"]
-    products = _resolve_products(db, lines_in)
     parties = order_parties(body)
     hq = ((body["end_user"].get("parent") or {}).get("headquarters"))
-    checked = evaluate_order(db, store, body["date"], body["ship_to"], body["transaction_type"], hq, products,
-                             parties, threshold, sample_path)
-    status = "held" if any(ln["status"] == "held" for ln in checked["lines"]) else "released"
     with db.session() as s:
+        products = _resolve_products(s, lines_in)
+        checked = evaluate_order(db, store, body["date"], body["ship_to"], body["transaction_type"], hq, products,
+                                 parties, threshold, sample_path, session=s)
+        status = "held" if any(ln["status"] == "held" for ln in checked["lines"]) else "released"
         order = Order(reference=body["reference"], order_date=body["date"], ship_to=body["ship_to"],
                       transaction_type=body["transaction_type"], end_use=body.get("end_use"), headquarters=hq,
                       parties=parties, screening=checked["screening"], status=status,
@@ -128,16 +177,18 @@ def create_order(db, store, body: dict, actor: str, threshold: float, sample_pat
                       request=_jsonable(body), created_by=actor)
         s.add(order)
         s.flush()
+        lines = []
         for i, (ln, spec, res) in enumerate(zip(lines_in, products, checked["lines"])):
             d = res["decision"]
-            s.add(OrderLine(order_id=order.id, seq=i + 1, sku=spec.get("sku") or ln.get("sku"),
-                            catalogue_id=ln.get("catalogue_id"), product=_jsonable(spec), quantity=ln["quantity"],
-                            value=ln.get("value"), eccn=d["classification"].get("eccn"),
-                            classification=_classification(d), licences=d["licences"], status=res["status"],
-                            reasons=res["reasons"],
-                            release_basis="auto" if res["status"] == "released" else None,
-                            released_at=_now() if res["status"] == "released" else None,
-                            released_by="system" if res["status"] == "released" else None))
+            lines.append(OrderLine(order_id=order.id, seq=i + 1, sku=spec.get("sku") or ln.get("sku"),
+                                   catalogue_id=ln.get("catalogue_id"), product=_jsonable(spec),
+                                   quantity=ln["quantity"], value=ln.get("value"),
+                                   eccn=d["classification"].get("eccn"), classification=_classification(d),
+                                   licences=d["licences"], status=res["status"], reasons=res["reasons"],
+                                   release_basis="auto" if res["status"] == "released" else None,
+                                   released_at=_now() if res["status"] == "released" else None,
+                                   released_by="system" if res["status"] == "released" else None))
+        s.add_all(lines)
         s.add(AuditEvent(actor=actor, action="order.create", target=f"order:{order.id}",
                          detail={"reference": order.reference, "status": status}))
         deliveries = []
@@ -146,7 +197,7 @@ def create_order(db, store, body: dict, actor: str, threshold: float, sample_pat
                                                          "cause": "created"}, key=f"order.held:{order.id}:created")
         s.flush()
         enqueue_deliveries(s, deliveries)
-        view = order_view(s, order)
+        view = order_view(s, order, lines)
     return view
 
 
@@ -182,8 +233,10 @@ def line_view(ln: OrderLine, lic: Licence | None) -> dict:
                         "reason": ln.release_reason} if ln.release_basis else None}
 
 
-def order_view(s, order: Order) -> dict:
-    lines = list(s.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.seq)))
+def order_view(s, order: Order, lines: list[OrderLine] | None = None) -> dict:
+    """The order as the API answers it; `lines`: its lines when the caller holds them (in seq order)."""
+    if lines is None:
+        lines = list(s.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.seq)))
     lic_ids = {ln.licence_id for ln in lines if ln.licence_id}
     lics = {x.id: x for x in s.scalars(select(Licence).where(Licence.id.in_(lic_ids)))} if lic_ids else {}
     return {"id": order.id, "reference": order.reference, "date": order.order_date, "ship_to": order.ship_to,

@@ -39,15 +39,19 @@ def _expired(end_date: str | None, today: date) -> bool:
         return False
 
 
-def load_index(db, sample_path: str | None = None) -> tuple[MatchIndex, list[dict]]:
-    """The match index of the lists in force (cached per set of snapshots), and the snapshots it holds."""
+def load_index(db, sample_path: str | None = None, session=None) -> tuple[MatchIndex, list[dict]]:
+    """The match index of the lists in force (cached per set of snapshots), and the snapshots it holds.
+    `session`: the caller's, for the one query that checks the cache (no connection of its own)."""
     # Snapshots are immutable and never deleted, and their ids only grow: the newest id identifies the set of
     # snapshots in force, so one scalar query tells whether the cached index is still the right one.
     if db.url not in _sampled:  # once per process and database: the sample is loaded on first use
         ensure_sample(db, sample_path)
         _sampled.add(db.url)
-    with db.session() as s:
-        newest = s.scalar(select(func.max(ListSnapshot.id)))
+    if session is not None:
+        newest = session.scalar(select(func.max(ListSnapshot.id)))
+    else:
+        with db.session() as s:
+            newest = s.scalar(select(func.max(ListSnapshot.id)))
     key = (db.url, newest, date.today())
     with _lock:
         cached = _indexes.get(key)
@@ -92,18 +96,27 @@ def review_view(r: HitReview) -> dict:
             "decision": r.decision, "reason": r.reason, "actor": r.actor, "created_at": r.created_at}
 
 
-def screen_parties(db, parties: list[dict], threshold: float, sample_path: str | None = None) -> dict:
+def screen_parties(db, parties: list[dict], threshold: float, sample_path: str | None = None,
+                   session=None) -> dict:
     """Screen each party (name, country, address) against every list in force: hits with score, list, entry,
-    matched name and why; a hit an officer cleared for this party and this entry content is marked cleared."""
-    index, snapshots = load_index(db, sample_path)
+    matched name and why; a hit an officer cleared for this party and this entry content is marked cleared.
+    `session`: the caller's (its queries run there, with no connection of their own)."""
+    index, snapshots = load_index(db, sample_path, session)
     list_ids = {sn["list"]: sn["list_id"] for sn in snapshots}
     prints = [party_fingerprint(p["name"], p.get("country"), p.get("address")) for p in parties]
-    with db.session() as s:
-        reviews = _reviews_for(s, set(prints))
+    matches = [index.match(p["name"], p.get("country"), p.get("address"), threshold) for p in parties]
+    hit_prints = {fp for fp, m in zip(prints, matches) if m}  # a review is of a hit: none to read without one
+    if not hit_prints:
+        reviews = {}
+    elif session is not None:
+        reviews = _reviews_for(session, hit_prints)
+    else:
+        with db.session() as s:
+            reviews = _reviews_for(s, hit_prints)
     results = []
-    for party, fp in zip(parties, prints):
+    for party, fp, found in zip(parties, prints, matches):
         hits = []
-        for h in index.match(party["name"], party.get("country"), party.get("address"), threshold):
+        for h in found:
             review = reviews.get((fp, h.entry.extra["entity_key"], list_ids[h.entry.list_name]))
             cleared = bool(review and review.decision == "cleared" and review.entry_content_sha == h.entry.content_sha)
             stale = bool(review and review.entry_content_sha != h.entry.content_sha)

@@ -263,3 +263,26 @@ def test_the_licence_register_lists_balances(client, clerk):
     assert client.post("/api/v1/licences", json={"number": "L-1", "holder": "x", "eccns": ["3A090.a"],
                                                  "destinations": ["CN"], "valid_from": "2025-01-01",
                                                  "valid_to": "2026-01-01"}, headers=clerk).status_code == 409
+
+
+def test_lines_decided_before_are_not_evaluated_again_and_answer_the_same(client, cat, clerk, monkeypatch):
+    from compliance.services import classification, orders
+    monkeypatch.setattr(orders, "_decisions", type(orders._decisions)())
+    counted: list[int] = []
+    monkeypatch.setattr(classification, "CLASSIFIED_OBSERVERS", [counted.append])
+    lines = [{"sku": "H100-SXM", "catalogue_id": cat, "quantity": 8, "value": 200000},
+             {"sku": "NPU-1", "catalogue_id": cat, "quantity": 1}]
+    first = create(client, clerk, order(cat, lines=lines))
+    assert counted == [2]
+    second = create(client, clerk, order(cat, reference="PO-2", lines=lines[::-1]))
+    assert counted == [2]  # both lines decided before: no engine call
+    keep = ("sku", "status", "classification", "licences", "reasons")
+    assert [{k: ln[k] for k in keep} for ln in second["lines"]] == \
+        [{k: ln[k] for k in keep} for ln in first["lines"][::-1]]
+    assert second["status"] == first["status"] == "held" and second["lines"][1]["classification"]["eccn"] == "3A090.a"
+    # another date, destination or headquarters is another decision: evaluated (only the lines not seen)
+    create(client, clerk, order(cat, reference="PO-3", date="2025-06-01", lines=lines))
+    assert counted == [2, 2]
+    create(client, clerk, order(cat, reference="PO-4", lines=lines + [{"product": dict(SMALL, sku="NPU-2"),
+                                                                       "quantity": 1}]))
+    assert counted == [2, 2, 1]
