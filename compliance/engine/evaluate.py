@@ -66,8 +66,28 @@ C_CODES = np.array([ECCN_CODE["3A090.c"]])
 TRANSACTION_CODE = {t: i for i, t in enumerate(TRANSACTION_TYPES)}
 
 
+_KEYS: dict[int, tuple[Node, str]] = {}  # id(node) -> (node, key): the node is kept, so its id stays its own
+_KEYS_LIMIT = 100_000
+
+
 def _key(node: Node) -> str:
-    return json.dumps([node["metric"], node["op"], node["value"]], sort_keys=True)
+    """The cache key of a leaf (metric, op, value), computed once per leaf node of a rulebook."""
+    hit = _KEYS.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    key = json.dumps([node["metric"], node["op"], node["value"]], sort_keys=True)
+    if len(_KEYS) >= _KEYS_LIMIT:
+        _KEYS.clear()
+    _KEYS[id(node)] = (node, key)
+    return key
+
+
+def _member(codes: np.ndarray, targets: Sequence[int], size: int) -> NDArray[np.bool_]:
+    """np.isin(codes, targets) for codes in [0, size): one lookup table, no sort (tables of one row pay
+    for every numpy call)."""
+    table = np.zeros(size, dtype=bool)
+    table[list(targets)] = True
+    return cast("NDArray[np.bool_]", table[codes])
 
 
 def _match_models(table: ProductTable, rulebook: Rulebook, patterns: Sequence[str]) -> np.ndarray:
@@ -141,7 +161,7 @@ class _ProductLeaves:
             return self._numeric(node, t.values[metric], t.states[metric])
         if metric == "kind":
             targets = value if isinstance(value, list) else [value]
-            res = np.isin(t.kind, [KIND_CODE[v] for v in targets])
+            res = _member(t.kind, [KIND_CODE[v] for v in targets], len(KIND_CODE))
             if op in ("!=", "not_in"):
                 res = ~res
             return Truth(res, ~res), None, None
@@ -149,7 +169,7 @@ class _ProductLeaves:
             targets = value if isinstance(value, list) else [value]
             hbm = t.kind == KIND_CODE["hbm"]
             assert t.hbm_packaging is not None  # ProductTable.__post_init__ fills it in
-            res = np.isin(t.hbm_packaging, [PACKAGING_CODE[v] for v in targets])
+            res = _member(t.hbm_packaging, [PACKAGING_CODE[v] for v in targets], len(PACKAGING_CODE))
             if op in ("!=", "not_in"):
                 res = ~res
             return Truth(res & hbm, ~res | ~hbm), None, None
@@ -411,7 +431,7 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
         safe = np.where(valid, codes, 0)
         if node["op"] in ("in", "not_in"):
             targets = [COUNTRY_INDEX[groups.resolve(v)] for v in vals]
-            res = np.isin(safe, targets)
+            res = _member(safe, targets, len(ISO_COUNTRIES))
         else:
             # .any(axis=0) of a 2-D [group x destination] matrix: an array
             res = cast("NDArray[np.bool_]", matrix[[groups.index[g] for g in vals]][:, safe].any(axis=0))
@@ -432,7 +452,7 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
             out = (Truth(res, ~res), None, None)
         elif metric == "transaction_type":
             vals = node["value"] if isinstance(node["value"], list) else [node["value"]]
-            res = np.isin(transaction, [TRANSACTION_CODE[v] for v in vals])
+            res = _member(transaction, [TRANSACTION_CODE[v] for v in vals], len(TRANSACTION_CODE))
             if node["op"] in ("!=", "not_in"):
                 res = ~res
             out = (Truth(res.reshape(k, 1), ~res.reshape(k, 1)), None, None)
@@ -470,8 +490,8 @@ def _licences(result: Evaluation, leaf_fn: _ProductLeaves, dest_codes: np.ndarra
         truth = evaluate_condition(rule.when, leaf, sink)
         sinks.append(sink)
         truths.append(truth)
-        t = np.broadcast_to(truth.t, shape)
-        u = np.broadcast_to(truth.unknown, shape)
+        # (k, 1), (1, m) or (k, m): every use below broadcasts to (k, m) itself
+        t, u = truth.t, truth.unknown
         if not t.any() and not u.any():
             continue
         # ufuncs with where= update in place; boolean fancy indexing would copy twice per rule.

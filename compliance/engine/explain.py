@@ -50,8 +50,13 @@ def _num(v: float) -> float | int:
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
 
 
+_NUMS_PYTHON = 8  # up to this many values, `_num` one by one is cheaper than numpy's fixed costs
+
+
 def _nums(values: np.ndarray) -> list[float | int]:
     """`_num` over a float column (NaN positions are left as floats; callers never read them)."""
+    if len(values) <= _NUMS_PYTHON:
+        return [_num(v) for v in values.tolist()]
     with np.errstate(invalid="ignore"):
         integral = (values == np.trunc(values)) & (np.abs(values) < 2**53)
     out = values.astype(object)
@@ -611,9 +616,9 @@ class Explanation:
         positions = [(li, leaf) for li in range(len(ev.licence_leaves)) for leaf in ev.licence_leaves[li]]
         words = _bitset_columns(k * m, len(positions))
         need = (requirement != NO_LICENCE_REQUIRED) | (policy == POLICY_UNKNOWN)
-        rule_unknown = [need & np.broadcast_to(truth.unknown, shape) for truth in ev.licence_truths]
+        rule_unknown = [need & truth.unknown for truth in ev.licence_truths]  # (k, m): broadcast by &
         for p, (li, leaf) in enumerate(positions):
-            mask = rule_unknown[li] & np.broadcast_to(leaf.truth.unknown, shape)
+            mask = rule_unknown[li] & leaf.truth.unknown
             if mask.any():
                 _set_bit(words, p, mask.reshape(-1))
         self._licence_positions = positions
