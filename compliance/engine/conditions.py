@@ -206,6 +206,12 @@ def evaluate_condition(node: Node, leaf_fn: LeafFn, sink: list[LeafResult] | Non
         is_all = "all" in node
         parts = [evaluate_condition(c, leaf_fn, sink, f"{path}.{'all' if is_all else 'any'}[{i}]")
                  for i, c in enumerate(node["all" if is_all else "any"])]
+        shape = parts[0].t.shape
+        if all(p.t.shape == shape for p in parts):  # one shape (the usual case): fold in order
+            t, f = parts[0].t, parts[0].f
+            for p in parts[1:]:  # not in place: leaf results are cached and shared
+                t, f = (t & p.t, f | p.f) if is_all else (t | p.t, f & p.f)
+            return Truth(t, f)
         # Kleene and/or are commutative and associative, so combine operands of the same shape first:
         # (k, 1) product columns with each other and (1, m) destination rows with each other, and
         # broadcast to (k, m) once at the end rather than at every step.

@@ -94,9 +94,24 @@ def _round6(values: np.ndarray) -> list[float]:
     return out.tolist()  # type: ignore[no-any-return]  # tolist() of an object array is typed Any
 
 
+_FACTORIZE_PYTHON = 32  # up to this many rows, a dict of tuples is cheaper than a np.unique per column
+
+
 def _factorize(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of equal-length integer columns: (first position of each, index per row)."""
+    """Distinct rows of equal-length integer columns: (first position of each, index per row). Callers
+    depend only on rows with equal values sharing an index, not on the order of the distinct rows."""
     n = len(columns[0])
+    if n <= _FACTORIZE_PYTHON:
+        index: dict[tuple[int, ...], int] = {}
+        first_of: list[int] = []
+        inverse_of: list[int] = []
+        for pos, row in enumerate(zip(*(col.tolist() for col in columns))):
+            code = index.get(row)
+            if code is None:
+                code = index[row] = len(index)
+                first_of.append(pos)
+            inverse_of.append(code)
+        return np.array(first_of, dtype=np.int64), np.array(inverse_of, dtype=np.int64)
     key = np.zeros(n, dtype=np.int64)
     radix = 1
     for col in columns:
