@@ -1,8 +1,9 @@
 """Re-checking open orders after a list snapshot is imported or a rule version is published.
 
 Every open order (held or released; not rejected) is re-screened and its lines re-evaluated, in id-ordered
-chunks: per chunk, the lines are classified in one engine batch per (date, destination, headquarters,
-transaction type) and every party of the chunk is screened in one call. Then per line:
+chunks: per chunk, the distinct products are classified in one engine batch per (date, destination,
+headquarters, transaction type) — those decided before under the same rules are not evaluated again — and
+every distinct party of the chunk is screened once, in one call. Then per line:
 
 * a released line with a reason it did not have when it was released (a party newly listed, a licence
   newly required) is held again: an `order_changes` row (kind `held`), the order held, webhook `order.held`;
@@ -15,12 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 from ..db import enqueue_after_commit
 from ..models import AuditEvent, Order, OrderChange, OrderLine, WebhookSubscription
-from .classification import classify_products
-from .orders import _classification, _line_reasons, _screening_reasons
+from .orders import _classification, _line_reasons, _screening_reasons, classify_lines
 from .paging import Page
 from .screening import screen_parties
 from .webhooks import enqueue_deliveries, enqueue_event
@@ -36,58 +36,79 @@ def _key(reason: dict) -> tuple:
 
 def recheck_chunk(db, store, order_ids: list[int], cause: str, threshold: float, sample_path: str | None) -> dict:
     """Re-check the given open orders; counts of what changed."""
+    counts, write = compute_recheck(db, store, order_ids, cause, threshold, sample_path)
+    with db.session() as s:
+        write(s)
+    return counts
+
+
+def compute_recheck(db, store, order_ids: list[int], cause: str, threshold: float, sample_path: str | None):
+    """Read and evaluate the given open orders (no writes): the counts, filled in by `write(session)`, which
+    re-reads the orders' statuses and lines in that session and applies the changes in bulk."""
     counts = {"orders": 0, "lines": 0, "held": 0, "no_longer_blocked": 0, "reasons_changed": 0}
     with db.session() as s:
-        orders = {o.id: o for o in s.scalars(select(Order).where(Order.id.in_(order_ids), Order.status.in_(OPEN)))}
-        lines = list(s.scalars(select(OrderLine).where(OrderLine.order_id.in_(list(orders)))
-                               .order_by(OrderLine.order_id, OrderLine.seq))) if orders else []
-        s.expunge_all()
+        orders = {r.id: r for r in s.execute(select(Order.id, Order.order_date, Order.ship_to, Order.headquarters,
+                                                    Order.transaction_type, Order.parties)
+                                             .where(Order.id.in_(order_ids), Order.status.in_(OPEN)))}
+        lines = s.execute(select(OrderLine.id, OrderLine.order_id, OrderLine.product)
+                          .where(OrderLine.order_id.in_(list(orders)))
+                          .order_by(OrderLine.order_id, OrderLine.seq)).all() if orders else []
     if not orders:
-        return counts
-    groups: dict[tuple, list[OrderLine]] = defaultdict(list)
+        return counts, lambda s: None
+    groups: dict[tuple, list] = defaultdict(list)
     for ln in lines:
         o = orders[ln.order_id]
         groups[(o.order_date, o.ship_to, o.headquarters, o.transaction_type)].append(ln)
     decisions: dict[int, dict] = {}
     for (day, ship_to, hq, ttype), group in groups.items():
-        for ln, d in zip(group, classify_products(store, [ln.product for ln in group], day, [ship_to], hq,
-                                                  transaction_type=ttype).all()):
+        # each distinct product of the group classified once (and not at all when decided before under the
+        # same rules: services/orders.classify_lines keeps the decisions)
+        found, _, _ = classify_lines(store, [ln.product for ln in group], day, ship_to, hq, ttype, fresh=True)
+        for ln, d in zip(group, found):
             decisions[ln.id] = d
     flat = [(oid, p) for oid, o in orders.items() for p in o.parties]
-    answer = screen_parties(db, [{k: p[k] for k in ("name", "country", "address")} for _, p in flat], threshold,
+    distinct: dict[tuple, int] = {}  # each distinct party of the chunk screened once
+    for _, p in flat:
+        distinct.setdefault((p["name"], p.get("country"), p.get("address")), len(distinct))
+    answer = screen_parties(db, [{"name": n, "country": c, "address": a} for n, c, a in distinct], threshold,
                             sample_path)
     screening: dict[int, list[dict]] = defaultdict(list)
-    for (oid, p), res in zip(flat, answer["results"]):
+    for oid, p in flat:
+        res = answer["results"][distinct[(p["name"], p.get("country"), p.get("address"))]]
         screening[oid].append({"role": p["role"], **res})
-    now = datetime.now(timezone.utc)
-    deliveries: list[int] = []
-    with db.session() as s, s.no_autoflush:
-        # the chunk's orders and lines in two queries; webhook subscribers looked up once
-        live = {o.id: o for o in s.scalars(select(Order).where(Order.id.in_(list(orders)), Order.status.in_(OPEN)))}
-        by_order: dict[int, list[OrderLine]] = defaultdict(list)
-        for ln in s.scalars(select(OrderLine).where(OrderLine.order_id.in_(list(live))).order_by(OrderLine.seq)):
+    party_reasons = {oid: _screening_reasons(sc) for oid, sc in screening.items()}
+
+    def write(s) -> None:
+        now = datetime.now(timezone.utc)
+        # the chunk's orders and lines as they are now (an officer may have released or rejected meanwhile)
+        live = {r.id: r for r in s.execute(select(Order.id, Order.reference, Order.screening)
+                                           .where(Order.id.in_(list(orders)), Order.status.in_(OPEN)))}
+        by_order: dict[int, list] = defaultdict(list)
+        for ln in s.execute(select(OrderLine.id, OrderLine.order_id, OrderLine.seq, OrderLine.status,
+                                   OrderLine.reasons)
+                            .where(OrderLine.order_id.in_(list(live))).order_by(OrderLine.seq)):
             by_order[ln.order_id].append(ln)
         notify = bool(s.scalar(select(func.count()).select_from(WebhookSubscription)
                                .where(WebhookSubscription.active.is_(True))))
+        line_rows, order_rows, change_rows, audit_rows = [], [], [], []
+        deliveries: list[int] = []
         for oid, order in live.items():
             counts["orders"] += 1
-            party_reasons = _screening_reasons(screening[oid])
-            newly_held = False
-            flagged = False
+            newly_held = flagged = False
             for ln in by_order[oid]:
                 d = decisions.get(ln.id)
                 if d is None:  # a line added since the chunk was read: the next re-check takes it
                     continue
                 counts["lines"] += 1
-                new = list(party_reasons) + _line_reasons(d, order.ship_to)
+                new = list(party_reasons[oid]) + _line_reasons(d, orders[oid].ship_to)
                 old_keys, new_keys = {_key(r) for r in ln.reasons}, {_key(r) for r in new}
                 kind = None
+                row: dict = {}
                 if ln.status == "released":
                     if new_keys - old_keys:
                         kind = "held"
-                        ln.status = "held"
-                        ln.release_basis = ln.released_by = ln.released_at = ln.release_reason = None
-                        ln.licence_id = None
+                        row = {"status": "held", "release_basis": None, "released_by": None, "released_at": None,
+                               "release_reason": None, "licence_id": None}
                         newly_held = True
                 elif ln.status == "held":
                     if not new and ln.reasons:
@@ -98,29 +119,39 @@ def recheck_chunk(db, store, order_ids: list[int], cause: str, threshold: float,
                 if kind is None:
                     continue
                 counts[kind] += 1
-                s.add(OrderChange(order_id=oid, line_id=ln.id, line_seq=ln.seq, cause=cause, kind=kind,
-                                  old_status="released" if kind == "held" else "held", new_status="held",
-                                  old_reasons=ln.reasons, new_reasons=new))
-                ln.reasons = new
-                ln.eccn = d["classification"].get("eccn")
-                ln.classification = _classification(d)
-                ln.licences = d["licences"]
+                change_rows.append({"order_id": oid, "line_id": ln.id, "line_seq": ln.seq, "cause": cause,
+                                    "kind": kind, "old_status": "released" if kind == "held" else "held",
+                                    "new_status": "held", "old_reasons": ln.reasons, "new_reasons": new,
+                                    "created_at": now})
+                line_rows.append({"id": ln.id, **row, "reasons": new, "eccn": d["classification"].get("eccn"),
+                                  "classification": _classification(d), "licences": d["licences"]})
+            row = {"id": oid, "checked_at": now}
             if order.screening != screening[oid]:
-                order.screening = screening[oid]
-            order.checked_at = now
+                row["screening"] = screening[oid]
             if newly_held:
-                order.status = "held"
-                order.decided_by = order.decided_at = None
+                row.update(status="held", decided_by=None, decided_at=None)
                 if notify:
                     deliveries += enqueue_event(s, "order.held", {"order_id": oid, "reference": order.reference,
                                                                   "cause": cause}, key=f"order.held:{oid}:{cause}")
             if flagged:
-                order.needs_review = True
+                row["needs_review"] = True
+            order_rows.append(row)
             if newly_held or flagged:
-                s.add(AuditEvent(actor="system", action="order.recheck", target=f"order:{oid}",
-                                 detail={"cause": cause, "held": newly_held, "needs_review": flagged}))
+                audit_rows.append({"actor": "system", "action": "order.recheck", "target": f"order:{oid}",
+                                   "detail": {"cause": cause, "held": newly_held, "needs_review": flagged},
+                                   "at": now})
+        # in bulk: one executemany per shape of row (SQLAlchemy groups the rows by their keys)
+        if line_rows:
+            s.execute(update(OrderLine), line_rows)
+        if order_rows:
+            s.execute(update(Order), order_rows)
+        if change_rows:
+            s.execute(insert(OrderChange), change_rows)
+        if audit_rows:
+            s.execute(insert(AuditEvent), audit_rows)
         enqueue_deliveries(s, deliveries)
-    return counts
+
+    return counts, write
 
 
 def recheck_open_orders(db, store, cause: str, threshold: float, sample_path: str | None,

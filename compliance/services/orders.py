@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ..engine.errors import Conflict, InvalidInput, NotFound
 from ..models import AuditEvent, Licence, Order, OrderLine, Product
 from . import licences as licence_svc
-from .classification import classify_products
+from .classification import classify_products, current_rulebook
 from .paging import Page
 from .screening import screen_parties
 from .webhooks import enqueue_deliveries, enqueue_event
@@ -97,7 +97,7 @@ def _line_reasons(decision: dict, ship_to: str) -> list[dict]:
 # type, product): the engine is a pure function of these, so an order of catalogue products seen before (the
 # usual order) is decided without evaluating them again; a publish is a new revision, hence new keys.
 DECISION_CACHE_SIZE = 4096
-_decisions: OrderedDict[tuple, str] = OrderedDict()
+_decisions: OrderedDict[tuple, dict] = OrderedDict()
 _decisions_lock = threading.Lock()
 
 
@@ -106,37 +106,42 @@ def _product_key(spec: dict) -> str:
 
 
 def classify_lines(store, products: list[dict], order_date: date, ship_to: str, headquarters: str | None,
-                   transaction_type: str) -> tuple[list[dict], int, str]:
-    """Each line's decision (one engine batch for the lines not decided before under the rules in force), the
-    rule version number and revision."""
-    number, rulebook = store.current_rulebook()
+                   transaction_type: str, fresh: bool = False) -> tuple[list[dict], int, str]:
+    """Each line's decision (one engine batch for the lines not decided before under the rules in force; the
+    decisions are shared, read only), the rule version number and revision. The rules in force are read as /classify reads them (kept for
+    RULE_VERSION_CACHE_SECONDS), or with `fresh` from the database (a re-check after a publish)."""
+    number, rulebook = store.current_rulebook() if fresh else current_rulebook(store)
     revision = rulebook.revision
     keys = [(revision, order_date, ship_to, headquarters, transaction_type, _product_key(p)) for p in products]
     with _decisions_lock:
-        out: list[str | None] = [_decisions.get(k) for k in keys]
+        out: list[dict | None] = [_decisions.get(k) for k in keys]
         for k, d in zip(keys, out):
             if d is not None:
                 _decisions.move_to_end(k)
-    missing = [i for i, d in enumerate(out) if d is None]
+    missing: dict[tuple, int] = {}  # each distinct product not decided before, classified once
+    for i, d in enumerate(out):
+        if d is None:
+            missing.setdefault(keys[i], i)
     if missing:
-        fresh = classify_products(store, [products[i] for i in missing], order_date, [ship_to], headquarters,
-                                  revision=revision, transaction_type=transaction_type).all()
+        fresh = classify_products(store, [products[i] for i in missing.values()], order_date, [ship_to],
+                                  headquarters, revision=revision, transaction_type=transaction_type).all()
+        records = {k: _decision_record(d) for k, d in zip(missing, fresh)}
+        out = [records[k] if d is None else d for k, d in zip(keys, out)]
         with _decisions_lock:
-            for i, d in zip(missing, fresh):
-                out[i] = _decision_record(d)
-                _decisions[keys[i]] = out[i]
+            _decisions.update(records)
             while len(_decisions) > DECISION_CACHE_SIZE:
                 _decisions.popitem(last=False)
-    return [json.loads(d) for d in out], number, revision  # each caller its own copy
+    return out, number, revision  # type: ignore[return-value]  (no None left)
 
 
-def _decision_record(d: dict) -> str:
-    """What an order keeps of a line's decision (its classification's outcome and the licence answers), as JSON."""
+def _decision_record(d: dict) -> dict:
+    """What an order keeps of a line's decision (its classification's outcome and the licence answers), as
+    plain JSON values. Shared by every order that has the line: read only."""
     c = d["classification"]
-    return json.dumps({"classification": {"eccn": c.get("eccn"), "status": c["status"], "reason": c.get("reason"),
-                                          "missing": c.get("missing") or []},
-                       "licences": d["licences"], "ruleset_revision": d["ruleset_revision"], "as_of": d["as_of"]},
-                      default=str)
+    return json.loads(json.dumps({"classification": {"eccn": c.get("eccn"), "status": c["status"],
+                                                     "reason": c.get("reason"), "missing": c.get("missing") or []},
+                                  "licences": d["licences"], "ruleset_revision": d["ruleset_revision"],
+                                  "as_of": d["as_of"]}, default=str))
 
 
 def evaluate_order(db, store, order_date: date, ship_to: str, transaction_type: str, headquarters: str | None,

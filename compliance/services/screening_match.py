@@ -42,6 +42,7 @@ COUNTRY_PENALTY = 10.0
 ADDRESS_BONUS = 4.0
 ADDRESS_MATCH = 80.0
 RARE_DF = 100  # candidate lookup uses the query tokens found in at most this many names (see _candidates)
+MEMO_SIZE = 100_000  # parties whose hits an index keeps (see MatchIndex.match)
 COMPACT_KEY = 6  # names are also found by the first letters of their spaceless form (split/joined syllables)
 
 # Legal forms, removed wherever they stand as tokens (after punctuation is gone: "co., ltd." -> "co ltd").
@@ -362,6 +363,7 @@ class MatchIndex:
                 self._by_compact["".join(toks)[:COMPACT_KEY]].add(idx)
         self.entry_addresses = [[address_text(a) for a in e.addresses if a] for e in entries]
         self._near_cache: dict[str, list[str]] = {}
+        self._memo: dict[tuple, list[Hit]] = {}
         self._by_deletion: dict[str, set[str]] = defaultdict(set)
         for t in self._by_token:
             if len(t) > 2:
@@ -411,7 +413,18 @@ class MatchIndex:
 
     def match(self, name: str, country: str | None = None, address: str | None = None,
               threshold: float = DEFAULT_THRESHOLD) -> list[Hit]:
-        """Hits at or above the threshold, best first; one hit per entry (its best-matching name)."""
+        """Hits at or above the threshold, best first; one hit per entry (its best-matching name). Kept per
+        party (the same customers recur in many orders; the index is immutable)."""
+        key = (name, country, address, threshold)
+        memo = self._memo.get(key)
+        if memo is None:
+            memo = self._match(name, country, address, threshold)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = memo
+        return list(memo)
+
+    def _match(self, name: str, country: str | None, address: str | None, threshold: float) -> list[Hit]:
         qt = tokens(name)
         if not qt:
             return []
