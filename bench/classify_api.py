@@ -7,7 +7,8 @@ Batches are 10,000 synthetic products x 3 destinations (CN, AE, DE), the same pr
 request; `summary` and `full` answers are read whole by the client (not parsed while timed; one answer
 of each is parsed and checked: 10,000 results, and summary == the projection of full). The single
 classify is one product x 3 destinations, p50/p99 over sequential calls, then under 50 concurrent
-clients. Worker growth is the serving worker's peak RSS (VmHWM) during one full batch minus its RSS
+clients. Beside each wall time, the web workers' CPU time (utime + stime from /proc) per request: on a
+shared machine the wall time includes waiting for a core, the CPU time does not. Worker growth is the serving worker's peak RSS (VmHWM) during one full batch minus its RSS
 before. Comparator: the same products through the service in-process (validation, table, evaluation,
 answer, encoding: no HTTP), and the engine alone on the same table. Creates and drops its own
 PostgreSQL database (bench_speed_api_<random>).
@@ -96,6 +97,16 @@ def _rss_kb(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the processes (their threads included)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _reset_hwm(pid: int) -> None:
@@ -232,8 +243,12 @@ def _run(args, key: str, master: int) -> None:
     del answers
 
     rows = []
+    pids = _workers(master)
+    cpu: dict[str, float] = {}
     for d in ("summary", "full"):
+        cpu0 = _cpu_s(pids)
         times = _timed(lambda: client.post("/api/v1/classify/batch", bodies[d]), args.repeat)
+        cpu[d] = (_cpu_s(pids) - cpu0) / args.repeat  # the web workers' CPU per batch, whatever else runs
         service_s, engine_s = _in_process(products, d, 3)
         # two clients at once: one request in each worker
         pair: list[float] = []
@@ -255,7 +270,9 @@ def _run(args, key: str, master: int) -> None:
     # single classify: sequential, then 50 concurrent clients
     for _ in range(50):
         client.post("/api/v1/classify", single)
+    cpu0 = _cpu_s(pids)
     lat = sorted(_timed(lambda: client.post("/api/v1/classify", single), args.singles))
+    cpu["single"] = (_cpu_s(pids) - cpu0) / args.singles
     p = lambda xs, q: xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
     conc: list[float] = []
     lock = threading.Lock()
@@ -275,7 +292,6 @@ def _run(args, key: str, master: int) -> None:
     conc.sort()
 
     # worker growth for one full batch
-    pids = _workers(master)
     before = {pid: _rss_kb(pid, "VmRSS") for pid in pids}
     for pid in pids:
         _reset_hwm(pid)
@@ -293,8 +309,13 @@ def _run(args, key: str, master: int) -> None:
               f"({engine_s * 1000:.0f} ms) | HTTP/service {med / service_s:.2f}x |")
         print(f"| batch {d}, two clients at once (one per worker) | {target} | **{pair_rate:,.0f} products/s** "
               f"| | |")
+        print(f"| batch {d}, web worker CPU per batch (utime + stime) | | {cpu[d] * 1000:.0f} ms CPU = "
+              f"{n / cpu[d]:,.0f} products per worker CPU second | wall {med * 1000:.0f} ms | "
+              f"wall/CPU {med / cpu[d]:.2f}x |")
     print(f"| single classify, sequential ({args.singles} calls) | p50 ≤ 3 ms | **p50 {p(lat, .5) * 1000:.2f} ms**, "
           f"p99 {p(lat, .99) * 1000:.2f} ms | | |")
+    print(f"| single classify, web worker CPU per call | | {cpu['single'] * 1000:.2f} ms CPU | wall p50 "
+          f"{p(lat, .5) * 1000:.2f} ms | |")
     print(f"| single classify, {args.clients} concurrent clients ({len(conc)} calls) | report p99 | p50 "
           f"{p(conc, .5) * 1000:.1f} ms, **p99 {p(conc, .99) * 1000:.1f} ms**, {len(conc) / wall:,.0f} calls/s | | |")
     print(f"| web worker growth, one full batch (VmHWM - RSS before) | ≤ 150 MB | **{max(growth.values()):.0f} MB** "

@@ -84,8 +84,24 @@ class ProductList(fields.List):
         return specs
 
 
+class ProductField(fields.Nested):
+    """`Nested(ProductSchema)` loaded by the shared fast loader: the same spec, or the same errors (the
+    loader proves each row shape against ProductSchema once and sends invalid rows through it)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ProductSchema, **kwargs)
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        if not isinstance(value, dict) or partial:
+            return super()._deserialize(value, attr, data, partial=partial, **kwargs)
+        try:
+            return default_loader().load(value)
+        except ValidationError as error:  # as Nested re-raises its schema's errors
+            raise ValidationError(error.messages, valid_data=error.valid_data) from error
+
+
 class ClassifyRequestSchema(_DecisionOptions):
-    product = fields.Nested(ProductSchema, required=True)
+    product = ProductField(required=True)
 
 
 class BatchClassifyRequestSchema(_DecisionOptions):
