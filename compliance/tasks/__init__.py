@@ -10,6 +10,7 @@ app's background jobs thread (`app.extensions["jobs"]`), so the API contract (20
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 import threading
 from collections import deque
@@ -17,17 +18,34 @@ from typing import Any, Callable
 
 from celery import Celery, Task
 from celery.signals import worker_process_init
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
-# Errors worth retrying (Celery's autoretry_for): lost / failing DB connections, Redis and broker hiccups.
-TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError, KombuOperationalError, ConnectionError)
 BROKER_CONNECT_TIMEOUT = 2.0  # seconds: a request that enqueues work must not hang on a dead broker
 QUEUES = {"compliance.audits.*": "audits", "compliance.reeval.*": "reevaluation",
           "compliance.webhooks.*": "webhooks"}
+
+
+TASK_MODULES = ("audits", "imports", "orders", "reevaluation", "screening", "sweep", "webhooks")
+
+
+def register_tasks() -> None:
+    """Import the task modules: their shared_task decorators register the tasks on every Celery app.
+
+    The first send runs this inside a session's after_commit dispatch: a module imported here must not add
+    Session listeners then (SQLAlchemy is iterating them). services/committed.py is the one that adds them
+    on import, so init_celery imports it first."""
+    for name in TASK_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+class ComplianceCelery(Celery):
+    """Registers the tasks when they are first looked up (`tasks`: the worker, a send, a test), so a command
+    that starts no job (the CLI's catalogue import) imports neither every job's services nor Redis."""
+
+    @property  # type: ignore[override]
+    def tasks(self):
+        register_tasks()
+        return super().tasks
 
 
 def init_celery(app, config) -> Celery:
@@ -54,7 +72,7 @@ def init_celery(app, config) -> Celery:
                 self.fail_chunk(app.extensions["db"], *args, f"{type(exc).__name__}: {exc}")
 
     broker = config.CELERY_BROKER_URL
-    celery = Celery(app.import_name, task_cls=AppTask)
+    celery = ComplianceCelery(app.import_name, task_cls=AppTask)
     celery.conf.update(
         broker_url=broker or "memory://",
         result_backend=config.CELERY_RESULT_BACKEND or broker or "cache+memory://",
@@ -82,9 +100,8 @@ def init_celery(app, config) -> Celery:
         },
     )
     celery.set_default()
-    from . import audits, imports, orders, reevaluation, screening, sweep, webhooks  # noqa: F401  (register the shared tasks)
-
-    celery.finalize()
+    celery.finalize()  # the tasks are registered on first lookup (ComplianceCelery.tasks)
+    importlib.import_module("compliance.services.committed")  # its Session listeners, before any commit (above)
     app.extensions["celery"] = celery
     runner = EmbeddedJobs() if not broker else None
     app.extensions["jobs"] = runner

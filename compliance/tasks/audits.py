@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ..services import audits
-from . import TRANSIENT
+from .retry import TRANSIENT
 
 
 @shared_task(name="compliance.audits.chunk", bind=True, fail_chunk=staticmethod(audits.fail_chunk),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ..services import import_jobs
-from . import TRANSIENT
+from .retry import TRANSIENT
 
 
 @shared_task(name="compliance.imports.run", bind=True, fail_chunk=staticmethod(import_jobs.fail_import),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ..services import reevaluation
-from . import TRANSIENT
+from .retry import TRANSIENT
 
 
 @shared_task(name="compliance.reeval.chunk", bind=True, fail_chunk=staticmethod(reevaluation.fail_chunk),
