@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .engine.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from .models import ApiKey, AuditEvent, ConsoleSession
+from .models import ActivityEvent, ApiKey, ConsoleSession
 from .models.auth import EXPIRES_IN_DAYS_MAX, OVERLAP_HOURS_DEFAULT, OVERLAP_HOURS_MAX, ROLES, as_utc, expiry_problem
 from .models.base import iso_utc
 from .services.committed import TimedCache, watch
@@ -82,8 +82,8 @@ def create_api_key(db, name: str, role: str, actor: str = "cli",
         key, plain = _new_key(name, role, as_utc(expires_at) if expires_at else None)
         s.add(key)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="api_key.create", target=f"api_key:{key.id}",
-                         detail={"name": name, "role": role, "prefix": key.prefix,
+        s.add(ActivityEvent(actor=actor, action="api_key.create", target=f"api_key:{key.id}",
+                            detail={"name": name, "role": role, "prefix": key.prefix,
                                  "expires_at": iso_utc(key.expires_at)}))
         s.expunge(key)
     return key, plain
@@ -135,11 +135,11 @@ def rotate_api_key(db, key_id: int, actor: str = "cli", overlap_hours: int = OVE
                              .execution_options(synchronize_session=False)).rowcount
             if done != 1:
                 raise Conflict(f"API key {key_id} was rotated or revoked meanwhile")
-            s.add(AuditEvent(actor=actor, action="api_key.create", target=f"api_key:{new.id}",
-                             detail={"name": new.name, "role": new.role, "prefix": new.prefix,
+            s.add(ActivityEvent(actor=actor, action="api_key.create", target=f"api_key:{new.id}",
+                                detail={"name": new.name, "role": new.role, "prefix": new.prefix,
                                      "expires_at": iso_utc(new.expires_at), "rotated_from": old.id}))
-            s.add(AuditEvent(actor=actor, action="api_key.rotate", target=f"api_key:{old.id}",
-                             detail={"prefix": old.prefix, "replaced_by": new.id, "new_prefix": new.prefix,
+            s.add(ActivityEvent(actor=actor, action="api_key.rotate", target=f"api_key:{old.id}",
+                                detail={"prefix": old.prefix, "replaced_by": new.id, "new_prefix": new.prefix,
                                      "overlap_hours": overlap_hours, "old_key_expires_at": iso_utc(old_expiry),
                                      "new_key_expires_at": iso_utc(new.expires_at)}))
             s.flush()
@@ -158,8 +158,8 @@ def revoke_api_key(db, key_id: int, actor: str = "cli") -> ApiKey:
             raise NotFound(f"no API key {key_id}")
         if key.revoked_at is None:
             key.revoked_at = _now()
-            s.add(AuditEvent(actor=actor, action="api_key.revoke", target=f"api_key:{key.id}",
-                             detail={"prefix": key.prefix}))
+            s.add(ActivityEvent(actor=actor, action="api_key.revoke", target=f"api_key:{key.id}",
+                                detail={"prefix": key.prefix}))
         s.flush()
         s.expunge(key)
         return key

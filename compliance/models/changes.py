@@ -1,8 +1,9 @@
+"""Re-evaluation runs with their chunks, the change records they find."""
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, Json, utcnow
@@ -58,7 +59,8 @@ class ChangeRecord(Base):
         Index("ix_change_records_catalogue_id_id", "catalogue_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("reevaluation_runs.id", ondelete="SET NULL"), index=True)
+    # No index of its own: uq_change_records_run_cell starts with run_id (migration 0018 dropped the duplicate).
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("reevaluation_runs.id", ondelete="SET NULL"))
     catalogue_id: Mapped[int] = mapped_column(ForeignKey("catalogues.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(BigInteger, index=True)
     sku: Mapped[str] = mapped_column(String(200))
@@ -76,31 +78,3 @@ class ChangeRecord(Base):
     new_review_policy: Mapped[str | None] = mapped_column(String(32))
     cause_rule_ids: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class WebhookSubscription(Base):
-    __tablename__ = "webhook_subscriptions"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2000))
-    # The HMAC secret has to be readable to sign deliveries; it is never returned by the API.
-    secret: Mapped[str] = mapped_column(String(200))
-    events: Mapped[list] = mapped_column(Json, default=list)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_by: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class WebhookDelivery(Base):
-    __tablename__ = "webhook_deliveries"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True)
-    event: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict] = mapped_column(Json)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_status_code: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    log: Mapped[list] = mapped_column(Json, default=list)
-    next_attempt_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    delivered_at: Mapped[datetime | None]

@@ -42,16 +42,3 @@ class RuleDraft(Base):
     row_version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __mapper_args__ = {"version_id_col": row_version}
-
-
-class AuditEvent(Base):
-    """Audit trail: who did what to rules, keys and webhooks, when and why."""
-
-    __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    target: Mapped[str] = mapped_column(String(200))
-    reason: Mapped[str | None] = mapped_column(Text)
-    detail: Mapped[dict | None] = mapped_column(Json)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..db import Database
 from ..engine.errors import InvalidInput
-from ..models import AuditEvent, Product
+from ..models import ActivityEvent, Product
 from .activity_log import activity_query
 from .catalogues import get_catalogue
 from .changes import iter_changes
@@ -76,8 +76,8 @@ def _activity_rows(db: Database, action: str | None, actor: str | None) -> Itera
         with db.session() as s:
             q = activity_query(action, actor)
             if last is not None:
-                q = q.where(AuditEvent.id < last)
-            events = s.scalars(q.order_by(AuditEvent.id.desc()).limit(BATCH)).all()
+                q = q.where(ActivityEvent.id < last)
+            events = s.scalars(q.order_by(ActivityEvent.id.desc()).limit(BATCH)).all()
             rows = [{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
                      "reason": e.reason, "detail": e.detail} for e in events]
         if not rows:

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select, update
 
 from ..engine.errors import Conflict, InvalidInput, NotFound
-from ..models import AuditEvent, Licence, LicenceDrawdown, Order, OrderLine
+from ..models import ActivityEvent, Licence, LicenceDrawdown, Order, OrderLine
 from .paging import Page
 from .screening_match import normalise
 
@@ -36,8 +36,8 @@ def create_licence(db, body: dict, actor: str) -> dict:
                       notes=body.get("notes"), created_by=actor, quantity_used=0, value_used=0.0)
         s.add(lic)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="licence.create", target=f"licence:{lic.id}",
-                         detail={"number": lic.number, "destinations": lic.destinations}))
+        s.add(ActivityEvent(actor=actor, action="licence.create", target=f"licence:{lic.id}",
+                            detail={"number": lic.number, "destinations": lic.destinations}))
         s.flush()
         return licence_view(lic)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, insert, select, update
 
 from ..db import enqueue_after_commit
-from ..models import AuditEvent, Order, OrderChange, OrderLine, WebhookSubscription
+from ..models import ActivityEvent, Order, OrderChange, OrderLine, WebhookSubscription
 from .orders import _classification, _line_reasons, _screening_reasons, classify_lines
 from .paging import Page
 from .screening import screen_parties
@@ -148,7 +148,7 @@ def compute_recheck(db, store, order_ids: list[int], cause: str, threshold: floa
         if change_rows:
             s.execute(insert(OrderChange), change_rows)
         if audit_rows:
-            s.execute(insert(AuditEvent), audit_rows)
+            s.execute(insert(ActivityEvent), audit_rows)
         enqueue_deliveries(s, deliveries)
 
     return counts, write

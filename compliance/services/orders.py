@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..engine.errors import Conflict, InvalidInput, NotFound
-from ..models import AuditEvent, Licence, Order, OrderLine, Product
+from ..models import ActivityEvent, Licence, Order, OrderLine, Product
 from . import licences as licence_svc
 from .classification import classify_products, current_rulebook
 from .paging import Page
@@ -194,8 +194,8 @@ def create_order(db, store, body: dict, actor: str, threshold: float, sample_pat
                                    released_at=_now() if res["status"] == "released" else None,
                                    released_by="system" if res["status"] == "released" else None))
         s.add_all(lines)
-        s.add(AuditEvent(actor=actor, action="order.create", target=f"order:{order.id}",
-                         detail={"reference": order.reference, "status": status}))
+        s.add(ActivityEvent(actor=actor, action="order.create", target=f"order:{order.id}",
+                            detail={"reference": order.reference, "status": status}))
         deliveries = []
         if status == "held":
             deliveries = enqueue_event(s, "order.held", {"order_id": order.id, "reference": order.reference,
@@ -295,9 +295,9 @@ def order_activity(db, order_id: int) -> list[dict]:
     """The activity log's entries for one order (created, lines released, rejected), oldest first."""
     with db.session() as s:
         return [{"at": e.at, "actor": e.actor, "action": e.action, "reason": e.reason, "detail": e.detail}
-                for e in s.scalars(select(AuditEvent).where(AuditEvent.action.in_(ORDER_ACTIONS),
-                                                     AuditEvent.target == f"order:{order_id}")
-                                   .order_by(AuditEvent.id))]
+                for e in s.scalars(select(ActivityEvent).where(ActivityEvent.action.in_(ORDER_ACTIONS),
+                                                               ActivityEvent.target == f"order:{order_id}")
+                                   .order_by(ActivityEvent.id))]
 
 
 def _finish_if_done(s, order: Order, actor: str) -> list[int]:
@@ -353,8 +353,8 @@ def release_line(db, order_id: int, line_id: int, actor: str, licence_id: int | 
                           "value": line.value or 0.0}
             line.status = "released"
             line.released_by, line.released_at = actor, _now()
-            s.add(AuditEvent(actor=actor, action="order.line_release", target=f"order:{order.id}",
-                             reason=(reason or "").strip() or None, detail=detail))
+            s.add(ActivityEvent(actor=actor, action="order.line_release", target=f"order:{order.id}",
+                                reason=(reason or "").strip() or None, detail=detail))
             enqueue_deliveries(s, _finish_if_done(s, order, actor))
             s.flush()
             view = order_view(s, order)
@@ -378,8 +378,8 @@ def reject_order(db, order_id: int, actor: str, reason: str) -> dict:
             ln.status = "rejected"
         order.status = "rejected"
         order.decided_by, order.decided_at, order.decision_reason = actor, _now(), reason.strip()
-        s.add(AuditEvent(actor=actor, action="order.reject", target=f"order:{order.id}", reason=reason.strip(),
-                         detail={"reference": order.reference}))
+        s.add(ActivityEvent(actor=actor, action="order.reject", target=f"order:{order.id}", reason=reason.strip(),
+                            detail={"reference": order.reference}))
         s.flush()
         return order_view(s, order)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..db import Database
 from ..engine.errors import ComplianceError, Conflict, InvalidInput, NotFound
 from ..engine.rulebook import normalise
-from ..models import AuditEvent, RuleDraft, RuleVersion
+from ..models import ActivityEvent, RuleDraft, RuleVersion
 from ..models.base import iso_utc
 from .rule_edits import apply_op
 from .rule_validation import validate_content
@@ -139,8 +139,8 @@ def create_draft(db: Database, actor: str, base_version: int | None = None, titl
         d = RuleDraft(base_version_id=base.id, author=actor, title=title, content=copy.deepcopy(base.content))
         s.add(d)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="rules.draft.create", target=f"draft:{d.id}",
-                         detail={"base_version": base.number, "title": title}))
+        s.add(ActivityEvent(actor=actor, action="rules.draft.create", target=f"draft:{d.id}",
+                            detail={"base_version": base.number, "title": title}))
         return draft_view(d, base.number)
 
 
@@ -197,8 +197,8 @@ def apply_edits(db: Database, draft_id: int, ops: list[dict[str, Any]], actor: s
             raise InvalidInput(f"{len(errors)} edit operation problem(s); nothing was applied", errors)
         d.content = normalise(content)
         flag_modified(d, "content")  # a write even when the content comes out equal: the ETag changes
-        s.add(AuditEvent(actor=actor, action="rules.draft.edit", target=f"draft:{d.id}",
-                         detail={"ops": [o.get("op") for o in ops]}))
+        s.add(ActivityEvent(actor=actor, action="rules.draft.edit", target=f"draft:{d.id}",
+                            detail={"ops": [o.get("op") for o in ops]}))
         s.flush()
         return draft_view(d, base_version_number(s, d), validate_content(d.content))
 
@@ -216,7 +216,7 @@ def replace_content(db: Database, draft_id: int, content: dict[str, Any], actor:
         check_if_match(d, if_match, require_if_match)
         d.content = normalise(content)
         flag_modified(d, "content")  # a write even when the content comes out equal: the ETag changes
-        s.add(AuditEvent(actor=actor, action="rules.draft.replace", target=f"draft:{d.id}", detail=None))
+        s.add(ActivityEvent(actor=actor, action="rules.draft.replace", target=f"draft:{d.id}", detail=None))
         s.flush()
         return draft_view(d, base_version_number(s, d), validate_content(d.content))
 
@@ -229,7 +229,7 @@ def discard_draft(db: Database, draft_id: int, actor: str, if_match: str | None 
         d = _open_draft(s, draft_id, lock=True)
         check_if_match(d, if_match, require_if_match)
         d.status = "discarded"
-        s.add(AuditEvent(actor=actor, action="rules.draft.discard", target=f"draft:{d.id}", detail=None))
+        s.add(ActivityEvent(actor=actor, action="rules.draft.discard", target=f"draft:{d.id}", detail=None))
         s.flush()
         return draft_view(d, base_version_number(s, d), with_content=False)
 

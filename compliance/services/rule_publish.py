@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine.errors import Conflict, InvalidInput
-from ..models import AuditEvent, RuleDraft, RuleVersion
+from ..models import ActivityEvent, RuleDraft, RuleVersion
 from .rule_drafts import (
     PreconditionFailed,
     PreconditionRequired,
@@ -54,7 +54,7 @@ def preview_draft(app, draft_id: int, as_of: date | None = None, destinations: l
 
 def publish_draft(app, draft_id: int, actor: str, reason: str, as_of: date | None = None,
                   confirm: bool = False, if_match: str | None = None, require_if_match: bool = False) -> dict[str, Any]:
-    """Publish in one transaction: version N+1, a pending re-evaluation run and an audit event.
+    """Publish in one transaction: version N+1, a pending re-evaluation run and an activity event.
     The re-evaluation is enqueued only after the commit. What is published is the draft as it was read
     here (and as `if_match` names it): an edit that lands before the publish commits makes it fail."""
     db = app.extensions["db"]
@@ -128,9 +128,9 @@ def _publish(app, content: dict, actor: str, reason: str, as_of: date, confirm: 
                 d.status = "published"
                 d.published_version_id = version.id
             run = create_run(s, base.id, version.id, as_of, config.AUDIT_CHUNK_SIZE)  # sent after commit
-            s.add(AuditEvent(actor=actor, action="rules.rollback" if rollback_of else "rules.publish",
-                             target=f"rule_version:{version.number}", reason=reason,
-                             detail={"number": version.number, "revision": version.revision,
+            s.add(ActivityEvent(actor=actor, action="rules.rollback" if rollback_of else "rules.publish",
+                                target=f"rule_version:{version.number}", reason=reason,
+                                detail={"number": version.number, "revision": version.revision,
                                      "parent": base.number, "parent_revision": base.revision,
                                      "draft": draft_id, "rollback_of": rollback_of, "run": run.id,
                                      "as_of": as_of.isoformat(), "confirmed": confirm}))

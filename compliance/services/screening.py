@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from ..engine.errors import InvalidInput, NotFound
-from ..models import AuditEvent, HitReview, ListEntry, ListSnapshot, ScreeningList
+from ..models import ActivityEvent, HitReview, ListEntry, ListSnapshot, ScreeningList
 from .paging import Page
 from .screening_lists import address_line, ensure_sample, entry_view
 from .screening_match import Candidate, MatchIndex, party_fingerprint
@@ -159,8 +159,8 @@ def record_review(db, party: dict, entry_id: int, decision: str, reason: str, ac
                            decision=decision, reason=reason.strip(), actor=actor)
         s.add(review)
         s.flush()
-        s.add(AuditEvent(actor=actor, action=f"screening.hit_{decision}", target=f"list_entry:{entry.id}",
-                         reason=reason.strip(), detail={"party": answer["party"], "score": hit["score"],
+        s.add(ActivityEvent(actor=actor, action=f"screening.hit_{decision}", target=f"list_entry:{entry.id}",
+                            reason=reason.strip(), detail={"party": answer["party"], "score": hit["score"],
                                                         "matched_name": hit["matched_name"], "review_id": review.id}))
         s.flush()
         return review_view(review)

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from ..db import enqueue_after_commit
 from ..engine.errors import InvalidInput, NotFound
-from ..models import AuditEvent, ScreeningJob
+from ..models import ActivityEvent, ScreeningJob
 from .screening import screen_parties
 
 CHUNK = 1000
@@ -69,8 +69,8 @@ def create_job(db, data: bytes, fmt: str, filename: str, actor: str) -> dict:
                            errors=errors, parties=parties, results=[], created_by=actor)
         s.add(job)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="screening.bulk_start", target=f"screening_job:{job.id}",
-                         detail={"filename": job.filename, "parties": job.total, "rejected": job.rejected}))
+        s.add(ActivityEvent(actor=actor, action="screening.bulk_start", target=f"screening_job:{job.id}",
+                            detail={"filename": job.filename, "parties": job.total, "rejected": job.rejected}))
         s.flush()
         view = job_view(job)
         enqueue_after_commit(s, BULK_TASK, [job.id])

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..engine.countries import COUNTRY_INDEX
 from ..engine.errors import Conflict, InvalidInput, NotFound
-from ..models import AuditEvent, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
+from ..models import ActivityEvent, ListEntry, ListSnapshot, ScreeningList, SnapshotChange
 from .paging import Page
 
 CSL_LIST = "csl"
@@ -265,8 +265,8 @@ def create_list(db, name: str, description: str, actor: str, kind: str = "custom
         lst = ScreeningList(name=name, kind=kind, description=description, created_by=actor)
         s.add(lst)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="screening.list_create", target=f"screening_list:{lst.id}",
-                         detail={"name": name, "kind": kind}))
+        s.add(ActivityEvent(actor=actor, action="screening.list_create", target=f"screening_list:{lst.id}",
+                            detail={"name": name, "kind": kind}))
         s.flush()
         return list_view(s, lst)
 
@@ -373,8 +373,8 @@ def import_snapshot(db, list_id: int, data: bytes, fmt: str, filename: str, sour
         snap.added = sum(1 for c in changes if c["change"] == "added")
         snap.removed = sum(1 for c in changes if c["change"] == "removed")
         snap.changed = sum(1 for c in changes if c["change"] == "changed")
-        s.add(AuditEvent(actor=actor, action="screening.import", target=f"list_snapshot:{snap.id}",
-                         detail={"list": lst.name, "version": snap.version, "entries": snap.entries,
+        s.add(ActivityEvent(actor=actor, action="screening.import", target=f"list_snapshot:{snap.id}",
+                            detail={"list": lst.name, "version": snap.version, "entries": snap.entries,
                                  "rejected": snap.rejected, "added": snap.added, "removed": snap.removed,
                                  "changed": snap.changed, "sha256": digest, "filename": filename[:500]}))
         s.flush()

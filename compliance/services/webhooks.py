@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 
 from ..db import Database, enqueue_after_commit
 from ..engine.errors import InvalidInput, NotFound
-from ..models import AuditEvent, WebhookDelivery, WebhookSubscription
+from ..models import ActivityEvent, WebhookDelivery, WebhookSubscription
 from .paging import Page
 
 log = logging.getLogger(__name__)
@@ -254,8 +254,8 @@ def create_subscription(db: Database, url: str, actor: str, secret: str | None =
         sub = WebhookSubscription(url=url, secret=secret, events=events, active=True, created_by=actor)
         s.add(sub)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="webhook.create", target=f"webhook:{sub.id}",
-                         detail={"url": url, "events": events}))
+        s.add(ActivityEvent(actor=actor, action="webhook.create", target=f"webhook:{sub.id}",
+                            detail={"url": url, "events": events}))
         return subscription_view(sub) | {"secret": secret}
 
 
@@ -279,7 +279,7 @@ def deactivate_subscription(db: Database, sub_id: int, actor: str) -> dict[str, 
         if sub is None:
             raise NotFound(f"no webhook {sub_id}")
         sub.active = False
-        s.add(AuditEvent(actor=actor, action="webhook.delete", target=f"webhook:{sub.id}", detail={"url": sub.url}))
+        s.add(ActivityEvent(actor=actor, action="webhook.delete", target=f"webhook:{sub.id}", detail={"url": sub.url}))
         s.flush()
         return subscription_view(sub)
 
@@ -363,8 +363,8 @@ def redeliver(db: Database, sub_id: int, delivery_id: int, actor: str) -> dict[s
                             next_attempt_at=now)
         s.add(d)
         s.flush()
-        s.add(AuditEvent(actor=actor, action="webhook.redeliver", target=f"webhook:{sub_id}",
-                         detail={"delivery": old.id, "new_delivery": d.id, "event_id": old.payload.get("id")}))
+        s.add(ActivityEvent(actor=actor, action="webhook.redeliver", target=f"webhook:{sub_id}",
+                            detail={"delivery": old.id, "new_delivery": d.id, "event_id": old.payload.get("id")}))
         new_id = d.id
         enqueue_deliveries(s, [new_id])  # sent after the commit
     return {"deliveries": [new_id]}

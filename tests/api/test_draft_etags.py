@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from compliance.models import AuditEvent, RuleDraft, RuleVersion
+from compliance.models import ActivityEvent, RuleDraft, RuleVersion
 
 from .conftest import error_text
 
@@ -45,7 +45,7 @@ def _new_draft(client, admin) -> tuple[int, str]:
 
 def _events(app, draft_id: int) -> int:
     with app.extensions["db"].session() as s:
-        return s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.target == f"draft:{draft_id}"))
+        return s.scalar(select(func.count()).select_from(ActivityEvent).where(ActivityEvent.target == f"draft:{draft_id}"))
 
 
 def test_every_write_changes_the_etag_and_a_matching_if_match_proceeds(app, admin):
@@ -272,7 +272,7 @@ def test_two_concurrent_writes_with_the_same_if_match_on_postgresql_exactly_one_
         assert final.headers["ETag"] in loser.json["errors"]["If-Match"][0]
         with app.extensions["db"].session() as s:
             assert s.get(RuleDraft, draft_id).row_version == int(etag.strip('"')) + 1
-            edits = s.scalar(select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.target == f"draft:{draft_id}", AuditEvent.action.like("rules.draft.%"),
-                AuditEvent.action != "rules.draft.create"))
+            edits = s.scalar(select(func.count()).select_from(ActivityEvent).where(
+                ActivityEvent.target == f"draft:{draft_id}", ActivityEvent.action.like("rules.draft.%"),
+                ActivityEvent.action != "rules.draft.create"))
             assert edits == 1

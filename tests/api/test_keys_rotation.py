@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from compliance.auth import create_api_key, revoke_api_key, rotate_api_key
 from compliance.engine.errors import Conflict
-from compliance.models import ApiKey, AuditEvent
+from compliance.models import ActivityEvent, ApiKey
 from tests.api.conftest import error_text
 from tests.conftest import H20
 from tests.console.conftest import sign_in
@@ -35,9 +35,9 @@ def _expire_now(db, key_id: int, ago: timedelta = timedelta(seconds=1)) -> None:
         s.execute(update(ApiKey).where(ApiKey.id == key_id).values(expires_at=datetime.now(timezone.utc) - ago))
 
 
-def _events(db, action: str) -> list[AuditEvent]:
+def _events(db, action: str) -> list[ActivityEvent]:
     with db.session() as s:
-        rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+        rows = list(s.scalars(select(ActivityEvent).where(ActivityEvent.action == action).order_by(ActivityEvent.id)))
         for r in rows:
             s.expunge(r)
         return rows

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from compliance.models import AuditEvent
+from compliance.models import ActivityEvent
 from tests.api.conftest import error_text
 from tests.conftest import H100
 from tests.factories import catalogue
@@ -187,7 +187,7 @@ def test_release_with_a_covering_licence_draws_it_down(app, client, cat, clerk, 
     assert r.status_code == 409 and "exhausted" in error_text(r)
     assert client.get(f"/api/v1/orders/{o2['id']}", headers=officer).get_json()["status"] == "held"
     with app.extensions["db"].session() as s:
-        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.target == f"order:{o['id']}"))]
+        actions = [e.action for e in s.scalars(select(ActivityEvent).where(ActivityEvent.target == f"order:{o['id']}"))]
     assert actions == ["order.create", "order.line_release"]
 
 

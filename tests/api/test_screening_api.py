@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from compliance.models import AuditEvent
+from compliance.models import ActivityEvent
 from tests.api.conftest import error_text
 
 CSL_HEADER = ["_id", "source", "entity_number", "type", "programs", "name", "title", "addresses",
@@ -155,7 +155,7 @@ def test_import_keeps_good_rows_reports_bad_ones_and_screens_against_the_new_sna
     r = client.get(f"/api/v1/screening/lists/{lid}", headers=viewer)
     assert [s["version"] for s in r.get_json()["history"]] == [3, 2, 1]
     with app.extensions["db"].session() as s:
-        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "screening.import"))]
+        actions = [e.action for e in s.scalars(select(ActivityEvent).where(ActivityEvent.action == "screening.import"))]
     assert len(actions) == 3
 
 
@@ -239,5 +239,5 @@ def test_a_cleared_hit_is_not_raised_again_until_the_party_or_the_entry_changes(
     r = client.get("/api/v1/screening/reviews?decision=cleared", headers=viewer)
     assert r.status_code == 200 and r.get_json()["total"] == 1
     with app.extensions["db"].session() as s:
-        ev = s.scalar(select(AuditEvent).where(AuditEvent.action == "screening.hit_cleared"))
+        ev = s.scalar(select(ActivityEvent).where(ActivityEvent.action == "screening.hit_cleared"))
     assert ev.reason.startswith("different company") and ev.actor.startswith("test auditor")

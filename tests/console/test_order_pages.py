@@ -15,7 +15,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from compliance.auth import identify_key
-from compliance.models import AuditEvent, Licence, OrderLine
+from compliance.models import ActivityEvent, Licence, OrderLine
 from tests.conftest import H100
 from tests.console.conftest import csrf_of, new_key, sign_in
 from tests.factories import catalogue
@@ -96,9 +96,9 @@ def licence_used(app, licence_id) -> tuple[int, float]:
         return lic.quantity_used, lic.value_used
 
 
-def releases_recorded(app) -> list[AuditEvent]:
+def releases_recorded(app) -> list[ActivityEvent]:
     with app.extensions["db"].session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == "order.line_release")))
+        return list(s.scalars(select(ActivityEvent).where(ActivityEvent.action == "order.line_release")))
 
 
 def post_release(client, order_id, line_id, **form):
@@ -319,7 +319,7 @@ def test_reject_needs_a_reason_then_rejects_the_order(app, cat, clerk):
     assert "end user unverified" in section(html, "order-activity") and actor in section(html, "order-activity")
     assert line_state(app, o["lines"][0]["id"]) == "rejected"
     with app.extensions["db"].session() as s:
-        assert s.scalar(select(AuditEvent.actor).where(AuditEvent.action == "order.reject")) == actor
+        assert s.scalar(select(ActivityEvent.actor).where(ActivityEvent.action == "order.reject")) == actor
     assert officer.post(f"/orders/{o['id']}/reject", data={"csrf_token": token, "reason": "again"}).status_code == 409
 
 
