@@ -2,9 +2,10 @@
 
 N open orders (default 10,000; 3 lines and 3 parties each, 10 destinations, mixed products) are written
 directly as rows (an order as POST /orders would store it, without checking each), then a new custom-list
-snapshot naming 1% of the end users is imported and the re-check it queues (the task: chunks of 500 orders, one engine batch per
-date/destination/headquarters/transaction type, one screening call per chunk) runs on the embedded jobs thread
-of this process; timed from the import to the re-check's end. Comparator: the same orders' lines classified in one engine batch per group with no
+snapshot naming 1% of the end users is imported and the re-check it queues (a chunked job of services/jobs.py:
+chunks of 500 open orders; per chunk one engine batch of the distinct products per date/destination/
+headquarters/transaction type, one screening call for the distinct parties, bulk writes) runs on the embedded
+jobs thread of this process (one process, the chunks in sequence); timed from the import to the job's end. Comparator: the same orders' lines classified in one engine batch per group with no
 screening and no writes. Creates and drops its own database (bench_screening_recheck_<random>).
 
     flock /work/team/bench.lock .venv/bin/python bench/order_recheck.py [--orders 10000]
@@ -100,7 +101,7 @@ def main() -> None:
         recheck_s = time.perf_counter() - t0
         from compliance.services.order_recheck import list_changes
 
-        counts = {"held": list_changes(db, 1, 1, kind="held", cause=f"list_snapshot:{snap['id']}")["total"]}
+        counts = {"held": list_changes(db, 1, 1, kind="held", cause=f"list_snapshot:{snap['id']}").total}
         with db.session() as s:
             lines = list(s.execute(select(OrderLine.product, Order.ship_to).join(Order, Order.id == OrderLine.order_id)))
         groups: dict[str, list[dict]] = {}

@@ -8,7 +8,7 @@ from .changes import ChangeRecord, ReevaluationChunk, ReevaluationRun
 from .decisions import DecisionRecord
 from .determinations import Determination, DeterminationPolicy, DeterminationReview
 from .idempotency import IdempotencyKey
-from .orders import Licence, LicenceDrawdown, Order, OrderChange, OrderLine
+from .orders import Licence, LicenceDrawdown, Order, OrderChange, OrderLine, OrderRecheck, OrderRecheckChunk
 from .rules import RuleDraft, RuleVersion
 from .screening import HitReview, ListEntry, ListSnapshot, ScreeningJob, ScreeningList, SnapshotChange
 from .webhooks import WebhookDelivery, WebhookSubscription
@@ -20,6 +20,6 @@ __all__ = [
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",
     "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview", "ScreeningJob",
-    "Order", "OrderLine", "OrderChange", "Licence", "LicenceDrawdown",
+    "Order", "OrderLine", "OrderChange", "OrderRecheck", "OrderRecheckChunk", "Licence", "LicenceDrawdown",
     "IdempotencyKey",
 ]

@@ -118,3 +118,40 @@ class OrderChange(Base):
     old_reasons: Mapped[list] = mapped_column(Json, default=list)
     new_reasons: Mapped[list] = mapped_column(Json, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrderRecheck(Base):
+    """A re-check of every open order after a list snapshot or a rule publish: a job of
+    compliance.services.jobs (chunks of order ids; counts summed from the chunks when it finishes)."""
+
+    __tablename__ = "order_rechecks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cause: Mapped[str] = mapped_column(String(64), unique=True)  # list_snapshot:<id> | rule_version:<n>
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
+    total: Mapped[int] = mapped_column(Integer, default=0)  # open orders when it was planned
+    counts: Mapped[dict] = mapped_column(Json, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class OrderRecheckChunk(Base):
+    """A range [lo_id, hi_id] of open order ids of a re-check; the unit of Celery work."""
+
+    __tablename__ = "order_recheck_chunks"
+    __table_args__ = (UniqueConstraint("recheck_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recheck_id: Mapped[int] = mapped_column(ForeignKey("order_rechecks.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    lo_id: Mapped[int] = mapped_column(BigInteger)
+    hi_id: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict] = mapped_column(Json, default=dict)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]

@@ -17,9 +17,11 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..db import enqueue_after_commit
-from ..models import ActivityEvent, Order, OrderChange, OrderLine, WebhookSubscription
+from ..models import ActivityEvent, Order, OrderChange, OrderLine, OrderRecheck, OrderRecheckChunk, WebhookSubscription
+from . import jobs
 from .orders import _classification, _line_reasons, _screening_reasons, classify_lines
 from .paging import Page
 from .screening import screen_parties
@@ -27,7 +29,9 @@ from .webhooks import enqueue_deliveries, enqueue_event
 
 OPEN = ("held", "released")
 CHUNK = 500
-RECHECK_TASK = "compliance.orders.recheck"
+RECHECK_TASK = "compliance.orders.recheck"  # plans the job (start_recheck)
+RECHECK_CHUNK_TASK = "compliance.orders.recheck_chunk"  # one chunk (run_recheck_chunk)
+RECHECK_JOB = jobs.JobKind("order_recheck", OrderRecheck, OrderRecheckChunk, "recheck_id", RECHECK_CHUNK_TASK)
 
 
 def _key(reason: dict) -> tuple:
@@ -156,7 +160,7 @@ def compute_recheck(db, store, order_ids: list[int], cause: str, threshold: floa
 
 def recheck_open_orders(db, store, cause: str, threshold: float, sample_path: str | None,
                         chunk: int = CHUNK) -> dict:
-    """Every open order, `chunk` orders at a time."""
+    """Every open order, `chunk` orders at a time, in this process (no job rows: the CLI and tests)."""
     total = {"orders": 0, "lines": 0, "held": 0, "no_longer_blocked": 0, "reasons_changed": 0, "chunks": 0}
     last = 0
     while True:
@@ -177,8 +181,95 @@ def open_order_count(db) -> int:
 
 
 def request_recheck(session, cause: str) -> None:
-    """Queue the re-check of every open order once the caller's transaction has committed."""
+    """Queue the re-check of every open order once the caller's transaction has committed (the task plans the
+    job: services/jobs.py, one chunk task per CHUNK open orders)."""
     enqueue_after_commit(session, RECHECK_TASK, [cause])
+
+
+# ---------------------------------------------------------------- the re-check as a job of services/jobs.py
+
+def _open_ids():
+    return select(Order.id).where(Order.status.in_(OPEN)).order_by(Order.id)
+
+
+def start_recheck(db, cause: str, chunk_size: int | None = None) -> dict:
+    """Plan the re-check of `cause` (once: a cause already planned is not planned again, so a redelivered
+    task is harmless): the job and one chunk per `chunk_size` open orders, their tasks sent after commit."""
+    chunk_size = chunk_size or CHUNK
+    try:
+        with db.session() as s:
+            if s.scalar(select(OrderRecheck.id).where(OrderRecheck.cause == cause)) is not None:
+                return {"cause": cause, "planned": False}
+            job = OrderRecheck(cause=cause, status="pending", counts={})
+            s.add(job)
+            s.flush()
+            chunks = [OrderRecheckChunk(recheck_id=job.id, seq=i, lo_id=lo, hi_id=hi, size=n, status="pending",
+                                        attempts=0, counts={})
+                      for i, (lo, hi, n) in enumerate(jobs.id_ranges(s, _open_ids(), chunk_size))]
+            s.add_all(chunks)
+            job.total = sum(c.size for c in chunks)
+            s.flush()
+            if chunks:
+                jobs.enqueue_chunks(s, RECHECK_JOB, job.id, [c.id for c in chunks])
+            else:
+                jobs.finalize_in(s, RECHECK_JOB, job.id, _finalize)
+            return {"cause": cause, "planned": True, "recheck_id": job.id, "chunks": len(chunks),
+                    "orders": job.total}
+    except IntegrityError:  # the same cause planned concurrently (UNIQUE(cause))
+        return {"cause": cause, "planned": False}
+
+
+def run_recheck_chunk(db, store, recheck_id: int, chunk_id: int, threshold: float, sample_path: str | None,
+                      lease_seconds: float = 30.0) -> dict:
+    """Claim, re-check and write one chunk (fenced: its writes apply once); the last one finalizes the job."""
+    def compute(job: OrderRecheck, chunk: OrderRecheckChunk) -> jobs.ChunkWork:
+        with db.session() as s:
+            ids = list(s.scalars(_open_ids().where(Order.id >= chunk.lo_id, Order.id <= chunk.hi_id)))
+        counts, write = compute_recheck(db, store, ids, job.cause, threshold, sample_path)
+
+        def apply(session) -> None:
+            write(session)
+            session.execute(update(OrderRecheckChunk).where(OrderRecheckChunk.id == chunk.id)
+                            .values(counts=dict(counts)).execution_options(synchronize_session=False))
+
+        return jobs.ChunkWork(apply, result=counts)
+
+    return jobs.run_chunk(db, RECHECK_JOB, recheck_id, chunk_id, compute, _finalize, lease_seconds)
+
+
+def _finalize(s, job: OrderRecheck) -> None:
+    """The job's counts summed from its chunks (not from task results)."""
+    total = {"orders": 0, "lines": 0, "held": 0, "no_longer_blocked": 0, "reasons_changed": 0, "chunks": 0}
+    for counts in s.scalars(select(OrderRecheckChunk.counts).where(OrderRecheckChunk.recheck_id == job.id)):
+        total["chunks"] += 1
+        for k, v in (counts or {}).items():
+            if k in total:
+                total[k] += v
+    job.counts = total
+    job.error = None
+
+
+def fail_recheck_chunk(db, recheck_id: int, chunk_id: int, error: str) -> None:
+    jobs.fail_chunk(db, RECHECK_JOB, recheck_id, chunk_id, error)
+
+
+def sweep_rechecks(db, requeue_after: float) -> dict[str, int]:
+    """Finalize complete re-checks; re-enqueue chunks whose lease expired or whose message may be lost."""
+    return jobs.sweep(db, RECHECK_JOB, _finalize, requeue_after)
+
+
+def recheck_view(job: OrderRecheck) -> dict:
+    return {"id": job.id, "cause": job.cause, "status": job.status, "total": job.total, "counts": job.counts,
+            "error": job.error, "created_at": job.created_at, "started_at": job.started_at,
+            "finished_at": job.finished_at}
+
+
+def list_rechecks(db, cause: str | None = None) -> list[dict]:
+    with db.session() as s:
+        q = select(OrderRecheck).order_by(OrderRecheck.id.desc())
+        if cause:
+            q = q.where(OrderRecheck.cause == cause)
+        return [recheck_view(j) for j in s.scalars(q.limit(100))]
 
 
 def list_changes(db, page: int, per_page: int, order_id: int | None = None, kind: str | None = None,
