@@ -5,10 +5,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -67,6 +69,129 @@ def pytest_sessionstart(session):
         ensure_service(name)
 
 
+def pytest_configure(config):
+    _install_spec_memo()
+
+
+# ---------- order: the long tests first, one on each pytest-xdist worker ----------
+#
+# The wall time of a parallel run is bounded by its slowest worker. With `--dist worksteal` (pyproject's
+# addopts) worker i first gets the i-th contiguous slice of the collection and an idle worker steals from
+# the end of another's queue, so a long test placed at the head of a slice starts at once and never ends
+# the run late. The table holds the long tests measured with --durations (seconds on a loaded 2-core box,
+# docs/performance.md "Test suite (issue 8)"); they are dealt to the slices longest first (LPT). Tests that
+# use the Redis database (redis_url) take turns on its lock, so they all go to one slice, run one after
+# the other by one worker, instead of two workers waiting on each other. Without xdist nothing moves.
+LONG_TESTS = {
+    "tests/api/test_fuzz.py::test_fuzzing_every_operation_finds_no_server_error_and_no_spec_mismatch[postgresql]": 335,
+    "tests/api/test_fuzz.py::test_fuzzing_every_operation_finds_no_server_error_and_no_spec_mismatch[sqlite]": 189,
+    "tests/integration/test_job_recovery.py::": 49,
+    "tests/integration/test_reevaluation_e2e.py::test_a_worker_killed_mid_run": 46,
+    "tests/integration/test_reevaluation_e2e.py::test_h20_overlay": 34,
+    "tests/integration/test_audit_worker.py::test_a_worker_killed_mid_audit": 33,
+    "tests/engine/test_explanation_memory.py::": 30,
+    "tests/console/test_rules_pages.py::test_draft_overlay_preview_publish_feed_rollback": 31,
+    "tests/services/test_catalogue_import.py::test_parallel_import_stores_exactly_what_a_serial_import_stores": 22,
+    "tests/console/test_rules_pages.py::test_overlay_by_model_family": 24,
+    "tests/console/test_rules_pages.py::test_publish_after_someone_else": 21,
+    "tests/integration/": 15,
+    "tests/test_cli_output.py::test_audit_run_against_redis": 19,
+    "tests/console/test_rules_pages.py::test_storm_guard": 17,
+    "tests/services/test_rule_versions_reevaluation.py::": 12,
+    "tests/services/test_reevaluation_writes.py::": 12,
+    "tests/services/test_rule_versions_concurrency.py::": 13,
+    "tests/api/test_draft_etags.py::test_two_concurrent_writes": 13,
+    "tests/test_compose.py::test_web_runs_gunicorn": 14,
+    "tests/engine/test_table_columns.py::test_columns_equal_rows": 14,
+}
+
+
+def _expected_seconds(nodeid: str) -> float:
+    best = max((p for p in LONG_TESTS if nodeid.startswith(p)), key=len, default=None)
+    return LONG_TESTS[best] if best else 0.0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2 or len(items) < 4 * workers:
+        return
+    redis = [it for it in items if "redis_url" in getattr(it, "fixturenames", ())]
+    long_ = [it for it in items if it not in redis and _expected_seconds(it.nodeid) > 0]
+    units = [(sum(_expected_seconds(it.nodeid) for it in redis) + len(redis), redis)] if redis else []
+    units += [(_expected_seconds(it.nodeid), [it]) for it in long_]
+    bins: list[list] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for seconds, members in sorted(units, key=lambda u: -u[0]):  # longest first, to the least loaded slice
+        i = loads.index(min(loads))
+        bins[i] += sorted(members, key=lambda it: -_expected_seconds(it.nodeid))
+        loads[i] += seconds
+    moved = {id(it) for b in bins for it in b}
+    rest = iter([it for it in items if id(it) not in moved])
+    ordered, left = [], len(items)
+    for i in range(workers):  # the slice sizes worksteal uses: what is left divided by the workers left
+        size = left // (workers - i)
+        chunk = bins[i] + [next(rest) for _ in range(max(0, size - len(bins[i])))]
+        ordered += chunk
+        left -= len(chunk)
+    ordered += list(rest)
+    assert len(ordered) == len(items) and len({id(it) for it in ordered}) == len(items)
+    items[:] = ordered
+
+
+def pytest_sessionfinish(session):
+    # Databases handed to the background dropper after the session fixtures were torn down.
+    _DROPPER.join()
+
+
+# ---------- apps: the OpenAPI document built once per configuration ----------
+#
+# create_app() costs ~0.25 s of CPU, three quarters of it in flask-smorest documenting every operation
+# (apispec resolving ~70 paths and their marshmallow schemas), and the suite makes about a thousand apps.
+# The document is a pure function of the code and the app's settings, so the first app of each
+# configuration (every setting but DATABASE_URL) builds it as usual and later apps of that configuration
+# register the same blueprints, routes and handlers but serve a copy of that document (api.spec.to_dict,
+# which GET /api/v1/openapi.json and tests/spec_check.py read) instead of rebuilding it.
+# TEST_SPEC_MEMO=0 builds it for every app.
+
+_SPECS: dict[str, bytes] = {}
+_SPEC_LOCK = threading.Lock()
+
+
+def _install_spec_memo() -> None:
+    if os.environ.get("TEST_SPEC_MEMO", "1") == "0":
+        return
+    import dataclasses
+    import json
+
+    import compliance
+
+    build = compliance.init_api
+
+    def init_api(app) -> None:
+        import flask_smorest
+
+        key = repr(dataclasses.replace(app.config["COMPLIANCE"], DATABASE_URL=""))
+        with _SPEC_LOCK:
+            cached = _SPECS.get(key)
+            if cached is None:
+                build(app)
+                _SPECS[key] = app.json.dumps(_api_of(app).spec.to_dict()).encode()
+                return
+            document = flask_smorest.Blueprint.register_views_in_doc
+            flask_smorest.Blueprint.register_views_in_doc = lambda *args, **kwargs: None
+            try:
+                build(app)
+            finally:
+                flask_smorest.Blueprint.register_views_in_doc = document
+        _api_of(app).spec.to_dict = lambda: json.loads(cached)
+
+    compliance.init_api = init_api
+
+
+def _api_of(app):
+    return app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+
+
 # ---------- databases: built once per session, copied for each test ----------
 #
 # Migrating and seeding a database costs seconds; copying one costs milliseconds. Each xdist worker
@@ -103,10 +228,56 @@ def create_pg_database() -> str:
     return url
 
 
-def drop_pg_database(url: str) -> None:
+def drop_pg_database(url: str, wait: bool = False) -> None:
+    """Drop a test's database. A DROP DATABASE takes ~1 s (PostgreSQL syncs and unlinks the files) and
+    nothing after a test's teardown reads its database again (every name is new), so by default the drop
+    runs on a background thread of this worker (_Dropper) while the next test runs; wait=True drops now.
+    The session waits for every pending drop at its end (schema_templates), so none is left behind."""
     name = url.rsplit("/", 1)[1]
+    if wait:
+        _drop_now(name)
+    else:
+        _DROPPER.put(name)
+
+
+def _drop_now(name: str) -> None:
     with _admin_connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _Dropper:
+    """One background thread per worker that drops the databases handed to it, in order."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def put(self, name: str) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="test-db-dropper", daemon=True)
+            self._thread.start()
+        self._queue.put(name)
+
+    def _run(self) -> None:
+        while True:
+            name = self._queue.get()
+            try:
+                if name is not None:
+                    _drop_now(name)
+            except Exception as exc:  # reported at the end of the session (join)
+                self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    def join(self) -> list[str]:
+        """Wait until every handed-over database is dropped; the failures, if any."""
+        if self._thread is not None:
+            self._queue.join()
+        return self.errors
+
+
+_DROPPER = _Dropper()
 
 
 def rules_key(rules_dir: str) -> str:
@@ -157,8 +328,10 @@ class SchemaTemplates:
         return self.postgres[key]
 
     def drop(self) -> None:
+        errors = _DROPPER.join()
         for name in self.postgres.values():
-            drop_pg_database(_pg_url(name))
+            drop_pg_database(_pg_url(name), wait=True)
+        assert not errors, "test databases that could not be dropped:\n" + "\n".join(errors)
 
 
 def _migrate_and_seed(url: str, rules_dir: str) -> None:
