@@ -188,10 +188,12 @@ class Imports(MethodView):
         if not wants_async:  # synchronous with an Idempotency-Key: the job runs here, unless a retry found it
             import_jobs.run_now(_db(), _store(), import_id, current_app.config["COMPLIANCE"].JOB_LEASE_SECONDS)
         report = _import_answer(svc.import_report(_db(), import_id))
-        if not wants_async and report["status"] == "done":
-            return report, 201, {"Location": report["url"]}
-        return report, 202, {"Location": report["url"], "Preference-Applied": "respond-async"} if wants_async \
-            else {"Location": report["url"]}
+        headers = {"Location": report["url"]}
+        if wants_async:
+            headers["Preference-Applied"] = "respond-async"
+        elif report["status"] == "done":
+            return report, 201, headers
+        return report, 202, headers  # queued, or (a retried key) still running elsewhere
 
     @require_role("viewer")
     @blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
