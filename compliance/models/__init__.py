@@ -10,7 +10,15 @@ from .determinations import Determination, DeterminationPolicy, DeterminationRev
 from .idempotency import IdempotencyKey
 from .orders import Licence, LicenceDrawdown, Order, OrderChange, OrderLine, OrderRecheck, OrderRecheckChunk
 from .rules import RuleDraft, RuleVersion
-from .screening import HitReview, ListEntry, ListSnapshot, ScreeningJob, ScreeningList, SnapshotChange
+from .screening import (
+    HitReview,
+    ListEntry,
+    ListSnapshot,
+    ScreeningJob,
+    ScreeningJobChunk,
+    ScreeningList,
+    SnapshotChange,
+)
 from .webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -19,7 +27,7 @@ __all__ = [
     "Product", "Audit", "AuditChunk", "AuditResult", "ChangeRecord", "ReevaluationChunk",
     "ReevaluationRun", "WebhookDelivery", "WebhookSubscription", "DecisionRecord",
     "Determination", "DeterminationPolicy", "DeterminationReview",
-    "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview", "ScreeningJob",
+    "ScreeningList", "ListSnapshot", "ListEntry", "SnapshotChange", "HitReview", "ScreeningJob", "ScreeningJobChunk",
     "Order", "OrderLine", "OrderChange", "OrderRecheck", "OrderRecheckChunk", "Licence", "LicenceDrawdown",
     "IdempotencyKey",
 ]

@@ -139,3 +139,25 @@ class ScreeningJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class ScreeningJobChunk(Base):
+    """Parties [lo_id, hi_id] (positions in the job's party list, from 0) of a bulk screening job: the unit of
+    Celery work of compliance.services.jobs; its results are kept here until the job is finalized."""
+
+    __tablename__ = "screening_job_chunks"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("screening_jobs.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    lo_id: Mapped[int] = mapped_column(BigInteger)
+    hi_id: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list] = mapped_column(Json, default=list)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
