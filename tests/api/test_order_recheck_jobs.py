@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from compliance.models import OrderChange, OrderRecheck, OrderRecheckChunk
 from compliance.services import order_recheck
 from compliance.tasks import wait_for_embedded_jobs
-from tests.api.test_order_recheck import SMALL, create, custom_list
+from tests.api.test_order_recheck import create, custom_list
 
 
 @pytest.fixture
@@ -115,5 +115,3 @@ def test_the_migration_matches_the_models_and_goes_down_and_up(make_app, db_url)
     command.upgrade(alembic_config(url), "head")
     assert order_recheck.start_recheck(db, "rule_version:1")["planned"] is True
 
-
-assert SMALL  # the products of tests/api/test_order_recheck.py
