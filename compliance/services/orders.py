@@ -277,15 +277,25 @@ def list_orders(db, page: int, per_page: int, status: str | None = None, ship_to
             q = q.where(Order.reference == reference)
         if needs_review is not None:
             q = q.where(Order.needs_review.is_(needs_review))
-        if reason:
-            held = select(OrderLine.order_id).where(OrderLine.status == "held")
+        if reason:  # orders with a held line held for this reason: in SQL, so the page and its total agree
+            held = select(OrderLine.order_id).where(OrderLine.status == "held", _has_reason(s, reason))
             q = q.where(Order.id.in_(held))
         total = s.scalar(select(func.count()).select_from(q.subquery()))
         orders = list(s.scalars(q.order_by(Order.id.desc()).offset((page - 1) * per_page).limit(per_page)))
-        items = [order_view(s, o) for o in orders]
-        if reason:
-            items = [o for o in items if any(r["code"] == reason for ln in o["lines"] for r in ln["reasons"])]
-        return Page(items, page, per_page, total)
+        return Page([order_view(s, o) for o in orders], page, per_page, total)
+
+
+def _has_reason(session, code: str):
+    """OrderLine.reasons (a JSON list of {"code", ...}) holds a reason with this code: JSONB containment on
+    PostgreSQL, json_each on SQLite."""
+    from sqlalchemy import literal, text
+
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return OrderLine.reasons.op("@>")(literal([{"code": code}], JSONB))
+    return text("EXISTS (SELECT 1 FROM json_each(order_lines.reasons) "
+                "WHERE json_extract(json_each.value, '$.code') = :reason_code)").bindparams(reason_code=code)
 
 
 ORDER_ACTIONS = ("order.create", "order.line_release", "order.reject")

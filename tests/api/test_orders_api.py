@@ -286,3 +286,24 @@ def test_lines_decided_before_are_not_evaluated_again_and_answer_the_same(client
     create(client, clerk, order(cat, reference="PO-4", lines=lines + [{"product": dict(SMALL, sku="NPU-2"),
                                                                        "quantity": 1}]))
     assert counted == [2, 2, 1]
+
+
+def test_the_reason_filter_pages_in_the_database(client, cat, clerk):
+    """?reason= picks orders with a line held for that reason before paging, so every page is full and the
+    total counts what the pages hold (it used to filter each page after the fact)."""
+    licence_held = [create(client, clerk, order(cat, reference=f"PO-L{i}"))["id"] for i in range(3)]
+    hit_held = [create(client, clerk, order(cat, reference=f"PO-H{i}", ship_to="DE",
+                                            end_user={"name": "Huawei Technologies Co., Ltd.", "country": "CN"},
+                                            lines=[{"sku": "NPU-1", "catalogue_id": cat, "quantity": 1}]))["id"]
+                for i in range(3)]  # newer: a screening hit only (the NPU needs no licence for DE)
+    for reason, expected in (("licence_required", licence_held), ("screening_hit", hit_held)):
+        seen = []
+        for page in (1, 2, 3):
+            r = client.get(f"/api/v1/orders?reason={reason}&per_page=1&page={page}", headers=clerk)
+            assert r.status_code == 200, r.get_json()
+            body = r.get_json()
+            assert body["total"] == 3 and len(body["items"]) == 1, (reason, page, body)
+            seen += [o["id"] for o in body["items"]]
+        assert sorted(seen) == sorted(expected), reason
+    r = client.get("/api/v1/orders?reason=no_such_reason", headers=clerk)
+    assert r.status_code == 422 and "reason" in error_text(r)
