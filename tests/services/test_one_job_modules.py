@@ -1,5 +1,7 @@
-"""One job per module (issue 8): the rule workflow's modules (and the audit job's) each say what they do
-in a docstring with no "and"; every function lives in one home (no re-export left behind)."""
+"""One job per module (issue 8): the rule workflow's modules, the audit job's and the import's each say what
+they do in a docstring with no "and"; every function lives in one home within its group (no re-export left
+behind); the pure modules (the edit language, validation, the outcome codec, the import's readers, cell
+grammar and row validation) never touch the database."""
 from __future__ import annotations
 
 import ast
@@ -11,22 +13,26 @@ import pytest
 SERVICES = Path(__file__).resolve().parents[2] / "compliance" / "services"
 ONE_JOB = ["rule_versions.py", "rule_drafts.py", "rule_edits.py", "rule_validation.py", "rule_publish.py",
            "rule_diff.py", "rule_export.py", "activity_log.py", "audits.py", "audit_outcomes.py", "audit_results.py"]
+IMPORT_MODULES = ["imports.py", "import_formats.py", "import_cells.py", "import_rows.py", "import_writer.py",
+                  "import_jobs.py"]
+GROUPS = {"rules and audits": ONE_JOB, "imports": IMPORT_MODULES}
 
 
 def _tree(name: str) -> ast.Module:
     return ast.parse((SERVICES / name).read_text(encoding="utf-8"), name)
 
 
-@pytest.mark.parametrize("name", ONE_JOB)
+@pytest.mark.parametrize("name", ONE_JOB + IMPORT_MODULES)
 def test_the_module_docstring_names_one_job(name):
     doc = ast.get_docstring(_tree(name))
     assert doc, f"{name} has no docstring"
     assert not re.search(r"\band\b", doc, flags=re.I), f"{name}'s docstring needs an 'and': {doc!r}"
 
 
-def test_every_function_has_one_home():
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_function_has_one_home(group):
     homes: dict[str, list[str]] = {}
-    for name in ONE_JOB:
+    for name in GROUPS[group]:
         tree = _tree(name)
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
@@ -43,9 +49,11 @@ def test_rule_versions_re_exports_nothing_of_its_siblings():
     assert leaked == []
 
 
-@pytest.mark.parametrize("name", ["rule_edits.py", "rule_validation.py", "audit_outcomes.py"])
+@pytest.mark.parametrize("name", ["rule_edits.py", "rule_validation.py", "audit_outcomes.py",
+                                  "import_formats.py", "import_cells.py", "import_rows.py"])
 def test_the_pure_modules_touch_no_database(name):
-    """The edit language, validation, the outcome codec work on values alone: no database, no models, no SQLAlchemy."""
+    """The edit language, validation, the outcome codec, the import's readers, cell grammar and row validation
+    work on values alone: no database, no models, no SQLAlchemy (only import_writer, imports, import_jobs write)."""
     tree = _tree(name)
     mods = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     mods += [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
