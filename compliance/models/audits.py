@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, Json, utcnow
+from .base import Base, BigId, JobChunkColumns, Json, utcnow
 
 
 class Audit(Base):
@@ -32,7 +32,7 @@ class Audit(Base):
     finished_at: Mapped[datetime | None]
 
 
-class AuditChunk(Base):
+class AuditChunk(JobChunkColumns, Base):
     """A slice [lo_id, hi_id] of the catalogue's product ids; the unit of Celery work."""
 
     __tablename__ = "audit_chunks"
@@ -43,15 +43,8 @@ class AuditChunk(Base):
     lo_id: Mapped[int] = mapped_column(BigInteger)
     hi_id: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     counts: Mapped[dict] = mapped_column(Json, default=dict)
     seconds: Mapped[float | None] = mapped_column(Float)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
-    lease_expires_at: Mapped[datetime | None]
-    enqueued_at: Mapped[datetime | None]
 
 
 class AuditResult(Base):

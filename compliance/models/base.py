@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -54,3 +54,16 @@ def iso_utc(value: datetime | None) -> str | None:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UtcDateTime()}
+
+
+class JobChunkColumns:
+    """The columns compliance.services.jobs claims, leases and finishes a chunk by: every job's chunk table
+    (audits, re-evaluations, imports, order re-checks, bulk screening) has them, with the same types."""
+
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, Json, utcnow
+from .base import Base, BigId, JobChunkColumns, Json, utcnow
 
 
 class Catalogue(Base):
@@ -104,7 +104,7 @@ class ImportReport(Base):
     requested_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
-class ImportUpload(Base):
+class ImportUpload(JobChunkColumns, Base):
     """The uploaded file of a queued import, kept in the database until the import finishes (so a worker on
     another machine reads it); the job's one chunk (lease columns: compliance.services.jobs)."""
 
@@ -115,13 +115,6 @@ class ImportUpload(Base):
     seq: Mapped[int] = mapped_column(Integer, default=0)
     sheet: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_expires_at: Mapped[datetime | None]
-    enqueued_at: Mapped[datetime | None]
 
 
 class ImportUploadPart(Base):

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, Json, utcnow
+from .base import Base, BigId, JobChunkColumns, Json, utcnow
 
 
 class ReevaluationRun(Base):
@@ -28,7 +28,7 @@ class ReevaluationRun(Base):
     finished_at: Mapped[datetime | None]
 
 
-class ReevaluationChunk(Base):
+class ReevaluationChunk(JobChunkColumns, Base):
     __tablename__ = "reevaluation_chunks"
     __table_args__ = (UniqueConstraint("run_id", "seq"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -38,14 +38,7 @@ class ReevaluationChunk(Base):
     lo_id: Mapped[int] = mapped_column(BigInteger)
     hi_id: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     counts: Mapped[dict] = mapped_column(Json, default=dict)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
-    lease_expires_at: Mapped[datetime | None]
-    enqueued_at: Mapped[datetime | None]
 
 
 class ChangeRecord(Base):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, Json, utcnow
+from .base import Base, BigId, JobChunkColumns, Json, utcnow
 
 
 class Order(Base):
@@ -136,7 +136,7 @@ class OrderRecheck(Base):
     finished_at: Mapped[datetime | None]
 
 
-class OrderRecheckChunk(Base):
+class OrderRecheckChunk(JobChunkColumns, Base):
     """A range [lo_id, hi_id] of open order ids of a re-check; the unit of Celery work."""
 
     __tablename__ = "order_recheck_chunks"
@@ -147,11 +147,4 @@ class OrderRecheckChunk(Base):
     lo_id: Mapped[int] = mapped_column(BigInteger)
     hi_id: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     counts: Mapped[dict] = mapped_column(Json, default=dict)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
-    lease_expires_at: Mapped[datetime | None]
-    enqueued_at: Mapped[datetime | None]

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, Json, utcnow
+from .base import Base, BigId, JobChunkColumns, Json, utcnow
 
 
 class ScreeningList(Base):
@@ -141,7 +141,7 @@ class ScreeningJob(Base):
     finished_at: Mapped[datetime | None]
 
 
-class ScreeningJobChunk(Base):
+class ScreeningJobChunk(JobChunkColumns, Base):
     """Parties [lo_id, hi_id] (positions in the job's party list, from 0) of a bulk screening job: the unit of
     Celery work of compliance.services.jobs; its results are kept here until the job is finalized."""
 
@@ -153,11 +153,4 @@ class ScreeningJobChunk(Base):
     lo_id: Mapped[int] = mapped_column(BigInteger)
     hi_id: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     results: Mapped[list] = mapped_column(Json, default=list)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))  # compliance.services.jobs
-    lease_expires_at: Mapped[datetime | None]
-    enqueued_at: Mapped[datetime | None]
