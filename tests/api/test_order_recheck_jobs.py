@@ -73,6 +73,7 @@ def test_a_cause_is_planned_once_and_a_duplicate_chunk_message_writes_nothing_tw
 def test_the_sweeper_sends_a_chunk_whose_message_was_lost(app, client, auditor, monkeypatch):
     db = app.extensions["db"]
     create(client, auditor)
+    wait_for_embedded_jobs(app, timeout=120)  # the order's own work is done: the sweep below sees only this job
     sent: list = []
     from compliance.services import jobs
     real = jobs.enqueue_chunks
